@@ -1,0 +1,863 @@
+//! The streaming decoder: bytes in, frames and heart-beats out.
+//!
+//! The decoder keeps how far it has scanned the frame in progress, so feeding a frame one byte
+//! at a time costs the same total work as feeding it at once: no byte is scanned twice. Lines are
+//! found with `memchr`, a counted body is not scanned at all, and a finished frame is one
+//! `Bytes` (a reference-counted slice of the input) with header positions into it.
+
+use bytes::{Buf, Bytes, BytesMut};
+use memchr::{memchr, memchr2};
+
+use crate::error::{shown, DecodeError};
+use crate::escape::unescape_into;
+use crate::frame::{is_extension_word, Command, Frame};
+use crate::headers::{Entries, Entry, Headers, Span};
+use crate::limits::{LimitKind, Limits};
+use crate::numbers::parse_content_length;
+use crate::version::Version;
+
+const LF: u8 = b'\n';
+const CR: u8 = b'\r';
+const NUL: u8 = 0;
+const CONTENT_LENGTH: &[u8] = b"content-length";
+
+/// What the decoder produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+// Boxing the frame would cost an allocation per frame, which the decoder exists to avoid.
+#[allow(clippy::large_enum_variant)]
+pub enum Item {
+    /// A complete frame.
+    Frame(Frame),
+    /// One EOL (LF or CRLF) between frames: a heart-beat, or the EOL a broker writes after each
+    /// frame's NUL (F-10, D-13).
+    Heartbeat,
+}
+
+/// A sans-IO, streaming STOMP decoder.
+///
+/// Push bytes as they arrive with [`push`](Decoder::push) (copies) or
+/// [`push_bytes`](Decoder::push_bytes) (no copy when the decoder holds no partial frame), then
+/// call [`next_item`](Decoder::next_item) until it returns `Ok(None)`, which means "need more
+/// bytes". Any split of the same stream into chunks gives the same items and the same error.
+///
+/// ```
+/// use stomp_codec::{Decoder, Item, Version};
+/// let mut dec = Decoder::new(Version::V1_2);
+/// dec.push(b"SEND\ndestination:/queue/a\n\nhel");
+/// assert_eq!(dec.next_item().unwrap(), None); // the frame is not complete yet
+/// dec.push(b"lo\0\n");
+/// let Some(Item::Frame(frame)) = dec.next_item().unwrap() else { panic!() };
+/// assert_eq!(frame.body(), &b"hello"[..]);
+/// assert_eq!(dec.next_item().unwrap(), Some(Item::Heartbeat));
+/// assert_eq!(dec.next_item().unwrap(), None);
+/// ```
+///
+/// Errors are fatal and sticky: after one, `next_item` returns the same error and pushed bytes
+/// are dropped. Frames completed before the bad octet are returned first.
+///
+/// Callers that own their read buffer (the `tokio_util::codec` shape) can use
+/// [`decode`](Decoder::decode) instead; do not mix the two on one decoder.
+#[derive(Debug)]
+pub struct Decoder {
+    parser: Parser,
+    /// Input copied in by `push`, or merged from `frozen` when more arrived.
+    buf: BytesMut,
+    /// Input handed over by `push_bytes` while `buf` was empty: sliced, never copied, unless a
+    /// partial frame must be joined with later bytes.
+    frozen: Bytes,
+    failed: Option<DecodeError>,
+}
+
+impl Decoder {
+    /// A decoder for `version` with the default [`Limits`].
+    pub fn new(version: Version) -> Decoder {
+        Decoder::with_limits(version, Limits::default())
+    }
+
+    /// A decoder for `version` with the given limits.
+    pub fn with_limits(version: Version, limits: Limits) -> Decoder {
+        Decoder {
+            parser: Parser::new(Config {
+                version,
+                limits,
+                extensions: false,
+                strict_utf8: false,
+            }),
+            buf: BytesMut::new(),
+            frozen: Bytes::new(),
+            failed: None,
+        }
+    }
+
+    /// Accepts unknown commands of 1–64 printable ASCII octets as [`Command::Extension`]
+    /// instead of failing with [`DecodeError::UnknownCommand`] (D-1). Off by default.
+    #[must_use]
+    pub fn allow_extension_commands(mut self, allow: bool) -> Decoder {
+        self.parser.config.extensions = allow;
+        self
+    }
+
+    /// Rejects header names and values that are not UTF-8 after unescaping (D-11). Off by
+    /// default: headers are kept as raw bytes and [`Headers::get_str`] validates on access.
+    #[must_use]
+    pub fn strict_utf8(mut self, strict: bool) -> Decoder {
+        self.parser.config.strict_utf8 = strict;
+        self
+    }
+
+    /// The version whose escaping and CR rules apply.
+    pub fn version(&self) -> Version {
+        self.parser.config.version
+    }
+
+    /// Switches version, e.g. once CONNECTED has fixed it (E-8). Takes effect from the next
+    /// frame; a frame already being decoded keeps the rules it started with.
+    pub fn set_version(&mut self, version: Version) {
+        self.parser.next_version = Some(version);
+        if self.parser.stage == Stage::Idle {
+            self.parser.config.version = version;
+        }
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> &Limits {
+        &self.parser.config.limits
+    }
+
+    /// Appends received bytes (copied into the decoder's buffer).
+    pub fn push(&mut self, bytes: &[u8]) {
+        if self.failed.is_some() || bytes.is_empty() {
+            return;
+        }
+        self.thaw();
+        if let Some(total) = self.parser.expected_len() {
+            // A counted body: make room for the whole frame once instead of regrowing.
+            self.buf.reserve(total.saturating_sub(self.buf.len()));
+        }
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// Appends received bytes the caller already owns. When the decoder holds no partial
+    /// frame the bytes are kept as they are, and frames are slices of them (no copy).
+    pub fn push_bytes(&mut self, bytes: impl Into<Bytes>) {
+        let bytes = bytes.into();
+        if self.failed.is_some() || bytes.is_empty() {
+            return;
+        }
+        if self.buf.is_empty() && self.frozen.is_empty() {
+            self.frozen = bytes;
+        } else {
+            self.push(&bytes);
+        }
+    }
+
+    /// Moves frozen input into the growable buffer so that more can be appended.
+    fn thaw(&mut self) {
+        if !self.frozen.is_empty() {
+            self.buf.extend_from_slice(&self.frozen);
+            self.frozen = Bytes::new();
+        }
+    }
+
+    /// The next frame or heart-beat; `Ok(None)` when more bytes are needed.
+    pub fn next_item(&mut self) -> Result<Option<Item>, DecodeError> {
+        if let Some(err) = &self.failed {
+            return Err(err.clone());
+        }
+        let data: &[u8] = if self.frozen.is_empty() {
+            &self.buf
+        } else {
+            &self.frozen
+        };
+        let step = self.parser.step(data);
+        let result = match step {
+            Ok(Step::NeedMore) => Ok(None),
+            Ok(Step::Heartbeat(n)) => {
+                self.take(n);
+                Ok(Some(Item::Heartbeat))
+            }
+            Ok(Step::Frame(n)) => {
+                let raw = self.take(n);
+                Ok(Some(Item::Frame(self.parser.finish(raw))))
+            }
+            Err(err) => {
+                self.fail(err.clone());
+                Err(err)
+            }
+        };
+        if self.frozen.is_empty() && self.buf.is_empty() && self.buf.capacity() > (64 << 10) {
+            // Do not pin a large allocation (e.g. an old body's) while idle.
+            self.buf = BytesMut::new();
+        }
+        result
+    }
+
+    /// Decodes from a buffer the caller owns, consuming what it returns (tokio-util's
+    /// `Decoder::decode` contract). Scan progress is kept between calls, so the caller must
+    /// only append to `buf` between calls.
+    pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Item>, DecodeError> {
+        if let Some(err) = &self.failed {
+            return Err(err.clone());
+        }
+        match self.parser.step(buf) {
+            Ok(Step::NeedMore) => {
+                if let Some(total) = self.parser.expected_len() {
+                    buf.reserve(total.saturating_sub(buf.len()));
+                }
+                Ok(None)
+            }
+            Ok(Step::Heartbeat(n)) => {
+                buf.advance(n);
+                self.parser.consumed(n);
+                Ok(Some(Item::Heartbeat))
+            }
+            Ok(Step::Frame(n)) => {
+                let raw = buf.split_to(n).freeze();
+                self.parser.consumed(n);
+                Ok(Some(Item::Frame(self.parser.finish(raw))))
+            }
+            Err(err) => {
+                self.fail(err.clone());
+                Err(err)
+            }
+        }
+    }
+
+    fn fail(&mut self, err: DecodeError) {
+        self.failed = Some(err);
+        self.buf = BytesMut::new();
+        self.frozen = Bytes::new();
+    }
+
+    fn take(&mut self, n: usize) -> Bytes {
+        self.parser.consumed(n);
+        if self.frozen.is_empty() {
+            self.buf.split_to(n).freeze()
+        } else {
+            self.frozen.split_to(n)
+        }
+    }
+
+    /// Octets held for the frame in progress (or a lone CR between frames). Bounded by
+    /// [`Limits::max_frame`] plus the last chunk pushed.
+    pub fn buffered(&self) -> usize {
+        self.buf.len() + self.frozen.len()
+    }
+
+    /// Whether the decoder is in the middle of a frame (or of a CRLF between frames): input
+    /// that ends here is truncated.
+    pub fn is_mid_frame(&self) -> bool {
+        self.buffered() > 0
+    }
+
+    /// Octets consumed so far: the stream offset of the first buffered octet.
+    pub fn offset(&self) -> u64 {
+        self.parser.base
+    }
+
+    /// The error that stopped the decoder, if any.
+    pub fn error(&self) -> Option<&DecodeError> {
+        self.failed.as_ref()
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Config {
+    version: Version,
+    limits: Limits,
+    extensions: bool,
+    strict_utf8: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// Between frames: EOLs are heart-beats, anything else starts a command.
+    Idle,
+    /// Reading the command line.
+    Command,
+    /// Reading header lines up to the blank line.
+    Headers,
+    /// Waiting for `content-length` body octets and the NUL at index `nul`.
+    CountedBody { nul: usize },
+    /// Scanning for the NUL that ends a body without `content-length`.
+    ScannedBody,
+}
+
+enum Step {
+    NeedMore,
+    Heartbeat(usize),
+    Frame(usize),
+}
+
+/// Progress through the frame at the front of the input; all indices are relative to it.
+#[derive(Debug)]
+struct Parser {
+    config: Config,
+    next_version: Option<Version>,
+    stage: Stage,
+    /// Stream offset of the front of the input.
+    base: u64,
+    /// Input before this index has been scanned.
+    scan: usize,
+    /// Start of the line being read.
+    line_start: usize,
+    command: Option<Command>,
+    /// Extension command spelling, as a range of the frame (materialised in `finish`).
+    extension: Option<(usize, usize)>,
+    escaping: bool,
+    entries: Entries,
+    /// Unescaped names and values of the frame in progress; split off into each frame.
+    arena: BytesMut,
+    content_length: Option<u64>,
+    /// Start of the first `content-length` line (where a body-limit error points).
+    length_line: usize,
+    body_start: usize,
+    body_end: usize,
+}
+
+impl Parser {
+    fn new(config: Config) -> Parser {
+        Parser {
+            config,
+            next_version: None,
+            stage: Stage::Idle,
+            base: 0,
+            scan: 0,
+            line_start: 0,
+            command: None,
+            extension: None,
+            escaping: false,
+            entries: Entries::new(),
+            arena: BytesMut::new(),
+            content_length: None,
+            length_line: 0,
+            body_start: 0,
+            body_end: 0,
+        }
+    }
+
+    fn consumed(&mut self, n: usize) {
+        self.base += n as u64;
+    }
+
+    /// Total frame length once it is known (counted body), to reserve buffer space once.
+    fn expected_len(&self) -> Option<usize> {
+        match self.stage {
+            Stage::CountedBody { nul } => Some(nul + 1),
+            _ => None,
+        }
+    }
+
+    fn at(&self, index: usize) -> u64 {
+        self.base + index as u64
+    }
+
+    fn limit(&self, index: usize, limit: LimitKind, max: usize) -> DecodeError {
+        DecodeError::LimitExceeded {
+            offset: self.at(index),
+            limit,
+            max,
+        }
+    }
+
+    /// Advances over `data` (the whole unconsumed input) as far as it allows.
+    fn step(&mut self, data: &[u8]) -> Result<Step, DecodeError> {
+        loop {
+            match self.stage {
+                Stage::Idle => match data.first() {
+                    None => return Ok(Step::NeedMore),
+                    Some(&LF) => return Ok(Step::Heartbeat(1)),
+                    Some(&CR) => match data.get(1) {
+                        None => return Ok(Step::NeedMore),
+                        Some(&LF) => return Ok(Step::Heartbeat(2)),
+                        // In 1.0/1.1 a CR is an ordinary octet and starts a (bad) command.
+                        Some(_) if self.config.version == Version::V1_2 => {
+                            return Err(DecodeError::StrayCarriageReturn { offset: self.at(0) })
+                        }
+                        Some(_) => self.start_frame(),
+                    },
+                    Some(&NUL) => return Err(DecodeError::UnexpectedNul { offset: self.at(0) }),
+                    Some(_) => self.start_frame(),
+                },
+                Stage::Command | Stage::Headers => {
+                    let Some(found) = memchr2(LF, NUL, &data[self.scan..]) else {
+                        self.scan = data.len();
+                        return match self.partial_line_violation(data, data.len()) {
+                            Some(err) => Err(err),
+                            None => Ok(Step::NeedMore),
+                        };
+                    };
+                    let end = self.scan + found;
+                    self.line_done(data, end)?;
+                }
+                Stage::CountedBody { nul } => {
+                    if data.len() <= nul {
+                        return Ok(Step::NeedMore);
+                    }
+                    if data[nul] != NUL {
+                        return Err(DecodeError::MissingNul {
+                            offset: self.at(nul),
+                            length: (nul - self.body_start) as u64,
+                            found: data[nul],
+                        });
+                    }
+                    self.body_end = nul;
+                    return Ok(Step::Frame(nul + 1));
+                }
+                Stage::ScannedBody => {
+                    let found = memchr(NUL, &data[self.scan..]);
+                    let end = found.map_or(data.len(), |i| self.scan + i);
+                    self.scan = end;
+                    if let Some(err) = self.body_violation(end, found.is_some()) {
+                        return Err(err);
+                    }
+                    if found.is_none() {
+                        return Ok(Step::NeedMore);
+                    }
+                    self.body_end = end;
+                    return Ok(Step::Frame(end + 1));
+                }
+            }
+        }
+    }
+
+    fn start_frame(&mut self) {
+        if let Some(v) = self.next_version.take() {
+            self.config.version = v;
+        }
+        self.stage = Stage::Command;
+        self.scan = 0;
+        self.line_start = 0;
+        self.command = None;
+        self.extension = None;
+        self.content_length = None;
+        self.entries.clear();
+    }
+
+    /// Limit violations visible in the unfinished line `data[line_start..end]` (no LF or NUL in
+    /// it). Each check fires at a fixed offset as soon as the octet there has arrived, so any
+    /// chunking reports the same one; among several, the smallest offset wins.
+    fn partial_line_violation(&self, data: &[u8], end: usize) -> Option<DecodeError> {
+        let limits = &self.config.limits;
+        let pending = &data[self.line_start..end];
+        let mut best: Option<(usize, LimitKind, usize)> = None;
+        let mut consider = |index: usize, kind: LimitKind, max: usize| {
+            if best.is_none_or(|(b, _, _)| index < b) {
+                best = Some((index, kind, max));
+            }
+        };
+        // The whole head (command and headers) may not pass max_header_bytes or max_frame.
+        let (head_max, head_kind) = self.head_cap();
+        if end > head_max {
+            consider(head_max, head_kind, head_max);
+        }
+        // A line that is surely a header (not the blank line) when the count is used up.
+        let is_header = pending.len() >= 2 || pending.first().is_some_and(|&b| b != CR);
+        if self.stage == Stage::Headers && is_header && self.entries.len() >= limits.max_headers {
+            consider(self.line_start, LimitKind::HeaderCount, limits.max_headers);
+        }
+        // Line length, counted without a CR that may turn out to be the CR of a CRLF.
+        let (max, kind) = match self.stage {
+            Stage::Command => (limits.max_command_line, LimitKind::CommandLine),
+            _ => (limits.max_header_line, LimitKind::HeaderLine),
+        };
+        if pending.len() > max + 1 || (pending.len() == max + 1 && pending.last() != Some(&CR)) {
+            consider(self.line_start + max, kind, max);
+        }
+        best.map(|(index, kind, max)| self.limit(index, kind, max))
+    }
+
+    fn head_cap(&self) -> (usize, LimitKind) {
+        let limits = &self.config.limits;
+        let head = limits.header_block();
+        if limits.max_frame < head {
+            (limits.max_frame, LimitKind::Frame)
+        } else {
+            (head, LimitKind::HeaderBytes)
+        }
+    }
+
+    /// A command or header line ends at `end` (an LF or a NUL).
+    fn line_done(&mut self, data: &[u8], end: usize) -> Result<(), DecodeError> {
+        if let Some(err) = self.partial_line_violation(data, end) {
+            return Err(err);
+        }
+        let (head_max, head_kind) = self.head_cap();
+        if end >= head_max {
+            return Err(self.limit(head_max, head_kind, head_max));
+        }
+        if data[end] == NUL {
+            return Err(DecodeError::UnexpectedNul {
+                offset: self.at(end),
+            });
+        }
+        let start = self.line_start;
+        let line_end = if end > start && data[end - 1] == CR {
+            end - 1
+        } else {
+            end
+        };
+        if self.config.version == Version::V1_2 {
+            if let Some(i) = memchr(CR, &data[start..line_end]) {
+                return Err(DecodeError::StrayCarriageReturn {
+                    offset: self.at(start + i),
+                });
+            }
+        }
+        self.scan = end + 1;
+        self.line_start = end + 1;
+        if self.stage == Stage::Command {
+            self.command_line(data, start, line_end)
+        } else if line_end == start {
+            self.headers_done(end + 1)
+        } else {
+            self.header_line(data, start, line_end)
+        }
+    }
+
+    fn command_line(&mut self, data: &[u8], start: usize, end: usize) -> Result<(), DecodeError> {
+        let word = &data[start..end];
+        if let Some(command) = Command::from_bytes(word) {
+            self.command = Some(command);
+        } else if self.config.extensions && is_extension_word(word) {
+            self.extension = Some((start, end));
+        } else {
+            return Err(DecodeError::UnknownCommand {
+                offset: self.at(start),
+                command: shown(word, 64),
+            });
+        }
+        self.escaping = self.config.version.escapes_headers()
+            && !self.command.as_ref().is_some_and(Command::is_escape_exempt);
+        self.stage = Stage::Headers;
+        Ok(())
+    }
+
+    fn header_line(&mut self, data: &[u8], start: usize, end: usize) -> Result<(), DecodeError> {
+        let line = &data[start..end];
+        let Some(colon) = memchr(b':', line) else {
+            return Err(DecodeError::MissingColon {
+                offset: self.at(start),
+                line: shown(line, 64),
+            });
+        };
+        if colon == 0 {
+            return Err(DecodeError::EmptyHeaderName {
+                offset: self.at(start),
+            });
+        }
+        let name = self.text_span(data, start, start + colon, start)?;
+        let value = self.text_span(data, start + colon + 1, end, start)?;
+        let entry = Entry { name, value };
+        if self.config.strict_utf8 {
+            let (n, v) = (self.span_bytes(data, name), self.span_bytes(data, value));
+            if core::str::from_utf8(n).is_err() || core::str::from_utf8(v).is_err() {
+                return Err(DecodeError::InvalidUtf8 {
+                    offset: self.at(start),
+                    header: shown(n, 64),
+                });
+            }
+        }
+        if self.span_bytes(data, name) == CONTENT_LENGTH {
+            let text = self.span_bytes(data, value);
+            let Some(length) = parse_content_length(text) else {
+                return Err(DecodeError::InvalidContentLength {
+                    offset: self.at(start),
+                    value: shown(text, 64),
+                });
+            };
+            match self.content_length {
+                Some(first) if first != length => {
+                    return Err(DecodeError::ConflictingContentLength {
+                        offset: self.at(start),
+                        first,
+                        second: length,
+                    })
+                }
+                Some(_) => {}
+                None => {
+                    self.content_length = Some(length);
+                    self.length_line = start;
+                }
+            }
+        }
+        self.entries.push(entry);
+        Ok(())
+    }
+
+    /// Span of a name or value in `data[start..end]`, unescaped into the arena if needed.
+    fn text_span(
+        &mut self,
+        data: &[u8],
+        start: usize,
+        end: usize,
+        line: usize,
+    ) -> Result<Span, DecodeError> {
+        let text = &data[start..end];
+        if !self.escaping || memchr(b'\\', text).is_none() {
+            return Ok(Span::raw(start, end - start));
+        }
+        let from = self.arena.len();
+        if let Err((at, octet)) = unescape_into(text, self.config.version, &mut self.arena) {
+            let header_end = memchr(b':', &data[line..]).map_or(end, |c| line + c);
+            return Err(DecodeError::BadEscape {
+                offset: self.at(start + at),
+                header: shown(&data[line..header_end], 64),
+                octet,
+            });
+        }
+        Ok(Span::owned(from, self.arena.len() - from))
+    }
+
+    /// The bytes of a span of the frame in progress (raw spans index `data`).
+    fn span_bytes<'a>(&'a self, data: &'a [u8], span: Span) -> &'a [u8] {
+        span.bytes_in(data, &self.arena)
+    }
+
+    /// The blank line ended at `body_start`: choose the body mode and check what is known.
+    fn headers_done(&mut self, body_start: usize) -> Result<(), DecodeError> {
+        self.body_start = body_start;
+        let limits = &self.config.limits;
+        match self.content_length {
+            Some(length) => {
+                let header_offset = self.length_line;
+                if length > limits.max_body as u64 {
+                    return Err(self.limit(header_offset, LimitKind::Body, limits.max_body));
+                }
+                let length = length as usize;
+                let total = body_start
+                    .checked_add(length)
+                    .and_then(|n| n.checked_add(1));
+                if total.is_none_or(|t| t > limits.max_frame) {
+                    return Err(self.limit(header_offset, LimitKind::Frame, limits.max_frame));
+                }
+                if length > 0 && !self.allows_body() {
+                    return Err(self.body_not_allowed());
+                }
+                self.stage = Stage::CountedBody {
+                    nul: body_start + length,
+                };
+            }
+            None => {
+                self.scan = body_start;
+                self.stage = Stage::ScannedBody;
+            }
+        }
+        Ok(())
+    }
+
+    fn allows_body(&self) -> bool {
+        self.command
+            .as_ref()
+            .is_none_or(|c| c.allows_body(self.config.version))
+    }
+
+    fn body_not_allowed(&self) -> DecodeError {
+        DecodeError::BodyNotAllowed {
+            offset: self.at(self.body_start),
+            command: self
+                .command
+                .clone()
+                .unwrap_or_else(|| Command::Extension(Bytes::new())),
+            version: self.config.version,
+        }
+    }
+
+    /// Violations of a NUL-scanned body that has reached `end` (the NUL's index when `complete`).
+    fn body_violation(&self, end: usize, complete: bool) -> Option<DecodeError> {
+        let limits = &self.config.limits;
+        if end > self.body_start && !self.allows_body() {
+            return Some(self.body_not_allowed());
+        }
+        let mut best: Option<(usize, LimitKind, usize)> = None;
+        // The body limit is passed once a non-NUL octet sits at body_start + max_body.
+        let body_cap = self.body_start.saturating_add(limits.max_body);
+        if end > body_cap {
+            best = Some((body_cap, LimitKind::Body, limits.max_body));
+        }
+        // The frame limit is passed once any frame octet (the NUL included) sits at max_frame.
+        let last = if complete { end + 1 } else { end };
+        if last > limits.max_frame && best.is_none_or(|(b, _, _)| limits.max_frame < b) {
+            best = Some((limits.max_frame, LimitKind::Frame, limits.max_frame));
+        }
+        best.map(|(index, kind, max)| self.limit(index, kind, max))
+    }
+
+    /// Builds the frame whose bytes (command through NUL) are `raw`.
+    fn finish(&mut self, raw: Bytes) -> Frame {
+        let command = match (self.command.take(), self.extension.take()) {
+            (Some(command), _) => command,
+            (None, Some((start, end))) => Command::Extension(raw.slice(start..end)),
+            // Unreachable: the command stage always sets one of the two before Headers.
+            (None, None) => Command::Extension(Bytes::new()),
+        };
+        let owned = if self.arena.is_empty() {
+            Bytes::new()
+        } else {
+            self.arena.split().freeze()
+        };
+        let body = raw.slice(self.body_start..self.body_end);
+        let entries = core::mem::take(&mut self.entries);
+        self.stage = Stage::Idle;
+        if let Some(v) = self.next_version.take() {
+            self.config.version = v;
+        }
+        Frame::from_parts(command, Headers::from_parts(raw, owned, entries), body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec::Vec;
+
+    /// Decodes `input` fed in `chunk`-byte pieces; items plus the error, if any.
+    fn run(input: &[u8], version: Version, chunk: usize) -> (Vec<Item>, Option<DecodeError>) {
+        let mut dec = Decoder::new(version);
+        let mut items = Vec::new();
+        for piece in input.chunks(chunk.max(1)) {
+            dec.push(piece);
+            loop {
+                match dec.next_item() {
+                    Ok(Some(item)) => items.push(item),
+                    Ok(None) => break,
+                    Err(e) => return (items, Some(e)),
+                }
+            }
+        }
+        (items, None)
+    }
+
+    fn frame(item: &Item) -> &Frame {
+        match item {
+            Item::Frame(f) => f,
+            Item::Heartbeat => panic!("expected a frame"),
+        }
+    }
+
+    #[test]
+    fn frame_then_heartbeats_f10_d13() {
+        let (items, err) = run(b"\nSEND\na:b\n\nhi\0\r\n\n", Version::V1_2, usize::MAX);
+        assert_eq!(err, None);
+        assert_eq!(items.len(), 4);
+        assert_eq!(items[0], Item::Heartbeat);
+        assert_eq!(frame(&items[1]).body(), &b"hi"[..]);
+        assert_eq!(items[2..], [Item::Heartbeat, Item::Heartbeat]);
+    }
+
+    #[test]
+    fn counted_body_keeps_nuls_f7_f8() {
+        let input = b"MESSAGE\ncontent-length:3\n\na\0b\0";
+        for chunk in 1..input.len() {
+            let (items, err) = run(input, Version::V1_2, chunk);
+            assert_eq!(err, None);
+            assert_eq!(frame(&items[0]).body(), &b"a\0b"[..]);
+        }
+        let (_, err) = run(b"MESSAGE\ncontent-length:1\n\nab\0", Version::V1_2, 1);
+        assert_eq!(
+            err,
+            Some(DecodeError::MissingNul {
+                offset: 27,
+                length: 1,
+                found: b'b'
+            })
+        );
+    }
+
+    #[test]
+    fn unescaping_is_version_and_command_aware_e2_e3_e5() {
+        let input = b"MESSAGE\na\\cb:c\\nd\\re\n\n\0";
+        let (items, _) = run(input, Version::V1_2, 3);
+        assert_eq!(frame(&items[0]).headers().get("a:b"), Some(&b"c\nd\re"[..]));
+        let (_, err) = run(input, Version::V1_1, 3);
+        assert!(matches!(
+            err,
+            Some(DecodeError::BadEscape {
+                octet: Some(b'r'),
+                offset: 17,
+                ..
+            })
+        ));
+        let (items, _) = run(input, Version::V1_0, 3);
+        assert_eq!(
+            frame(&items[0]).headers().get("a\\cb"),
+            Some(&b"c\\nd\\re"[..])
+        );
+        let (items, _) = run(b"CONNECT\nlogin:a\\b\n\n\0", Version::V1_2, 1);
+        assert_eq!(frame(&items[0]).headers().get("login"), Some(&b"a\\b"[..]));
+    }
+
+    #[test]
+    fn limits_fire_before_the_bytes_arrive_d12() {
+        let limits = Limits::default().max_body(10);
+        let mut dec = Decoder::with_limits(Version::V1_2, limits);
+        dec.push(b"SEND\ncontent-length:11\n\n");
+        let err = dec.next_item().unwrap_err();
+        assert_eq!(
+            err,
+            DecodeError::LimitExceeded {
+                offset: 5,
+                limit: LimitKind::Body,
+                max: 10
+            }
+        );
+        // Sticky.
+        dec.push(b"more");
+        assert_eq!(dec.next_item().unwrap_err(), err);
+        assert_eq!(dec.buffered(), 0);
+    }
+
+    #[test]
+    fn header_line_limit_is_chunking_independent() {
+        let limits = Limits::default().max_header_line(4);
+        let inputs: [&[u8]; 4] = [
+            b"SEND\nab:cd\r\n\n\0",
+            b"SEND\nab:cde\n\n\0",
+            b"SEND\nab:c\r\0",
+            b"SEND\nab:cd\rx\n",
+        ];
+        for input in inputs {
+            let mut outcomes = Vec::new();
+            for chunk in 1..=input.len() {
+                let mut dec = Decoder::with_limits(Version::V1_1, limits);
+                let mut result = Ok(());
+                for piece in input.chunks(chunk) {
+                    dec.push(piece);
+                    if let Err(e) = dec.next_item() {
+                        result = Err(e);
+                        break;
+                    }
+                }
+                outcomes.push(result);
+            }
+            assert!(
+                outcomes.windows(2).all(|w| w[0] == w[1]),
+                "{input:?}: {outcomes:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn byte_at_a_time_equals_whole_on_captures() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/interop/captures");
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if !name.ends_with(".bin") || (name.contains("-ws") && !name.contains("ws-payload")) {
+                continue;
+            }
+            let data = std::fs::read(&path).unwrap();
+            let whole = run(&data, Version::V1_2, usize::MAX);
+            assert_eq!(whole.1, None, "{name}");
+            assert!(
+                whole.0.iter().any(|i| matches!(i, Item::Frame(_))),
+                "{name}"
+            );
+            assert_eq!(run(&data, Version::V1_2, 1), whole, "{name}");
+            assert_eq!(run(&data, Version::V1_2, 7), whole, "{name}");
+        }
+    }
+}

@@ -1,0 +1,372 @@
+//! Commands, frames and the frame builder.
+
+use core::fmt;
+
+use bytes::Bytes;
+
+use crate::headers::{Headers, Lossy};
+use crate::version::Version;
+
+/// Longest extension command accepted or written (D-1).
+pub(crate) const MAX_EXTENSION_COMMAND: usize = 64;
+
+/// A STOMP command (F-3, S-1, S-2).
+///
+/// Commands are matched byte for byte: `send` is not [`Command::Send`]. The decoder refuses
+/// unknown commands unless [`Decoder::allow_extension_commands`](crate::Decoder::allow_extension_commands)
+/// is set, in which case they arrive as [`Command::Extension`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Command {
+    /// `CONNECT` (client).
+    Connect,
+    /// `STOMP`, the 1.1+ synonym of CONNECT (client).
+    Stomp,
+    /// `CONNECTED` (server).
+    Connected,
+    /// `SEND` (client).
+    Send,
+    /// `SUBSCRIBE` (client).
+    Subscribe,
+    /// `UNSUBSCRIBE` (client).
+    Unsubscribe,
+    /// `ACK` (client).
+    Ack,
+    /// `NACK` (client, 1.1+).
+    Nack,
+    /// `BEGIN` (client).
+    Begin,
+    /// `COMMIT` (client).
+    Commit,
+    /// `ABORT` (client).
+    Abort,
+    /// `DISCONNECT` (client).
+    Disconnect,
+    /// `MESSAGE` (server).
+    Message,
+    /// `RECEIPT` (server).
+    Receipt,
+    /// `ERROR` (server).
+    Error,
+    /// A command outside the spec: 1–64 printable ASCII octets, no spaces (D-1).
+    Extension(Bytes),
+}
+
+impl Command {
+    /// The fifteen commands of STOMP 1.0–1.2.
+    pub const STANDARD: [Command; 15] = [
+        Command::Connect,
+        Command::Stomp,
+        Command::Connected,
+        Command::Send,
+        Command::Subscribe,
+        Command::Unsubscribe,
+        Command::Ack,
+        Command::Nack,
+        Command::Begin,
+        Command::Commit,
+        Command::Abort,
+        Command::Disconnect,
+        Command::Message,
+        Command::Receipt,
+        Command::Error,
+    ];
+
+    /// A standard command from its exact wire spelling.
+    pub fn from_bytes(word: &[u8]) -> Option<Command> {
+        Some(match word {
+            b"SEND" => Command::Send,
+            b"MESSAGE" => Command::Message,
+            b"ACK" => Command::Ack,
+            b"NACK" => Command::Nack,
+            b"SUBSCRIBE" => Command::Subscribe,
+            b"UNSUBSCRIBE" => Command::Unsubscribe,
+            b"RECEIPT" => Command::Receipt,
+            b"CONNECT" => Command::Connect,
+            b"STOMP" => Command::Stomp,
+            b"CONNECTED" => Command::Connected,
+            b"BEGIN" => Command::Begin,
+            b"COMMIT" => Command::Commit,
+            b"ABORT" => Command::Abort,
+            b"DISCONNECT" => Command::Disconnect,
+            b"ERROR" => Command::Error,
+            _ => return None,
+        })
+    }
+
+    /// An extension command, if `word` is 1–64 printable ASCII octets without spaces and not a
+    /// standard command.
+    pub fn extension(word: impl Into<Bytes>) -> Option<Command> {
+        let word = word.into();
+        (is_extension_word(&word) && Command::from_bytes(&word).is_none())
+            .then_some(Command::Extension(word))
+    }
+
+    /// The wire spelling.
+    pub fn as_bytes(&self) -> &[u8] {
+        match self {
+            Command::Connect => b"CONNECT",
+            Command::Stomp => b"STOMP",
+            Command::Connected => b"CONNECTED",
+            Command::Send => b"SEND",
+            Command::Subscribe => b"SUBSCRIBE",
+            Command::Unsubscribe => b"UNSUBSCRIBE",
+            Command::Ack => b"ACK",
+            Command::Nack => b"NACK",
+            Command::Begin => b"BEGIN",
+            Command::Commit => b"COMMIT",
+            Command::Abort => b"ABORT",
+            Command::Disconnect => b"DISCONNECT",
+            Command::Message => b"MESSAGE",
+            Command::Receipt => b"RECEIPT",
+            Command::Error => b"ERROR",
+            Command::Extension(word) => word,
+        }
+    }
+
+    /// Whether headers of this command are exempt from escaping: CONNECT, STOMP and CONNECTED
+    /// (E-5, D-7).
+    pub fn is_escape_exempt(&self) -> bool {
+        matches!(self, Command::Connect | Command::Stomp | Command::Connected)
+    }
+
+    /// Whether headers of this command are escaped in `version` (E-1 to E-5).
+    pub fn escapes_headers(&self, version: Version) -> bool {
+        version.escapes_headers() && !self.is_escape_exempt()
+    }
+
+    /// Whether a frame of this command may carry a non-empty body in `version` (F-9, D-10).
+    ///
+    /// In 1.1 and 1.2 only SEND, MESSAGE and ERROR may; 1.0 does not forbid any. Extension
+    /// commands are not the spec's to judge and may carry one.
+    pub fn allows_body(&self, version: Version) -> bool {
+        version == Version::V1_0
+            || matches!(
+                self,
+                Command::Send | Command::Message | Command::Error | Command::Extension(_)
+            )
+    }
+
+    /// Whether a client sends this command (S-1).
+    pub fn is_client_command(&self) -> bool {
+        matches!(
+            self,
+            Command::Connect
+                | Command::Stomp
+                | Command::Send
+                | Command::Subscribe
+                | Command::Unsubscribe
+                | Command::Ack
+                | Command::Nack
+                | Command::Begin
+                | Command::Commit
+                | Command::Abort
+                | Command::Disconnect
+        )
+    }
+
+    /// Whether a server sends this command (S-2).
+    pub fn is_server_command(&self) -> bool {
+        matches!(
+            self,
+            Command::Connected | Command::Message | Command::Receipt | Command::Error
+        )
+    }
+}
+
+/// Whether `word` has the shape of an extension command (D-1).
+pub(crate) fn is_extension_word(word: &[u8]) -> bool {
+    !word.is_empty()
+        && word.len() <= MAX_EXTENSION_COMMAND
+        && word.iter().all(|b| b.is_ascii_graphic())
+}
+
+impl fmt::Display for Command {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.as_bytes().escape_ascii())
+    }
+}
+
+/// One STOMP frame: a command, headers and a body.
+///
+/// Frames own their bytes (`'static`, `Send`, `Sync`) and clone in O(1) for up to eight headers:
+/// a decoded frame is one reference-counted slice of the input with header positions into it.
+///
+/// ```
+/// use stomp_codec::{Command, Frame};
+/// let frame = Frame::builder(Command::Send)
+///     .header("destination", "/queue/a")
+///     .header("content-type", "text/plain")
+///     .body("hello")
+///     .build();
+/// assert_eq!(frame.command(), &Command::Send);
+/// assert_eq!(frame.headers().get("destination"), Some(&b"/queue/a"[..]));
+/// assert_eq!(frame.body(), &b"hello"[..]);
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct Frame {
+    command: Command,
+    headers: Headers,
+    body: Bytes,
+    omit_content_length: bool,
+}
+
+impl Frame {
+    /// A frame with no headers and an empty body.
+    pub fn new(command: Command) -> Frame {
+        Frame {
+            command,
+            headers: Headers::new(),
+            body: Bytes::new(),
+            omit_content_length: false,
+        }
+    }
+
+    /// Starts building a frame.
+    pub fn builder(command: Command) -> FrameBuilder {
+        FrameBuilder {
+            frame: Frame::new(command),
+        }
+    }
+
+    pub(crate) fn from_parts(command: Command, headers: Headers, body: Bytes) -> Frame {
+        Frame {
+            command,
+            headers,
+            body,
+            omit_content_length: false,
+        }
+    }
+
+    /// The command.
+    pub fn command(&self) -> &Command {
+        &self.command
+    }
+
+    /// The headers, in wire order.
+    pub fn headers(&self) -> &Headers {
+        &self.headers
+    }
+
+    /// The headers, to edit.
+    pub fn headers_mut(&mut self) -> &mut Headers {
+        &mut self.headers
+    }
+
+    /// The body. On a decoded frame it is a slice of the received bytes, never copied.
+    pub fn body(&self) -> &Bytes {
+        &self.body
+    }
+
+    /// Replaces the body.
+    pub fn set_body(&mut self, body: impl Into<Bytes>) {
+        self.body = body.into();
+    }
+
+    /// Replaces the command.
+    pub fn set_command(&mut self, command: Command) {
+        self.command = command;
+    }
+
+    /// Whether the encoder is told not to add `content-length` (see
+    /// [`FrameBuilder::omit_content_length`]).
+    pub fn omits_content_length(&self) -> bool {
+        self.omit_content_length
+    }
+
+    /// Tells the encoder whether to leave out the automatic `content-length` header.
+    pub fn set_omit_content_length(&mut self, omit: bool) {
+        self.omit_content_length = omit;
+    }
+
+    /// Splits the frame into its command, headers and body.
+    pub fn into_parts(self) -> (Command, Headers, Bytes) {
+        (self.command, self.headers, self.body)
+    }
+}
+
+impl fmt::Debug for Frame {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Frame");
+        d.field("command", &self.command)
+            .field("headers", &self.headers)
+            .field("body", &Lossy(&self.body));
+        if self.omit_content_length {
+            d.field("omit_content_length", &true);
+        }
+        d.finish()
+    }
+}
+
+/// Builds a [`Frame`] for any command; see [`Frame::builder`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct FrameBuilder {
+    frame: Frame,
+}
+
+impl FrameBuilder {
+    /// Appends a header (repeats are kept, the first wins on lookup).
+    pub fn header(mut self, name: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> FrameBuilder {
+        self.frame.headers.push(name, value);
+        self
+    }
+
+    /// Appends several headers.
+    pub fn headers<N: AsRef<[u8]>, V: AsRef<[u8]>>(
+        mut self,
+        headers: impl IntoIterator<Item = (N, V)>,
+    ) -> FrameBuilder {
+        self.frame.headers.extend(headers);
+        self
+    }
+
+    /// Sets the body (no copy for `Bytes`, `Vec<u8>`, `String` or `&'static` data).
+    pub fn body(mut self, body: impl Into<Bytes>) -> FrameBuilder {
+        self.frame.body = body.into();
+        self
+    }
+
+    /// Asks the encoder not to add `content-length` for a non-empty body (D-25, H-2).
+    ///
+    /// The body then ends at the first NUL on the wire, so the encoder refuses a body that
+    /// contains one. Some 1.0 peers (and text-only transports) want this.
+    pub fn omit_content_length(mut self) -> FrameBuilder {
+        self.frame.omit_content_length = true;
+        self
+    }
+
+    /// The finished frame.
+    pub fn build(self) -> Frame {
+        self.frame
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_standard_command_round_trips_its_spelling_f3() {
+        for c in Command::STANDARD {
+            assert_eq!(Command::from_bytes(c.as_bytes()), Some(c.clone()));
+        }
+        assert_eq!(Command::from_bytes(b"send"), None);
+        assert_eq!(Command::from_bytes(b"SEND "), None);
+    }
+
+    #[test]
+    fn extension_words_d1() {
+        assert!(Command::extension("PING").is_some());
+        assert!(Command::extension("SEND").is_none());
+        assert!(Command::extension("").is_none());
+        assert!(Command::extension("A B").is_none());
+        assert!(Command::extension(vec![b'A'; 65]).is_none());
+    }
+
+    #[test]
+    fn frames_are_static_send_sync() {
+        fn check<T: Send + Sync + 'static>() {}
+        check::<Frame>();
+    }
+}
