@@ -839,7 +839,7 @@ mod tests {
 
     #[test]
     fn byte_at_a_time_equals_whole_on_captures() {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/interop/captures");
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/captures");
         let Ok(entries) = std::fs::read_dir(dir) else {
             return;
         };

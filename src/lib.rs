@@ -43,6 +43,8 @@ mod encode;
 mod error;
 mod escape;
 mod frame;
+#[doc(hidden)]
+pub mod fuzzing;
 mod headers;
 mod heartbeat;
 mod limits;
