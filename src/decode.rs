@@ -479,10 +479,21 @@ impl Parser {
 
     /// A command or header line ends at `end` (an LF or a NUL).
     fn line_done(&mut self, data: &[u8], end: usize) -> Result<(), DecodeError> {
-        if let Some(err) = self.partial_line_violation(data, end) {
-            return Err(err);
-        }
+        let start = self.line_start;
         let (head_max, head_kind) = self.head_cap();
+        let line_max = match self.stage {
+            Stage::Command => self.config.limits.max_command_line,
+            _ => self.config.limits.max_header_line,
+        };
+        // Only lines near a limit need the full check (a superset of its firing conditions).
+        if end - start > line_max
+            || end > head_max
+            || self.entries.len() >= self.config.limits.max_headers
+        {
+            if let Some(err) = self.partial_line_violation(data, end) {
+                return Err(err);
+            }
+        }
         if end >= head_max {
             return Err(self.limit(head_max, head_kind, head_max));
         }
@@ -491,28 +502,33 @@ impl Parser {
                 offset: self.at(end),
             });
         }
-        let start = self.line_start;
         let line_end = if end > start && data[end - 1] == CR {
             end - 1
         } else {
             end
         };
-        if self.config.version == Version::V1_2 {
-            if let Some(i) = memchr(CR, &data[start..line_end]) {
-                return Err(DecodeError::StrayCarriageReturn {
-                    offset: self.at(start + i),
-                });
-            }
-        }
         self.scan = end + 1;
         self.line_start = end + 1;
         if self.stage == Stage::Command {
+            self.check_stray_cr(data, start, line_end)?;
             self.command_line(data, start, line_end)
         } else if line_end == start {
             self.headers_done(end + 1)
         } else {
             self.header_line(data, start, line_end)
         }
+    }
+
+    /// In 1.2 a CR may only end a line (F-2, D-3).
+    fn check_stray_cr(&self, data: &[u8], start: usize, end: usize) -> Result<(), DecodeError> {
+        if self.config.version == Version::V1_2 {
+            if let Some(i) = memchr(CR, &data[start..end]) {
+                return Err(DecodeError::StrayCarriageReturn {
+                    offset: self.at(start + i),
+                });
+            }
+        }
+        Ok(())
     }
 
     fn command_line(&mut self, data: &[u8], start: usize, end: usize) -> Result<(), DecodeError> {
@@ -535,6 +551,18 @@ impl Parser {
 
     fn header_line(&mut self, data: &[u8], start: usize, end: usize) -> Result<(), DecodeError> {
         let line = &data[start..end];
+        // One scan for everything unusual (CR in 1.2, backslash where escaping applies); the
+        // common line has neither and is sliced as is.
+        let strict_cr = self.config.version == Version::V1_2;
+        let unusual = match (self.escaping, strict_cr) {
+            (true, true) => memchr2(b'\\', CR, line),
+            (true, false) => memchr(b'\\', line),
+            (false, true) => memchr(CR, line),
+            (false, false) => None,
+        };
+        if unusual.is_some() {
+            self.check_stray_cr(data, start, end)?;
+        }
         let Some(colon) = memchr(b':', line) else {
             return Err(DecodeError::MissingColon {
                 offset: self.at(start),
@@ -546,9 +574,17 @@ impl Parser {
                 offset: self.at(start),
             });
         }
-        let name = self.text_span(data, start, start + colon, start)?;
-        let value = self.text_span(data, start + colon + 1, end, start)?;
-        let entry = Entry { name, value };
+        let (name, value) = if unusual.is_some() && self.escaping {
+            (
+                self.text_span(data, start, start + colon, start)?,
+                self.text_span(data, start + colon + 1, end, start)?,
+            )
+        } else {
+            (
+                Span::raw(start, colon),
+                Span::raw(start + colon + 1, end - start - colon - 1),
+            )
+        };
         if self.config.strict_utf8 {
             let (n, v) = (self.span_bytes(data, name), self.span_bytes(data, value));
             if core::str::from_utf8(n).is_err() || core::str::from_utf8(v).is_err() {
@@ -559,30 +595,38 @@ impl Parser {
             }
         }
         if self.span_bytes(data, name) == CONTENT_LENGTH {
-            let text = self.span_bytes(data, value);
-            let Some(length) = parse_content_length(text) else {
-                return Err(DecodeError::InvalidContentLength {
-                    offset: self.at(start),
-                    value: shown(text, 64),
-                });
-            };
-            match self.content_length {
-                Some(first) if first != length => {
-                    return Err(DecodeError::ConflictingContentLength {
-                        offset: self.at(start),
-                        first,
-                        second: length,
-                    })
-                }
-                Some(_) => {}
-                None => {
-                    self.content_length = Some(length);
-                    self.length_line = start;
-                }
+            self.content_length_line(data, value, start)?;
+        }
+        self.entries.push(Entry { name, value });
+        Ok(())
+    }
+
+    fn content_length_line(
+        &mut self,
+        data: &[u8],
+        value: Span,
+        start: usize,
+    ) -> Result<(), DecodeError> {
+        let text = self.span_bytes(data, value);
+        let Some(length) = parse_content_length(text) else {
+            return Err(DecodeError::InvalidContentLength {
+                offset: self.at(start),
+                value: shown(text, 64),
+            });
+        };
+        match self.content_length {
+            Some(first) if first != length => Err(DecodeError::ConflictingContentLength {
+                offset: self.at(start),
+                first,
+                second: length,
+            }),
+            Some(_) => Ok(()),
+            None => {
+                self.content_length = Some(length);
+                self.length_line = start;
+                Ok(())
             }
         }
-        self.entries.push(entry);
-        Ok(())
     }
 
     /// Span of a name or value in `data[start..end]`, unescaped into the arena if needed.
@@ -594,7 +638,7 @@ impl Parser {
         line: usize,
     ) -> Result<Span, DecodeError> {
         let text = &data[start..end];
-        if !self.escaping || memchr(b'\\', text).is_none() {
+        if memchr(b'\\', text).is_none() {
             return Ok(Span::raw(start, end - start));
         }
         let from = self.arena.len();
