@@ -66,6 +66,8 @@ pub struct Decoder {
     /// partial frame must be joined with later bytes.
     frozen: Bytes,
     failed: Option<DecodeError>,
+    /// Buffered length below which `next_item` cannot progress (a counted body's end), or 0.
+    need: usize,
 }
 
 impl Decoder {
@@ -86,6 +88,7 @@ impl Decoder {
             buf: BytesMut::new(),
             frozen: Bytes::new(),
             failed: None,
+            need: 0,
         }
     }
 
@@ -125,15 +128,14 @@ impl Decoder {
     }
 
     /// Appends received bytes (copied into the decoder's buffer).
+    #[inline]
     pub fn push(&mut self, bytes: &[u8]) {
         if self.failed.is_some() || bytes.is_empty() {
             return;
         }
         self.thaw();
-        if let Some(total) = self.parser.expected_len() {
-            // A counted body: make room for the whole frame once instead of regrowing.
-            self.buf.reserve(total.saturating_sub(self.buf.len()));
-        }
+        // A counted body: room for the whole frame is made once instead of regrowing.
+        self.buf.reserve(self.need.saturating_sub(self.buf.len()));
         self.buf.extend_from_slice(bytes);
     }
 
@@ -160,7 +162,16 @@ impl Decoder {
     }
 
     /// The next frame or heart-beat; `Ok(None)` when more bytes are needed.
+    #[inline]
     pub fn next_item(&mut self) -> Result<Option<Item>, DecodeError> {
+        if self.buf.len() + self.frozen.len() < self.need {
+            // Waiting for a counted body: nothing to look at until it is all here.
+            return Ok(None);
+        }
+        self.step_item()
+    }
+
+    fn step_item(&mut self) -> Result<Option<Item>, DecodeError> {
         if let Some(err) = &self.failed {
             return Err(err.clone());
         }
@@ -170,8 +181,12 @@ impl Decoder {
             &self.frozen
         };
         let step = self.parser.step(data);
+        self.need = 0;
         let result = match step {
-            Ok(Step::NeedMore) => Ok(None),
+            Ok(Step::NeedMore) => {
+                self.need = self.parser.expected_len().unwrap_or(0);
+                Ok(None)
+            }
             Ok(Step::Heartbeat(n)) => {
                 self.take(n);
                 Ok(Some(Item::Heartbeat))
@@ -283,6 +298,26 @@ enum Stage {
     ScannedBody,
 }
 
+/// How far [`Parser::has_unusual`] searches at once.
+const UNUSUAL_WINDOW: usize = 4096;
+
+/// Which octets send a header line down the slow path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Needles {
+    BackslashCr,
+    Backslash,
+    Cr,
+}
+
+/// Stream offsets `[from, to)` hold none of `needles`; if `found`, the octet at `to` is one.
+#[derive(Debug, Clone, Copy)]
+struct Cursor {
+    needles: Needles,
+    from: u64,
+    to: u64,
+    found: bool,
+}
+
 enum Step {
     NeedMore,
     Heartbeat(usize),
@@ -308,6 +343,8 @@ struct Parser {
     entries: Entries,
     /// Unescaped names and values of the frame in progress; split off into each frame.
     arena: BytesMut,
+    /// Where the next backslash or CR lies, as far as known (see `has_unusual`).
+    unusual: Cursor,
     content_length: Option<u64>,
     /// Start of the first `content-length` line (where a body-limit error points).
     length_line: usize,
@@ -329,6 +366,12 @@ impl Parser {
             escaping: false,
             entries: Entries::new(),
             arena: BytesMut::new(),
+            unusual: Cursor {
+                needles: Needles::Cr,
+                from: 0,
+                to: 0,
+                found: false,
+            },
             content_length: None,
             length_line: 0,
             body_start: 0,
@@ -553,14 +596,8 @@ impl Parser {
         let line = &data[start..end];
         // One scan for everything unusual (CR in 1.2, backslash where escaping applies); the
         // common line has neither and is sliced as is.
-        let strict_cr = self.config.version == Version::V1_2;
-        let unusual = match (self.escaping, strict_cr) {
-            (true, true) => memchr2(b'\\', CR, line),
-            (true, false) => memchr(b'\\', line),
-            (false, true) => memchr(CR, line),
-            (false, false) => None,
-        };
-        if unusual.is_some() {
+        let unusual = self.has_unusual(data, start, end);
+        if unusual {
             self.check_stray_cr(data, start, end)?;
         }
         let Some(colon) = memchr(b':', line) else {
@@ -574,7 +611,7 @@ impl Parser {
                 offset: self.at(start),
             });
         }
-        let (name, value) = if unusual.is_some() && self.escaping {
+        let (name, value) = if unusual && self.escaping {
             (
                 self.text_span(data, start, start + colon, start)?,
                 self.text_span(data, start + colon + 1, end, start)?,
@@ -599,6 +636,50 @@ impl Parser {
         }
         self.entries.push(Entry { name, value });
         Ok(())
+    }
+
+    /// Whether `data[start..end]` holds an octet needing the slow path: a backslash where
+    /// escaping applies, a CR in 1.2.
+    ///
+    /// Rather than scanning every line, one search finds the next such octet ahead and later
+    /// lines are compared against it; searches never overlap, so this is O(n) over the stream
+    /// and typically one call for many lines. A search reads at most [`UNUSUAL_WINDOW`] octets
+    /// so it never runs far into a counted body.
+    fn has_unusual(&mut self, data: &[u8], start: usize, end: usize) -> bool {
+        let needles = match (self.escaping, self.config.version == Version::V1_2) {
+            (true, true) => Needles::BackslashCr,
+            (true, false) => Needles::Backslash,
+            (false, true) => Needles::Cr,
+            (false, false) => return false,
+        };
+        let (line_start, line_end) = (self.at(start), self.at(end));
+        let cursor = &mut self.unusual;
+        if cursor.needles != needles || line_start < cursor.from || line_start > cursor.to {
+            *cursor = Cursor {
+                needles,
+                from: line_start,
+                to: line_start,
+                found: false,
+            };
+        }
+        loop {
+            if line_end <= cursor.to {
+                return false;
+            }
+            if cursor.found {
+                return true;
+            }
+            // Extend the clear range from `to` (which lies inside this line).
+            let from = start + (cursor.to - line_start) as usize;
+            let window = &data[from..data.len().min(from + UNUSUAL_WINDOW)];
+            let hit = match needles {
+                Needles::BackslashCr => memchr2(b'\\', CR, window),
+                Needles::Backslash => memchr(b'\\', window),
+                Needles::Cr => memchr(CR, window),
+            };
+            cursor.to += hit.unwrap_or(window.len()) as u64;
+            cursor.found = hit.is_some();
+        }
     }
 
     fn content_length_line(
