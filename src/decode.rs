@@ -11,10 +11,11 @@ use memchr::{memchr, memchr2};
 use crate::error::{shown, DecodeError};
 use crate::escape::unescape_into;
 use crate::frame::{is_extension_word, Command, Frame};
-use crate::headers::{Entries, Entry, Headers, Span};
+use crate::headers::{write_table, Entry, Headers, Span};
 use crate::limits::{LimitKind, Limits};
 use crate::numbers::parse_content_length;
 use crate::version::Version;
+use smallvec::SmallVec;
 
 const LF: u8 = b'\n';
 const CR: u8 = b'\r';
@@ -298,6 +299,9 @@ enum Stage {
     ScannedBody,
 }
 
+/// Size of the blocks that hold decoded frames' header tables and unescaped text.
+const ARENA_BLOCK: usize = 16 * 1024;
+
 /// How far [`Parser::has_unusual`] searches at once.
 const UNUSUAL_WINDOW: usize = 4096;
 
@@ -340,7 +344,7 @@ struct Parser {
     /// Extension command spelling, as a range of the frame (materialised in `finish`).
     extension: Option<(usize, usize)>,
     escaping: bool,
-    entries: Entries,
+    entries: SmallVec<[Entry; 16]>,
     /// Unescaped names and values of the frame in progress; split off into each frame.
     arena: BytesMut,
     /// Where the next backslash or CR lies, as far as known (see `has_unusual`).
@@ -364,7 +368,7 @@ impl Parser {
             command: None,
             extension: None,
             escaping: false,
-            entries: Entries::new(),
+            entries: SmallVec::new(),
             arena: BytesMut::new(),
             unusual: Cursor {
                 needles: Needles::Cr,
@@ -816,18 +820,23 @@ impl Parser {
             // Unreachable: the command stage always sets one of the two before Headers.
             (None, None) => Command::Extension(Bytes::new()),
         };
-        let owned = if self.arena.is_empty() {
+        let meta = if self.entries.is_empty() {
             Bytes::new()
         } else {
+            if self.arena.capacity() - self.arena.len() < self.entries.len() * 16 + 4 {
+                // One block serves many frames; frames keep only their own slice of it alive.
+                self.arena.reserve(ARENA_BLOCK);
+            }
+            write_table(&mut self.arena, &self.entries);
             self.arena.split().freeze()
         };
         let body = raw.slice(self.body_start..self.body_end);
-        let entries = core::mem::take(&mut self.entries);
+        self.entries.clear();
         self.stage = Stage::Idle;
         if let Some(v) = self.next_version.take() {
             self.config.version = v;
         }
-        Frame::from_parts(command, Headers::from_parts(raw, owned, entries), body)
+        Frame::from_parts(command, Headers::from_parts(raw, meta), body)
     }
 }
 

@@ -7,10 +7,10 @@ use smallvec::SmallVec;
 
 use crate::error::HeaderUtf8Error;
 
-/// How many headers a frame holds without a heap allocation for the list itself.
-const INLINE_HEADERS: usize = 8;
-/// Marks a [`Span`] whose bytes live in the owned buffer rather than the received frame.
+/// Marks a [`Span`] whose bytes live in the owned text rather than the received frame.
 const OWNED: u32 = 1 << 31;
+/// Octets of one entry in the table: four little-endian `u32`s.
+const ENTRY_LEN: usize = 16;
 
 /// Where a name or value lives: `start` (with the [`OWNED`] flag) and length.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,7 +29,7 @@ impl Span {
         }
     }
 
-    /// A span into the owned (unescaped or caller-supplied) bytes.
+    /// A span into the owned (unescaped or caller-supplied) text.
     pub(crate) fn owned(start: usize, len: usize) -> Span {
         debug_assert!(start + len < OWNED as usize);
         Span {
@@ -37,10 +37,8 @@ impl Span {
             len: len as u32,
         }
     }
-}
 
-impl Span {
-    /// The bytes this span names, given the raw and the owned buffer.
+    /// The bytes this span names, given the raw frame and the owned text.
     pub(crate) fn bytes_in<'a>(self, raw: &'a [u8], owned: &'a [u8]) -> &'a [u8] {
         let (buf, start) = if self.start & OWNED != 0 {
             (owned, (self.start & !OWNED) as usize)
@@ -51,13 +49,58 @@ impl Span {
     }
 }
 
+/// One header: where its name and value are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Entry {
     pub(crate) name: Span,
     pub(crate) value: Span,
 }
 
-pub(crate) type Entries = SmallVec<[Entry; INLINE_HEADERS]>;
+impl Entry {
+    fn to_bytes(self) -> [u8; ENTRY_LEN] {
+        let words = [
+            self.name.start,
+            self.name.len,
+            self.value.start,
+            self.value.len,
+        ];
+        let mut out = [0; ENTRY_LEN];
+        for (dst, word) in out.chunks_exact_mut(4).zip(words) {
+            dst.copy_from_slice(&word.to_le_bytes());
+        }
+        out
+    }
+
+    fn read(bytes: &[u8]) -> Entry {
+        let word =
+            |i: usize| u32::from_le_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
+        Entry {
+            name: Span {
+                start: word(0),
+                len: word(4),
+            },
+            value: Span {
+                start: word(8),
+                len: word(12),
+            },
+        }
+    }
+}
+
+/// Appends the entry table and its count to `meta`, which already holds the owned text.
+pub(crate) fn write_table(meta: &mut BytesMut, entries: &[Entry]) {
+    meta.reserve(entries.len() * ENTRY_LEN + 4);
+    // Fill a stack block at a time so each copy into `meta` is one call, not sixteen.
+    let mut block = [0u8; 8 * ENTRY_LEN];
+    for group in entries.chunks(8) {
+        for (slot, entry) in block.chunks_exact_mut(ENTRY_LEN).zip(group) {
+            *<&mut [u8; ENTRY_LEN]>::try_from(slot).expect("chunks_exact gives ENTRY_LEN") =
+                entry.to_bytes();
+        }
+        meta.extend_from_slice(&block[..group.len() * ENTRY_LEN]);
+    }
+    meta.extend_from_slice(&(entries.len() as u32).to_le_bytes());
+}
 
 /// The headers of a frame, in wire order, repeats kept (H-6).
 ///
@@ -65,9 +108,10 @@ pub(crate) type Entries = SmallVec<[Entry; INLINE_HEADERS]>;
 /// a repeated header's first occurrence wins. Names and values are compared byte for byte (H-9):
 /// `Content-Length` is not `content-length`.
 ///
-/// A decoded frame's headers share its received bytes; only names and values that had to be
-/// unescaped live in a separate buffer (one per frame, not one per header). Cloning is cheap:
-/// reference counts and, past eight headers, one small list.
+/// A decoded frame's headers share its received bytes; names and values that had to be
+/// unescaped, and the small table saying where each entry is, live in one shared side buffer
+/// (carved from a decoder-wide arena, so no allocation per frame). Cloning costs two reference
+/// count increments.
 ///
 /// ```
 /// use stomp_codec::Headers;
@@ -81,9 +125,11 @@ pub(crate) type Entries = SmallVec<[Entry; INLINE_HEADERS]>;
 /// ```
 #[derive(Clone, Default)]
 pub struct Headers {
+    /// The received frame (empty for headers built by hand).
     raw: Bytes,
-    owned: Bytes,
-    entries: Entries,
+    /// `[owned text][entry table: 16 octets each][entry count: u32 LE]`, or empty when there
+    /// are no entries.
+    meta: Bytes,
 }
 
 impl Headers {
@@ -92,36 +138,50 @@ impl Headers {
         Headers::default()
     }
 
-    pub(crate) fn from_parts(raw: Bytes, owned: Bytes, entries: Entries) -> Headers {
-        Headers {
-            raw,
-            owned,
-            entries,
-        }
+    /// Headers over a received frame; `meta` was built with [`write_table`].
+    pub(crate) fn from_parts(raw: Bytes, meta: Bytes) -> Headers {
+        Headers { raw, meta }
+    }
+
+    fn table_start(&self) -> usize {
+        self.meta.len() - 4 - self.len() * ENTRY_LEN
+    }
+
+    fn entry(&self, index: usize) -> Entry {
+        let at = self.table_start() + index * ENTRY_LEN;
+        Entry::read(&self.meta[at..at + ENTRY_LEN])
     }
 
     fn resolve(&self, span: Span) -> &[u8] {
         // Spans are only ever made from offsets into these same buffers.
-        span.bytes_in(&self.raw, &self.owned)
+        span.bytes_in(&self.raw, &self.meta)
     }
 
     fn resolve_bytes(&self, span: Span) -> Bytes {
-        let (buf, start) = if span.start & OWNED != 0 {
-            (&self.owned, (span.start & !OWNED) as usize)
+        let bytes = self.resolve(span);
+        if span.start & OWNED != 0 {
+            self.meta.slice_ref(bytes)
         } else {
-            (&self.raw, span.start as usize)
-        };
-        buf.slice(start..start + span.len as usize)
+            self.raw.slice_ref(bytes)
+        }
     }
 
     /// Number of entries, repeats included.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        match self.meta.len().checked_sub(4) {
+            Some(at) => u32::from_le_bytes([
+                self.meta[at],
+                self.meta[at + 1],
+                self.meta[at + 2],
+                self.meta[at + 3],
+            ]) as usize,
+            None => 0,
+        }
     }
 
     /// Whether there are no entries.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.meta.is_empty()
     }
 
     /// The value of the first entry named `name`.
@@ -133,8 +193,8 @@ impl Headers {
     /// The value of the first entry named `name` as a `Bytes` that shares the frame's storage.
     pub fn get_bytes(&self, name: impl AsRef<[u8]>) -> Option<Bytes> {
         let name = name.as_ref();
-        self.entries
-            .iter()
+        (0..self.len())
+            .map(|i| self.entry(i))
             .find(|e| self.resolve(e.name) == name)
             .map(|e| self.resolve_bytes(e.value))
     }
@@ -174,54 +234,69 @@ impl Headers {
         Iter {
             headers: self,
             index: 0,
+            len: self.len(),
         }
+    }
+
+    fn owned_text_len(&self) -> usize {
+        if self.meta.is_empty() {
+            0
+        } else {
+            self.table_start()
+        }
+    }
+
+    /// Rebuilds the side buffer with `entries`, appending `extra` to the owned text.
+    fn rebuild(&mut self, entries: &[Entry], extra: &[&[u8]]) {
+        let text = &self.meta[..self.owned_text_len()];
+        let extra_len: usize = extra.iter().map(|e| e.len()).sum();
+        assert!(
+            text.len() + extra_len < OWNED as usize,
+            "more than 2 GiB of header bytes in one header list"
+        );
+        let mut meta =
+            BytesMut::with_capacity(text.len() + extra_len + (entries.len() + 1) * ENTRY_LEN + 4);
+        meta.extend_from_slice(text);
+        for e in extra {
+            meta.extend_from_slice(e);
+        }
+        write_table(&mut meta, entries);
+        self.meta = if entries.is_empty() {
+            Bytes::new()
+        } else {
+            meta.freeze()
+        };
+    }
+
+    fn entries(&self) -> SmallVec<[Entry; 8]> {
+        (0..self.len()).map(|i| self.entry(i)).collect()
     }
 
     /// Appends an entry, keeping any earlier entries with the same name.
     ///
-    /// The name and value are copied into the list's owned buffer.
+    /// The name and value are copied into the list's owned text. Each call rebuilds the small
+    /// side buffer (O(number of headers)); to build many at once use
+    /// [`FrameBuilder`](crate::FrameBuilder) or `collect`.
     ///
     /// # Panics
     ///
-    /// If the owned header bytes of this list would exceed 1 GiB (as `Vec::push` panics past
+    /// If the owned header bytes of this list would exceed 2 GiB (as `Vec::push` panics past
     /// its capacity limit).
     pub fn push(&mut self, name: impl AsRef<[u8]>, value: impl AsRef<[u8]>) {
-        let (name, value) = (name.as_ref(), value.as_ref());
-        let mut owned = match core::mem::take(&mut self.owned).try_into_mut() {
-            Ok(unique) => unique,
-            Err(shared) => {
-                let mut copy = BytesMut::with_capacity(shared.len() + name.len() + value.len());
-                copy.extend_from_slice(&shared);
-                copy
-            }
-        };
-        let start = owned.len();
-        assert!(
-            start + name.len() + value.len() < OWNED as usize,
-            "more than 1 GiB of header bytes in one header list"
-        );
-        owned.extend_from_slice(name);
-        owned.extend_from_slice(value);
-        self.owned = owned.freeze();
-        self.entries.push(Entry {
-            name: Span::owned(start, name.len()),
-            value: Span::owned(start + name.len(), value.len()),
-        });
+        self.extend([(name, value)]);
     }
 
     /// Removes every entry named `name`; returns how many there were.
     pub fn remove(&mut self, name: impl AsRef<[u8]>) -> usize {
         let name = name.as_ref();
-        let before = self.entries.len();
-        let mut i = 0;
-        while i < self.entries.len() {
-            if self.resolve(self.entries[i].name) == name {
-                self.entries.remove(i);
-            } else {
-                i += 1;
-            }
+        let mut entries = self.entries();
+        let before = entries.len();
+        entries.retain(|e| self.resolve(e.name) != name);
+        let removed = before - entries.len();
+        if removed > 0 {
+            self.rebuild(&entries, &[]);
         }
-        before - self.entries.len()
+        removed
     }
 
     /// Replaces every entry named `name` by one entry, appended at the end.
@@ -266,9 +341,25 @@ impl<N: AsRef<[u8]>, V: AsRef<[u8]>> FromIterator<(N, V)> for Headers {
 
 impl<N: AsRef<[u8]>, V: AsRef<[u8]>> Extend<(N, V)> for Headers {
     fn extend<I: IntoIterator<Item = (N, V)>>(&mut self, iter: I) {
-        for (n, v) in iter {
-            self.push(n, v);
+        let pairs: SmallVec<[(N, V); 8]> = iter.into_iter().collect();
+        if pairs.is_empty() {
+            return;
         }
+        let mut entries = self.entries();
+        let mut texts: SmallVec<[&[u8]; 16]> = SmallVec::new();
+        // New text goes right after the existing owned text.
+        let mut offset = self.owned_text_len();
+        for (n, v) in &pairs {
+            let (n, v) = (n.as_ref(), v.as_ref());
+            entries.push(Entry {
+                name: Span::owned(offset, n.len()),
+                value: Span::owned(offset + n.len(), v.len()),
+            });
+            offset += n.len() + v.len();
+            texts.push(n);
+            texts.push(v);
+        }
+        self.rebuild(&entries, &texts);
     }
 }
 
@@ -277,13 +368,17 @@ impl<N: AsRef<[u8]>, V: AsRef<[u8]>> Extend<(N, V)> for Headers {
 pub struct Iter<'a> {
     headers: &'a Headers,
     index: usize,
+    len: usize,
 }
 
 impl<'a> Iterator for Iter<'a> {
     type Item = (&'a [u8], &'a [u8]);
 
     fn next(&mut self) -> Option<Self::Item> {
-        let entry = self.headers.entries.get(self.index)?;
+        if self.index == self.len {
+            return None;
+        }
+        let entry = self.headers.entry(self.index);
         self.index += 1;
         Some((
             self.headers.resolve(entry.name),
@@ -292,7 +387,7 @@ impl<'a> Iterator for Iter<'a> {
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        let n = self.headers.entries.len() - self.index;
+        let n = self.len - self.index;
         (n, Some(n))
     }
 }
