@@ -455,7 +455,7 @@ impl Parser {
                     let found = memchr(NUL, &data[self.scan..]);
                     let end = found.map_or(data.len(), |i| self.scan + i);
                     self.scan = end;
-                    if let Some(err) = self.body_violation(end, found.is_some()) {
+                    if let Some(err) = self.body_violation(data, end, found.is_some()) {
                         return Err(err);
                     }
                     if found.is_none() {
@@ -545,6 +545,8 @@ impl Parser {
             return Err(self.limit(head_max, head_kind, head_max));
         }
         if data[end] == NUL {
+            // A CR before the NUL came first in the stream (and no LF follows it).
+            self.check_stray_cr(data, start, end)?;
             return Err(DecodeError::UnexpectedNul {
                 offset: self.at(end),
             });
@@ -560,7 +562,7 @@ impl Parser {
             self.check_stray_cr(data, start, line_end)?;
             self.command_line(data, start, line_end)
         } else if line_end == start {
-            self.headers_done(end + 1)
+            self.headers_done(data, end + 1)
         } else {
             self.header_line(data, start, line_end)
         }
@@ -744,7 +746,7 @@ impl Parser {
     }
 
     /// The blank line ended at `body_start`: choose the body mode and check what is known.
-    fn headers_done(&mut self, body_start: usize) -> Result<(), DecodeError> {
+    fn headers_done(&mut self, data: &[u8], body_start: usize) -> Result<(), DecodeError> {
         self.body_start = body_start;
         let limits = &self.config.limits;
         match self.content_length {
@@ -761,7 +763,7 @@ impl Parser {
                     return Err(self.limit(header_offset, LimitKind::Frame, limits.max_frame));
                 }
                 if length > 0 && !self.allows_body() {
-                    return Err(self.body_not_allowed());
+                    return Err(self.body_not_allowed(data));
                 }
                 self.stage = Stage::CountedBody {
                     nul: body_start + length,
@@ -776,27 +778,33 @@ impl Parser {
     }
 
     fn allows_body(&self) -> bool {
-        self.command
-            .as_ref()
-            .is_none_or(|c| c.allows_body(self.config.version))
+        match &self.command {
+            Some(command) => command.allows_body(self.config.version),
+            // Extension commands follow F-9 like every command but SEND, MESSAGE and ERROR.
+            None => self.config.version == Version::V1_0,
+        }
     }
 
-    fn body_not_allowed(&self) -> DecodeError {
+    fn body_not_allowed(&self, data: &[u8]) -> DecodeError {
+        let command = match (&self.command, self.extension) {
+            (Some(command), _) => command.clone(),
+            (None, Some((start, end))) => {
+                Command::Extension(Bytes::copy_from_slice(&data[start..end]))
+            }
+            (None, None) => Command::Extension(Bytes::new()),
+        };
         DecodeError::BodyNotAllowed {
             offset: self.at(self.body_start),
-            command: self
-                .command
-                .clone()
-                .unwrap_or_else(|| Command::Extension(Bytes::new())),
+            command,
             version: self.config.version,
         }
     }
 
     /// Violations of a NUL-scanned body that has reached `end` (the NUL's index when `complete`).
-    fn body_violation(&self, end: usize, complete: bool) -> Option<DecodeError> {
+    fn body_violation(&self, data: &[u8], end: usize, complete: bool) -> Option<DecodeError> {
         let limits = &self.config.limits;
         if end > self.body_start && !self.allows_body() {
-            return Some(self.body_not_allowed());
+            return Some(self.body_not_allowed(data));
         }
         let mut best: Option<(usize, LimitKind, usize)> = None;
         // The body limit is passed once a non-NUL octet sits at body_start + max_body.

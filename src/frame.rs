@@ -137,14 +137,11 @@ impl Command {
 
     /// Whether a frame of this command may carry a non-empty body in `version` (F-9, D-10).
     ///
-    /// In 1.1 and 1.2 only SEND, MESSAGE and ERROR may; 1.0 does not forbid any. Extension
-    /// commands are not the spec's to judge and may carry one.
+    /// In 1.1 and 1.2 only SEND, MESSAGE and ERROR may, extension commands included (F-9 names
+    /// these three and no other); 1.0 does not forbid any.
     pub fn allows_body(&self, version: Version) -> bool {
         version == Version::V1_0
-            || matches!(
-                self,
-                Command::Send | Command::Message | Command::Error | Command::Extension(_)
-            )
+            || matches!(self, Command::Send | Command::Message | Command::Error)
     }
 
     /// Whether a client sends this command (S-1).
