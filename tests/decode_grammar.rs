@@ -1028,3 +1028,54 @@ fn f12_binary_bodies_are_never_decoded() {
         );
     }
 }
+
+/// F-9, D-1, D-10: an opted-in extension command is still not SEND, MESSAGE or ERROR, so in
+/// 1.1 and 1.2 it may not carry a body; 1.0 forbids no body.
+#[test]
+fn f9_d1_d10_extension_command_body_rejected_in_1_1_and_1_2() {
+    let input = b"PING\n\nbody\0";
+    for v in [Version::V1_1, Version::V1_2] {
+        let make = move || Decoder::new(v).allow_extension_commands(true);
+        let out = check(&make, input);
+        assert_eq!(
+            out.err(),
+            DecodeError::BodyNotAllowed {
+                offset: at(input, b"body"),
+                command: Command::extension("PING").unwrap(),
+                version: v
+            },
+            "{v}"
+        );
+    }
+    let make = || Decoder::new(Version::V1_0).allow_extension_commands(true);
+    let frames = check(&make, input).ok();
+    assert_eq!(frame(&frames[0]).body(), &b"body"[..]);
+}
+
+/// D-3, D-15: in 1.2 a CR not followed by LF is wrong where it stands, so it is reported
+/// rather than a NUL later on the same line (the first wrong octet wins).
+#[test]
+fn d3_d15_stray_cr_before_nul_is_reported_at_the_cr_in_1_2() {
+    let cases: [(&[u8], &[u8]); 3] = [
+        (b"SEND\nab:c\rd\0", b"\rd"),
+        (b"SEND\nab:cd\r\0", b"\r\0"),
+        (b"SE\rND\0", b"\rND"),
+    ];
+    for (input, cr) in cases {
+        let out = check_v(Version::V1_2, input);
+        assert_eq!(
+            out.err(),
+            DecodeError::StrayCarriageReturn {
+                offset: at(input, cr)
+            }
+        );
+        // In 1.1 the CR is data, so the NUL is what is wrong.
+        let out = check_v(Version::V1_1, input);
+        assert_eq!(
+            out.err(),
+            DecodeError::UnexpectedNul {
+                offset: at(input, b"\0")
+            }
+        );
+    }
+}

@@ -606,3 +606,24 @@ fn d25_e1_e3_round_trip_encode_of_decode_gives_the_same_bytes() {
         assert_eq!(enc(&f, v).unwrap(), input, "{v}");
     }
 }
+
+/// F-9, D-1: extension commands are held to F-9 like the standard bodiless ones.
+#[test]
+fn f9_d1_encoder_refuses_a_body_on_extension_commands_in_1_1_and_1_2() {
+    let ping = Command::extension("PING").unwrap();
+    let f = Frame::builder(ping.clone()).body("x").build();
+    for v in [Version::V1_1, Version::V1_2] {
+        assert_eq!(
+            enc(&f, v),
+            Err(EncodeError::BodyNotAllowed {
+                command: ping.clone(),
+                version: v
+            }),
+            "{v}"
+        );
+    }
+    assert_eq!(
+        enc(&f, Version::V1_0).unwrap(),
+        b"PING\ncontent-length:1\n\nx\0"
+    );
+}
