@@ -59,3 +59,8 @@ pub use headers::{Headers, Iter as HeaderIter};
 pub use heartbeat::HeartBeat;
 pub use limits::{LimitKind, Limits};
 pub use version::{Version, VersionSet};
+
+/// The README's examples, run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
