@@ -270,6 +270,10 @@ impl ClientConnection {
     /// Refused when already called ([`UsageError::AlreadyConnected`]), when the config's extra
     /// headers hold a `receipt` (C-11), offer no version, or ask for STOMP with only 1.0.
     pub fn connect(&mut self, now: Instant) -> Result<(), UsageError> {
+        if self.config.versions.is_empty() {
+            self.check_state(&Command::Connect)?;
+            return Err(UsageError::NoVersionOffered);
+        }
         let frame = self.config.connect_frame();
         self.submit(now, frame).map(|_| ())
     }

@@ -648,6 +648,7 @@ pub(crate) struct Core {
     peer_every: Option<Duration>,
     grace: Option<Duration>,
     last_rx: Option<Instant>,
+    last_tx: Option<Instant>,
 }
 
 impl Core {
@@ -662,6 +663,7 @@ impl Core {
             peer_every: None,
             grace,
             last_rx: None,
+            last_tx: None,
         }
     }
 
@@ -674,9 +676,14 @@ impl Core {
 
     /// Something was queued at `now`: the next heart-beat is due one interval later (D-20).
     fn note_tx(&mut self, now: Instant) {
+        self.last_tx = Some(now);
+        self.arm_send(now);
+    }
+
+    fn arm_send(&mut self, from: Instant) {
         if let Some(every) = self.send_every {
             self.timers
-                .set(Timer::SendHeartBeat, now.checked_add(every));
+                .set(Timer::SendHeartBeat, from.checked_add(every));
         }
     }
 
@@ -694,7 +701,7 @@ impl Core {
         }
     }
 
-    /// Starts heart-beating in both directions (B-7); `last_tx` is `now` for the first beat.
+    /// Starts heart-beating in both directions (B-7).
     pub(crate) fn start_heart_beats(
         &mut self,
         now: Instant,
@@ -703,7 +710,8 @@ impl Core {
     ) {
         self.send_every = send_every;
         self.peer_every = peer_every;
-        self.note_tx(now);
+        // Due n after the last octet written, e.g. the CONNECT (D-20).
+        self.arm_send(self.last_tx.unwrap_or(now));
         self.arm_peer_silent(self.last_rx.map_or(now, |t| t.max(now)));
     }
 
