@@ -19,6 +19,9 @@ fn connected(version: Version, now: Instant) -> ClientConnection {
     client_connected(ClientConfig::new("/"), now, &text)
 }
 
+/// Headers of a raw frame, as (name, value) pairs.
+type Pairs = &'static [(&'static str, &'static str)];
+
 fn opts() -> FrameOptions {
     FrameOptions::new()
 }
@@ -159,7 +162,7 @@ fn server_commands_are_not_client_commands_s2() {
 #[test]
 fn required_headers_are_checked_per_version_s3_s4_s6_s7_s8_s9_s11() {
     let now = Instant::now();
-    let cases: &[(Version, Command, &[(&str, &str)], &str)] = &[
+    let cases: &[(Version, Command, Pairs, &str)] = &[
         (Version::V1_2, Command::Send, &[], "destination"),
         (
             Version::V1_2,
@@ -326,7 +329,7 @@ fn ack_and_nack_use_the_headers_of_the_negotiated_version_s7_s8_s9_s10() {
             ("ack", "a-1"),
         ],
     );
-    let expect: &[(Version, Command, &[(&str, &str)])] = &[
+    let expect: &[(Version, Command, Pairs)] = &[
         (Version::V1_2, Command::Ack, &[("id", "a-1")]),
         (Version::V1_2, Command::Nack, &[("id", "a-1")]),
         (
