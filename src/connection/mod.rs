@@ -49,7 +49,7 @@
 //!
 //! If you stop draining, stop reading the transport too: that is the back-pressure.
 //! `pending_transmit()` and `pending_events()` report the sizes. The decoder buffers at most one
-//! frame (bounded by [`Limits`](crate::Limits)) beyond the bytes of the last `handle_input`.
+//! frame (bounded by [`Limits`]) beyond the bytes of the last `handle_input`.
 //!
 //! # Timers
 //!
