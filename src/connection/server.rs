@@ -816,7 +816,14 @@ impl ServerConnection {
             Command::Unsubscribe => {
                 let id = match h.get_bytes(ID) {
                     Some(id) => id,
-                    None if version == Version::V1_0 => require(DESTINATION)?,
+                    // S-6: a 1.0 UNSUBSCRIBE may name the destination instead.
+                    None if version == Version::V1_0 => {
+                        let destination = require(DESTINATION)?;
+                        self.subscriptions
+                            .iter()
+                            .find(|(_, s)| s.destination == destination)
+                            .map_or(destination, |(id, _)| id.clone())
+                    }
                     None => return Err(missing(ID)),
                 };
                 let Some(sub) = self.subscriptions.remove(&id) else {
