@@ -56,7 +56,9 @@ pub struct ClientConfig {
     /// Extra CONNECT headers, written after the standard ones (e.g. `client-id`).
     pub headers: Vec<(String, String)>,
     /// Silence tolerated beyond the server's heart-beat interval before the server is declared
-    /// dead (B-6, D-20). Default `None`: the interval itself, i.e. 2n in total.
+    /// dead (B-6, D-20). Default `None`: the interval itself, i.e. 2n in total, as stompjs and
+    /// ActiveMQ Artemis allow: the peer's own timer fires only after n, and networks and
+    /// schedulers add delay, so a strict n drops healthy connections.
     pub heartbeat_grace: Option<Duration>,
     /// How long to wait for the RECEIPT of DISCONNECT (D-22). Default 15 s.
     pub disconnect_timeout: Duration,

@@ -42,7 +42,9 @@ pub struct ServerConfig {
     /// `receive_ms` how often it wants to hear from the client. Default `10000,10000` (D-19).
     pub heart_beat: HeartBeat,
     /// Silence tolerated beyond the client's heart-beat interval before the client is declared
-    /// dead (B-6, D-20). Default `None`: the interval itself, i.e. 2n in total.
+    /// dead (B-6, D-20). Default `None`: the interval itself, i.e. 2n in total, as stompjs and
+    /// ActiveMQ Artemis allow: the peer's own timer fires only after n, and networks and
+    /// schedulers add delay, so a strict n drops healthy connections.
     pub heartbeat_grace: Option<Duration>,
     /// Refuse a CONNECT without `host` (D-18). Default false: the application chooses the
     /// virtual host.
@@ -323,6 +325,11 @@ const NOT_COPIED: [&str; 7] = [
 /// [`message`](ServerConnection::message), confirms with
 /// [`receipt`](ServerConnection::receipt), and ends a session with
 /// [`error`](ServerConnection::error).
+///
+/// Nothing is dropped: queued bytes and events wait until drained, and both queues only grow
+/// in answer to your calls and the input you feed (at most one heart-beat EOL is queued while
+/// bytes wait). A broker whose client does not read should stop calling `message` for it
+/// (see [`pending_transmit`](ServerConnection::pending_transmit)) or drop the connection.
 #[derive(Debug)]
 pub struct ServerConnection {
     config: ServerConfig,
