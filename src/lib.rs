@@ -38,6 +38,8 @@
 
 extern crate alloc;
 
+#[cfg(feature = "std")]
+mod connection;
 mod decode;
 mod encode;
 mod error;
@@ -51,6 +53,12 @@ mod limits;
 mod numbers;
 mod version;
 
+#[cfg(feature = "std")]
+pub use connection::{
+    Accept, AckMode, ClientConfig, ClientConnection, ClientEvent, CloseReason, ConnectRequest,
+    ConnectionError, ErrorReply, FrameOptions, Message, ServerConfig, ServerConnection,
+    ServerEvent, UsageError, DEFAULT_DISCONNECT_TIMEOUT, DEFAULT_HEART_BEAT,
+};
 pub use decode::{Decoder, Item};
 pub use encode::{encode, Encoder};
 pub use error::{DecodeError, EncodeError, HeaderUtf8Error, Unrepresentable};

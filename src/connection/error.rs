@@ -1,0 +1,260 @@
+//! Errors of the connection layer: what the peer did wrong ([`ConnectionError`], fatal) and what
+//! the caller asked for that the protocol does not allow ([`UsageError`], refused locally).
+
+use std::string::String;
+use std::time::Duration;
+
+use crate::error::{DecodeError, EncodeError};
+use crate::frame::Command;
+use crate::version::{Version, VersionSet};
+
+/// The peer broke the protocol or went silent. Fatal: the connection is closed.
+///
+/// A [`ServerConnection`](crate::ServerConnection) answers most of these with an ERROR frame
+/// whose `message` header is [`error_message`](ConnectionError::error_message) and whose body is
+/// the `Display` text; a [`ClientConnection`](crate::ClientConnection) just closes. Some variants
+/// also describe a server frame the client drops without closing
+/// ([`ClientEvent::ProtocolViolation`](crate::ClientEvent::ProtocolViolation), D-24).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConnectionError {
+    /// The bytes received are not a valid STOMP stream, or a frame exceeds the configured
+    /// [`Limits`](crate::Limits) (H-8).
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    /// A frame that is not allowed here: a command of the wrong role (S-2), anything but
+    /// CONNECT/STOMP first (D-16), a second CONNECT, a second CONNECTED, a command the negotiated
+    /// version lacks (S-1, R-12).
+    #[error("unexpected {command} frame {context}")]
+    UnexpectedFrame {
+        /// The command received.
+        command: Command,
+        /// Where it was received, e.g. `"before CONNECT"`.
+        context: &'static str,
+    },
+    /// The client offered no version the server supports (C-9).
+    #[error("no common protocol version: client offers {offered:?}, server supports {supported}")]
+    NoCommonVersion {
+        /// What the client's `accept-version` listed (empty set: only unknown tokens).
+        offered: VersionSet,
+        /// What the server supports.
+        supported: VersionSet,
+    },
+    /// CONNECTED names a version the client did not offer, or no version where 1.0 was not
+    /// offered (C-6).
+    #[error("server chose version \"{version}\", which was not offered")]
+    VersionNotOffered {
+        /// The `version` header as received (`"(none)"` when missing), escaped for display.
+        version: String,
+    },
+    /// A `heart-beat` header that is not `digits,digits` (D-19).
+    #[error("invalid heart-beat header \"{value}\"")]
+    InvalidHeartBeat {
+        /// The value as received, escaped for display.
+        value: String,
+    },
+    /// A frame lacks a header its version requires (S-3 to S-15, D-24).
+    #[error("{command} frame without the required \"{header}\" header")]
+    MissingHeader {
+        /// The frame's command.
+        command: Command,
+        /// The missing header.
+        header: &'static str,
+    },
+    /// SUBSCRIBE with an `ack` value the version does not define (S-5, D-24).
+    #[error("unknown ack mode \"{value}\" in STOMP {version}")]
+    InvalidAckMode {
+        /// The value as received, escaped for display.
+        value: String,
+        /// The negotiated version.
+        version: Version,
+    },
+    /// SUBSCRIBE reuses the id of an active subscription (S-4, D-24).
+    #[error("subscription id \"{id}\" is already in use")]
+    DuplicateSubscription {
+        /// The id, escaped for display.
+        id: String,
+    },
+    /// UNSUBSCRIBE names no active subscription (S-6).
+    #[error("no subscription \"{id}\"")]
+    UnknownSubscription {
+        /// The id (or, in 1.0, destination), escaped for display.
+        id: String,
+    },
+    /// BEGIN reuses the id of an open transaction (S-11, D-24).
+    #[error("transaction \"{transaction}\" is already open")]
+    DuplicateTransaction {
+        /// The transaction id, escaped for display.
+        transaction: String,
+    },
+    /// COMMIT, ABORT, SEND, ACK or NACK names a transaction that is not open (S-11).
+    #[error("transaction \"{transaction}\" is not open")]
+    UnknownTransaction {
+        /// The transaction id, escaped for display.
+        transaction: String,
+    },
+    /// CONNECT without `host` while the server requires it (D-18).
+    #[error("CONNECT frame without a host header")]
+    MissingHost,
+    /// The client sent more than a frame's worth of bytes after CONNECT while the application
+    /// had not yet accepted it (D-16: the client must wait for CONNECTED).
+    #[error("{buffered} bytes received after CONNECT before CONNECTED was sent")]
+    InputBeforeConnected {
+        /// Bytes held at the time.
+        buffered: usize,
+    },
+    /// Nothing arrived within the negotiated interval plus grace (B-6, D-20).
+    #[error("no data from the peer for {silence:?} (heart-beat interval {interval:?})")]
+    HeartbeatTimeout {
+        /// The negotiated interval the peer promised.
+        interval: Duration,
+        /// How long the peer was silent when the timeout fired.
+        silence: Duration,
+    },
+}
+
+impl ConnectionError {
+    /// A short, single-line text for the `message` header of the ERROR frame a server sends
+    /// about this error (the `Display` text goes into the body).
+    pub fn error_message(&self) -> &'static str {
+        match self {
+            ConnectionError::Decode(DecodeError::LimitExceeded { .. }) => "frame too large",
+            ConnectionError::Decode(_) => "malformed frame",
+            ConnectionError::UnexpectedFrame { .. } => "unexpected frame",
+            ConnectionError::NoCommonVersion { .. } => "no common protocol version",
+            ConnectionError::VersionNotOffered { .. } => "version not offered",
+            ConnectionError::InvalidHeartBeat { .. } => "invalid heart-beat header",
+            ConnectionError::MissingHeader { .. } => "missing required header",
+            ConnectionError::InvalidAckMode { .. } => "invalid ack mode",
+            ConnectionError::DuplicateSubscription { .. } => "subscription id already in use",
+            ConnectionError::UnknownSubscription { .. } => "unknown subscription",
+            ConnectionError::DuplicateTransaction { .. } => "transaction already open",
+            ConnectionError::UnknownTransaction { .. } => "unknown transaction",
+            ConnectionError::MissingHost => "missing host header",
+            ConnectionError::InputBeforeConnected { .. } => "frames sent before CONNECTED",
+            ConnectionError::HeartbeatTimeout { .. } => "heart-beat timeout",
+        }
+    }
+}
+
+/// The caller asked for something the protocol does not allow in this state, role or version.
+///
+/// Nothing was queued for the wire and no state changed: the connection stays usable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum UsageError {
+    /// A frame other than CONNECT before the session is established (C-1, D-16), or a server
+    /// frame before the CONNECT was accepted.
+    #[error("cannot send {command} before the connection is established")]
+    NotConnected {
+        /// The refused command.
+        command: Command,
+    },
+    /// `connect()` called a second time, or a CONNECT/STOMP frame on an open session (D-16).
+    #[error("CONNECT was already sent")]
+    AlreadyConnected,
+    /// A frame after DISCONNECT, or a MESSAGE/RECEIPT after the client's DISCONNECT was
+    /// settled.
+    #[error("cannot send {command} after DISCONNECT")]
+    AfterDisconnect {
+        /// The refused command.
+        command: Command,
+    },
+    /// The connection is closed.
+    #[error("the connection is closed")]
+    Closed,
+    /// A `receipt` header on CONNECT or STOMP (C-11, H-5).
+    #[error("CONNECT takes no receipt header; CONNECTED is its acknowledgement")]
+    ReceiptOnConnect,
+    /// The command belongs to the other role or is not a STOMP command (S-1, S-2).
+    #[error("{command} is not a {role} command")]
+    WrongRole {
+        /// The refused command.
+        command: Command,
+        /// `"client"` or `"server"`.
+        role: &'static str,
+    },
+    /// The command does not exist in the negotiated version, e.g. NACK in 1.0 (S-1), or STOMP
+    /// while only 1.0 is offered.
+    #[error("{command} does not exist in STOMP {version}")]
+    NotInVersion {
+        /// The refused command.
+        command: Command,
+        /// The version in force.
+        version: Version,
+    },
+    /// The frame lacks a header its version requires (S-3 to S-11).
+    #[error("{command} needs a \"{header}\" header in STOMP {version}")]
+    MissingHeader {
+        /// The refused command.
+        command: Command,
+        /// The missing header.
+        header: &'static str,
+        /// The version in force.
+        version: Version,
+    },
+    /// The MESSAGE given to `ack`/`nack` lacks the header the version uses to acknowledge it
+    /// (S-7: `ack` in 1.2; S-8: `message-id` and `subscription` in 1.1; S-9: `message-id`).
+    #[error("the MESSAGE has no \"{header}\" header, which {command} needs in STOMP {version}")]
+    CannotAcknowledge {
+        /// ACK or NACK.
+        command: Command,
+        /// The header missing from the MESSAGE.
+        header: &'static str,
+        /// The version in force.
+        version: Version,
+    },
+    /// An `ack` value the version does not define (S-5).
+    #[error("ack mode \"{value}\" does not exist in STOMP {version}")]
+    InvalidAckMode {
+        /// The value, escaped for display.
+        value: String,
+        /// The version in force.
+        version: Version,
+    },
+    /// SUBSCRIBE with the id of an active subscription (S-4).
+    #[error("subscription id \"{id}\" is already in use")]
+    DuplicateSubscription {
+        /// The id, escaped for display.
+        id: String,
+    },
+    /// UNSUBSCRIBE (client) or MESSAGE (server) for a subscription that does not exist (S-6).
+    #[error("no subscription \"{id}\"")]
+    UnknownSubscription {
+        /// The id, escaped for display.
+        id: String,
+    },
+    /// BEGIN of a transaction that is already open (S-11).
+    #[error("transaction \"{transaction}\" is already open")]
+    DuplicateTransaction {
+        /// The transaction id, escaped for display.
+        transaction: String,
+    },
+    /// COMMIT, ABORT, SEND, ACK or NACK naming a transaction that is not open (S-11).
+    #[error("transaction \"{transaction}\" is not open")]
+    UnknownTransaction {
+        /// The transaction id, escaped for display.
+        transaction: String,
+    },
+    /// A receipt id that is still pending (R-1, D-21).
+    #[error("receipt \"{receipt_id}\" is already pending")]
+    DuplicateReceipt {
+        /// The receipt id, escaped for display.
+        receipt_id: String,
+    },
+    /// A CONNECT `heart-beat` header that is not `digits,digits` (B-1, D-19).
+    #[error("invalid heart-beat header \"{value}\"")]
+    InvalidHeartBeat {
+        /// The value, escaped for display.
+        value: String,
+    },
+    /// The client configuration offers no version (C-3).
+    #[error("no protocol version to offer")]
+    NoVersionOffered,
+    /// `accept` without a CONNECT waiting for an answer.
+    #[error("no CONNECT is waiting to be accepted")]
+    NotAwaitingConnect,
+    /// The frame cannot be written in the negotiated version (E-9, H-2, F-9).
+    #[error(transparent)]
+    Encode(#[from] EncodeError),
+}
