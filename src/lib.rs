@@ -31,6 +31,11 @@
 //!
 //! The crate does no I/O: push bytes read from any transport into a [`Decoder`] and pull
 //! [`Item`]s out; hand frames to an [`Encoder`] and write the bytes it produces.
+//!
+//! On top of the codec, [`ClientConnection`] and [`ServerConnection`] (feature `std`) run the
+//! rest of the protocol for one connection each — version and heart-beat negotiation, receipts,
+//! DISCONNECT, ERROR, subscriptions, acknowledgements and transactions — still without I/O or a
+//! clock: see the [`connection`] module for the drive loop and an example.
 #![cfg_attr(not(feature = "std"), no_std)]
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
@@ -38,8 +43,10 @@
 
 extern crate alloc;
 
+/// The connection state machines; their design notes (drive loop, queues, timers, states)
+/// are on this module. Every item is also re-exported at the crate root.
 #[cfg(feature = "std")]
-mod connection;
+pub mod connection;
 mod decode;
 mod encode;
 mod error;
