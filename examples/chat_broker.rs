@@ -108,6 +108,8 @@ type SessionId = u64;
 /// A message routed to one subscription of one session.
 #[derive(Debug)]
 struct Delivery {
+    /// Where it was sent.
+    destination: Bytes,
     /// The subscription id, as the client chose it.
     subscription: Bytes,
     /// The SEND frame it came from: destination, user headers and body.
@@ -152,16 +154,17 @@ impl Broker {
     }
 
     fn subscribe(&mut self, session: SessionId, subscription: Bytes, destination: Bytes) {
-        let dest = self.destinations.entry(destination).or_default();
+        let dest = self.destinations.entry(destination.clone()).or_default();
         dest.subscribers.push((session, subscription.clone()));
         // The first subscriber of a queue gets what waited for one.
         if let Some(deliveries) = self.sessions.get(&session) {
             while let Some(content) = dest.backlog.pop_front() {
-                let subscription = subscription.clone();
-                if let Err(unsent) = deliveries.send(Delivery {
-                    subscription,
+                let delivery = Delivery {
+                    destination: destination.clone(),
+                    subscription: subscription.clone(),
                     content,
-                }) {
+                };
+                if let Err(unsent) = deliveries.send(delivery) {
                     dest.backlog.push_front(unsent.0.content);
                     break;
                 }
@@ -184,11 +187,10 @@ impl Broker {
         if !queue {
             for (session, subscription) in &dest.subscribers {
                 if let Some(deliveries) = self.sessions.get(session) {
-                    let subscription = subscription.clone();
-                    let content = content.clone();
                     let _ = deliveries.send(Delivery {
-                        subscription,
-                        content,
+                        destination: destination.clone(),
+                        subscription: subscription.clone(),
+                        content: content.clone(),
                     });
                 }
             }
@@ -201,11 +203,12 @@ impl Broker {
             let Some(deliveries) = self.sessions.get(session) else {
                 continue;
             };
-            let subscription = subscription.clone();
-            match deliveries.send(Delivery {
-                subscription,
+            let delivery = Delivery {
+                destination: destination.clone(),
+                subscription: subscription.clone(),
                 content,
-            }) {
+            };
+            match deliveries.send(delivery) {
                 Ok(()) => return,
                 // That session's task has ended: try the next subscriber.
                 Err(unsent) => content = unsent.0.content,
@@ -233,12 +236,14 @@ fn lock(broker: &SharedBroker) -> MutexGuard<'_, Broker> {
 struct Unacked {
     message_id: Bytes,
     subscription: Bytes,
+    mode: AckMode,
     destination: Bytes,
     content: Frame,
 }
 
 /// A frame of an open transaction, applied at COMMIT.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // Frames are moved, not copied: no need to box them.
 enum Pending {
     Send { destination: Bytes, content: Frame },
     Ack { id: Bytes },
@@ -339,6 +344,8 @@ impl Session {
                 Ok(())
             }
             ServerEvent::Disconnect { .. } => {
+                // Route nothing more to this client.
+                lock(&self.broker).unregister(self.id);
                 self.log("DISCONNECT");
                 Ok(())
             }
@@ -358,9 +365,10 @@ impl Session {
         let answered = match (outcome, receipt) {
             (Ok(()), Some(receipt)) => self.conn.receipt(now(), receipt),
             (Ok(()), None) => Ok(()),
-            (Err(mut reply), receipt) => {
+            (Err(message), receipt) => {
+                self.log(format!("ERROR: {message}"));
+                let mut reply = ErrorReply::new(message);
                 reply.receipt_id = receipt;
-                self.log(format!("ERROR: {}", reply.message));
                 self.conn.error(now(), reply)
             }
         };
@@ -380,7 +388,7 @@ impl Session {
 
     /// Puts a frame of transaction `tx` aside until COMMIT (the connection has checked that
     /// `tx` is open).
-    fn hold(&mut self, tx: &Bytes, pending: Pending) -> Result<(), ErrorReply> {
+    fn hold(&mut self, tx: &Bytes, pending: Pending) -> Result<(), String> {
         self.transactions
             .entry(tx.clone())
             .or_default()
@@ -388,7 +396,7 @@ impl Session {
         Ok(())
     }
 
-    fn commit(&mut self, tx: &Bytes) -> Result<(), ErrorReply> {
+    fn commit(&mut self, tx: &Bytes) -> Result<(), String> {
         for pending in self.transactions.remove(tx).unwrap_or_default() {
             match pending {
                 Pending::Send {
@@ -404,21 +412,16 @@ impl Session {
 
     /// ACK (`ack` true) or NACK of the message `id`: in `client` mode also every earlier
     /// message of its subscription. Both end the messages' delivery; NACKed ones are dropped.
-    fn settle(&mut self, id: &Bytes, ack: bool) -> Result<(), ErrorReply> {
+    fn settle(&mut self, id: &Bytes, ack: bool) -> Result<(), String> {
         let what = if ack { "ACK" } else { "NACK" };
-        let Some(at) = self.unacked.iter().position(|u| &u.message_id == id) else {
-            return Err(
-                ErrorReply::new(format!("{what} of an unknown message")).detail(format!(
-                    "no message with id {:?} waits for ACK or NACK",
-                    shown(id)
-                )),
-            );
+        let Some(at) = self.unacked.iter().position(|u| u.message_id == id) else {
+            return Err(format!(
+                "{what} of an unknown message: no message with id {:?} waits for ACK or NACK",
+                shown(id)
+            ));
         };
         let subscription = self.unacked[at].subscription.clone();
-        let cumulative = self
-            .conn
-            .subscription(&subscription)
-            .is_some_and(|(_, mode)| mode == AckMode::Client);
+        let cumulative = self.unacked[at].mode == AckMode::Client;
         let mut index = 0;
         self.unacked.retain(|u| {
             let settled =
@@ -454,49 +457,38 @@ impl Session {
     /// A message routed to one of this client's subscriptions: send it as MESSAGE.
     fn deliver(&mut self, delivery: Delivery) {
         let Delivery {
+            destination,
             subscription,
             content,
         } = delivery;
-        // The subscription may have gone (UNSUBSCRIBE, DISCONNECT) since the message was routed.
-        let Some((destination, mode)) = self
-            .conn
-            .subscription(&subscription)
-            .map(|(d, m)| (d.clone(), m))
-        else {
-            let destination = content
-                .headers()
-                .get_bytes("destination")
-                .unwrap_or_default();
+        // The subscription may have gone (UNSUBSCRIBE) since the message was routed.
+        let Some((_, mode)) = self.conn.subscription(&subscription) else {
             return self.requeue(&destination, content);
         };
         match self.conn.message(now(), &subscription, &content) {
             Ok(message_id) if mode.needs_ack() => self.unacked.push(Unacked {
                 message_id,
                 subscription,
+                mode,
                 destination,
                 content,
             }),
             Ok(_) => {}
-            Err(e) => {
-                // E.g. a header the negotiated version cannot carry (a CR for a 1.1 client).
-                self.log(format!("cannot deliver a message: {e}"));
-                self.requeue(&destination, content);
-            }
+            // The session is ending: another subscriber may take it.
+            Err(_) if !self.conn.is_connected() => self.requeue(&destination, content),
+            // This client cannot take it, e.g. a header that its STOMP version cannot carry (a
+            // CR sent by a 1.2 client, for a 1.1 one). Giving it back could loop: drop it.
+            Err(e) => self.log(format!("message to {} dropped: {e}", shown(&destination))),
         }
     }
 
-    /// The connection is over: give back what this client did not acknowledge, including
-    /// deliveries still in its channel, and leave the broker.
+    /// The connection is over: leave the broker and give back what this client did not
+    /// acknowledge, including deliveries still in its channel.
     fn finish(mut self, deliveries: &mut mpsc::UnboundedReceiver<Delivery>) {
         lock(&self.broker).unregister(self.id);
         deliveries.close();
         while let Ok(delivery) = deliveries.try_recv() {
-            let destination = delivery
-                .content
-                .headers()
-                .get_bytes("destination")
-                .unwrap_or_default();
-            self.requeue(&destination, delivery.content);
+            self.requeue(&delivery.destination, delivery.content);
         }
         self.release(|_| true);
     }
@@ -687,6 +679,7 @@ async fn accept_ws(listener: TcpListener, broker: SharedBroker) {
 }
 
 /// The WebSocket handshake (bounded in time), then the STOMP session.
+#[allow(clippy::result_large_err)] // The handshake callback's signature is tungstenite's.
 async fn upgrade(stream: TcpStream, peer: SocketAddr, broker: SharedBroker) {
     let mut versions = VersionSet::ALL;
     let handshake = tokio_tungstenite::accept_hdr_async(stream, |request: &Request, response| {
@@ -703,6 +696,7 @@ async fn upgrade(stream: TcpStream, peer: SocketAddr, broker: SharedBroker) {
 
 /// Checks the path and picks the first subprotocol of the client's list that we know; the
 /// STOMP versions allowed on the connection are those up to the subprotocol's.
+#[allow(clippy::result_large_err)] // The error is tungstenite's handshake refusal.
 fn choose_subprotocol(
     request: &Request,
     mut response: Response,

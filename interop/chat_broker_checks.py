@@ -3,9 +3,11 @@
 topic fan-out, queue round-robin and backlog, transactions (COMMIT applies, ABORT discards),
 ACK modes (client = cumulative, client-individual), NACK drops, redelivery of unacknowledged
 queue messages after a disconnect, ACK/NACK inside transactions, ERROR with receipt-id for a bad
-ACK, and a STOMP 1.1 session. Each check uses destinations of its own.
+ACK, a STOMP 1.1 session, and (with --ws-url) the WebSocket transport: subprotocol choice, and
+STOMP frames split across and packed into WebSocket messages. Each check uses destinations of
+its own.
 
-  .venv/bin/python chat_broker_checks.py --port 40123
+  .venv/bin/python chat_broker_checks.py --port 40123 --ws-url ws://127.0.0.1:40124/ws
 
 Prints one line per check and exits 0 only when all pass.
 """
@@ -17,6 +19,7 @@ import threading
 import time
 
 import stomp
+import websocket  # websocket-client, a dependency of stomp.py (pinned in requirements.txt)
 
 TIMEOUT = 5.0  # seconds to wait for something that must arrive
 QUIET = 0.3  # seconds of silence that show that something did not arrive
@@ -262,6 +265,75 @@ def check_stomp_1_1_session(port, run):
     a.disconnect()
 
 
+
+class RawWs:
+    """A WebSocket speaking raw STOMP bytes, to control how frames are cut into messages."""
+
+    def __init__(self, url, protocols):
+        self.ws = websocket.create_connection(url, timeout=TIMEOUT, subprotocols=protocols)
+        self.received = b""
+        self.text_messages = self.binary_messages = 0
+
+    def send(self, data, binary=False):
+        if binary:
+            self.ws.send_binary(data)
+        else:
+            self.ws.send_text(data.decode())
+
+    def frames_until(self, needle, what):
+        """Reads messages until `needle` is in the stream; returns the frames received so far."""
+        deadline = time.monotonic() + TIMEOUT
+        while needle not in self.received:
+            if time.monotonic() > deadline:
+                raise Failed(f"timed out waiting for {what}; received {self.received!r}")
+            opcode, data = self.ws.recv_data()
+            if opcode == websocket.ABNF.OPCODE_TEXT:
+                self.text_messages += 1
+            elif opcode == websocket.ABNF.OPCODE_BINARY:
+                self.binary_messages += 1
+            else:
+                raise Failed(f"unexpected WebSocket opcode {opcode} while waiting for {what}")
+            self.received += data
+        return [f.lstrip(b"\n") for f in self.received.split(b"\0") if f.strip(b"\n")]
+
+
+def check_websocket_framing(ws_url, run):
+    queue = f"/queue/ws-{run}".encode()
+    c = RawWs(ws_url, ["v12.stomp", "v11.stomp", "v10.stomp"])
+    expect(c.ws.getsubprotocol() == "v12.stomp", f"subprotocol {c.ws.getsubprotocol()!r}, expected v12.stomp")
+    # CONNECT cut in two messages (text, then binary), SUBSCRIBE and half a SEND in one binary
+    # message, the rest of the SEND and heart-beat EOLs in a text message.
+    c.send(b"CONNECT\naccept-version:1.2\nhost:/\nheart-beat:0,0\n")
+    c.send(b"\n\0", binary=True)
+    c.send(b"SUBSCRIBE\nid:0\ndestination:" + queue + b"\nreceipt:r-1\n\n\0SEND\ndestination:" + queue
+           + b"\nreceipt:r-2\ncontent-length:6\n\ncaf", binary=True)
+    c.send("é!\0\n\n".encode())
+    c.frames_until(b"receipt-id:r-2", "the RECEIPT for SEND")
+    frames = c.frames_until(b"caf\xc3\xa9!", "the MESSAGE")
+    commands = [f.split(b"\n", 1)[0] for f in frames]
+    expect(commands[0] == b"CONNECTED" and b"version:1.2" in frames[0], f"first frame {frames[0]!r}")
+    expect(commands.count(b"RECEIPT") == 2 and commands.count(b"MESSAGE") == 1, f"got {commands}")
+    expect(c.binary_messages == 0, "UTF-8 STOMP frames were sent as binary WebSocket messages")
+    c.send(b"DISCONNECT\nreceipt:bye\n\n\0")
+    c.frames_until(b"receipt-id:bye", "the RECEIPT for DISCONNECT")
+    c.ws.close()
+
+
+def check_websocket_subprotocol_caps_version(ws_url, run):
+    c = RawWs(ws_url, ["v11.stomp", "v12.stomp"])
+    expect(c.ws.getsubprotocol() == "v11.stomp", f"subprotocol {c.ws.getsubprotocol()!r}, expected the client's first")
+    c.send(b"CONNECT\naccept-version:1.1,1.2\nhost:/\n\n\0")
+    frames = c.frames_until(b"\0", "CONNECTED")
+    expect(b"version:1.1" in frames[0], f"v11.stomp should cap STOMP at 1.1: {frames[0]!r}")
+    c.ws.close()
+    try:
+        websocket.create_connection(ws_url.rsplit("/", 1)[0] + "/elsewhere", timeout=TIMEOUT,
+                                    subprotocols=["v12.stomp"]).close()
+    except websocket.WebSocketBadStatusException as e:
+        expect(e.status_code == 404, f"a wrong path got status {e.status_code}")
+    else:
+        raise Failed("a WebSocket on a path other than /ws was accepted")
+
 CHECKS = [
     check_topic_fanout,
     check_queue_round_robin,
@@ -274,24 +346,27 @@ CHECKS = [
     check_bad_ack_gets_error_with_receipt_id,
     check_stomp_1_1_session,
 ]
+WS_CHECKS = [check_websocket_framing, check_websocket_subprotocol_caps_version]
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--port", type=int, required=True, help="chat_broker's TCP port on 127.0.0.1")
+    ap.add_argument("--ws-url", help="chat_broker's WebSocket URL (ws://127.0.0.1:PORT/ws)")
     a = ap.parse_args()
     run = f"{os.getpid()}-{time.time_ns()}"
+    checks = [(c, a.port) for c in CHECKS] + [(c, a.ws_url) for c in WS_CHECKS if a.ws_url]
     failed = 0
-    for check in CHECKS:
+    for check, where in checks:
         name = check.__name__.removeprefix("check_")
         t = time.monotonic()
         try:
-            check(a.port, run)
+            check(where, run)
             print(f"ok   {name} ({time.monotonic() - t:.1f} s)")
-        except (Failed, stomp.exception.StompException, OSError) as e:
+        except (Failed, stomp.exception.StompException, websocket.WebSocketException, OSError) as e:
             failed += 1
             print(f"FAIL {name}: {type(e).__name__}: {e}")
-    print(f"{len(CHECKS) - failed} of {len(CHECKS)} chat_broker checks passed")
+    print(f"{len(checks) - failed} of {len(checks)} chat_broker checks passed")
     sys.stdout.flush()
     # Connections of a failed check may still be open; do not wait for their threads.
     os._exit(1 if failed else 0)

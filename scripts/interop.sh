@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Interop tests against real STOMP peers, on loopback only:
 #   - examples/chat_broker driven by stomp.py (TCP), @stomp/stompjs (TCP and WebSocket), by
-#     interop/chat_broker_checks.py (routing, acks, transactions) and by examples/client;
+#     interop/chat_broker_checks.py (routing, acks, transactions, WebSocket framing) and by
+#     examples/client;
 #   - examples/client against RabbitMQ's STOMP plugin and against ActiveMQ (Debian packages),
 #     plus two ways it must fail cleanly (a closed port, a wrong virtual host).
 # Installs what is missing (apt, PyPI, npm: needs root for apt), starts the brokers on loopback,
@@ -89,12 +90,16 @@ if ! (cd "$ROOT" && timeout 900 cargo build --all-features --example client --ex
   echo "$PASSED passed, $FAILED failed"
   exit 1
 fi
-CLIENTS_OK=1
-if ! timeout 180 "$INTEROP/setup-clients.sh" >"$LOGS/setup-clients.log" 2>&1; then
-  CLIENTS_OK=0
-  CLIENTS_WHY="$(reason "$LOGS/setup-clients.log")"
-  echo "NOT RUN: stomp.py and @stomp/stompjs could not be installed: $CLIENTS_WHY"
-fi
+# clients_ready python|node: installs one kind of client library; NOT RUN line when it cannot.
+clients_ready() {
+  local log="$LOGS/setup-clients-$1.log"
+  timeout 180 "$INTEROP/setup-clients.sh" "$1" >"$log" 2>&1 && return 0
+  echo "NOT RUN: $2 could not be installed: $(reason "$log")"
+  return 1
+}
+PY_OK=0 NODE_OK=0
+clients_ready python stomp.py && PY_OK=1
+clients_ready node @stomp/stompjs && NODE_OK=1
 
 # ---- 3. chat_broker against real clients ------------------------------------------------------
 "$EXAMPLES/chat_broker" --tcp 127.0.0.1:0 --ws 127.0.0.1:0 >"$LOGS/chat_broker.log" 2>&1 &
@@ -108,23 +113,32 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 CHAT_TESTS=("stomp.py (TCP) vs chat_broker" "@stomp/stompjs (TCP) vs chat_broker"
-  "@stomp/stompjs (WebSocket) vs chat_broker" "chat_broker behaviour checks (stomp.py)")
+  "@stomp/stompjs (WebSocket) vs chat_broker" "chat_broker behaviour checks (stomp.py, websocket-client)")
 if [ -z "$TCP_PORT" ] || [ -z "$WS_URL" ]; then
   for t in "${CHAT_TESTS[@]}" "client vs chat_broker"; do
     fail "$t: chat_broker did not start: $(reason "$LOGS/chat_broker.log")"
   done
 else
   note "chat_broker listening on 127.0.0.1:$TCP_PORT and $WS_URL"
-  if [ $CLIENTS_OK = 1 ]; then
-    cd "$INTEROP" || exit 1
+  cd "$INTEROP" || exit 1
+  if [ $PY_OK = 1 ]; then
     run_test "${CHAT_TESTS[0]}" 30 .venv/bin/python stomppy_roundtrip.py --port "$TCP_PORT"
+  else
+    skip "${CHAT_TESTS[0]}: stomp.py could not be installed (above)"
+  fi
+  if [ $NODE_OK = 1 ]; then
     run_test "${CHAT_TESTS[1]}" 30 node stompjs_roundtrip.mjs --transport tcp --port "$TCP_PORT"
     run_test "${CHAT_TESTS[2]}" 30 node stompjs_roundtrip.mjs --transport ws --url "$WS_URL"
-    run_test "${CHAT_TESTS[3]}" 60 .venv/bin/python chat_broker_checks.py --port "$TCP_PORT"
-    cd "$ROOT" || exit 1
   else
-    for t in "${CHAT_TESTS[@]}"; do skip "$t: the client libraries could not be installed"; done
+    skip "${CHAT_TESTS[1]}: @stomp/stompjs could not be installed (above)"
+    skip "${CHAT_TESTS[2]}: @stomp/stompjs could not be installed (above)"
   fi
+  if [ $PY_OK = 1 ]; then
+    run_test "${CHAT_TESTS[3]}" 60 .venv/bin/python chat_broker_checks.py --port "$TCP_PORT" --ws-url "$WS_URL"
+  else
+    skip "${CHAT_TESTS[3]}: stomp.py could not be installed (above)"
+  fi
+  cd "$ROOT" || exit 1
   run_test "client vs chat_broker" 20 "$EXAMPLES/client" --addr "127.0.0.1:$TCP_PORT"
   kill "$BROKER_PID" 2>/dev/null
   wait "$BROKER_PID" 2>/dev/null
