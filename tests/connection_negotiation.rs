@@ -500,3 +500,31 @@ fn accept_only_answers_a_pending_connect() {
         Err(UsageError::NotAwaitingConnect)
     );
 }
+
+#[test]
+fn frames_right_after_connected_use_the_negotiated_escaping_e8() {
+    // In the same chunk as CONNECTED: `\c` must already be read as a colon (1.2 rules).
+    let now = Instant::now();
+    let mut c = ClientConnection::new(ClientConfig::new("/"));
+    c.connect(now).unwrap();
+    c.subscribe(
+        now,
+        "s",
+        "/q",
+        stomp_codec::AckMode::Auto,
+        Default::default(),
+    )
+    .unwrap_err();
+    c.handle_input(
+        now,
+        b"CONNECTED\nversion:1.2\n\n\0\nRECEIPT\nreceipt-id:a\\cb\n\n\0",
+    )
+    .unwrap();
+    let events = client_events(&mut c);
+    assert_eq!(
+        events[1],
+        ClientEvent::UnknownReceipt {
+            receipt_id: b("a:b")
+        }
+    );
+}

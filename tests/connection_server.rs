@@ -470,6 +470,14 @@ fn message_carries_the_headers_each_version_requires_s13_s14() {
         &server_events(&mut s)[0],
         ServerEvent::Unsubscribe { .. }
     ));
+    // S-6: in 1.0 a subscription made with an id may be ended by destination.
+    let input = b"SUBSCRIBE\nid:x\ndestination:/r\n\n\0UNSUBSCRIBE\ndestination:/r\n\n\0";
+    s.handle_input(now, input).unwrap();
+    assert!(matches!(
+        &server_events(&mut s)[1],
+        ServerEvent::Unsubscribe { id, .. } if id == &b("x")
+    ));
+    assert_eq!(s.subscriptions().count(), 0);
 }
 
 #[test]

@@ -56,7 +56,9 @@ pub struct ClientConfig {
     /// Extra CONNECT headers, written after the standard ones (e.g. `client-id`).
     pub headers: Vec<(String, String)>,
     /// Silence tolerated beyond the server's heart-beat interval before the server is declared
-    /// dead (B-6, D-20). Default `None`: the interval itself, i.e. 2n in total.
+    /// dead (B-6, D-20). Default `None`: the interval itself, i.e. 2n in total, as stompjs and
+    /// ActiveMQ Artemis allow: the peer's own timer fires only after n, and networks and
+    /// schedulers add delay, so a strict n drops healthy connections.
     pub heartbeat_grace: Option<Duration>,
     /// How long to wait for the RECEIPT of DISCONNECT (D-22). Default 15 s.
     pub disconnect_timeout: Duration,
@@ -206,20 +208,60 @@ enum Effect {
     Disconnect,
 }
 
-/// The client role of one STOMP connection, sans IO.
+/// The client role of one STOMP connection, sans IO: no socket, thread or clock inside.
 ///
-/// Create it with a [`ClientConfig`], call [`connect`](ClientConnection::connect), then drive
-/// it as the [module docs](crate#connections) describe: feed received bytes to
-/// [`handle_input`](ClientConnection::handle_input), call
-/// [`handle_timeout`](ClientConnection::handle_timeout) when
-/// [`poll_timeout`](ClientConnection::poll_timeout) passes, and drain
-/// [`poll_event`](ClientConnection::poll_event) and
-/// [`poll_transmit`](ClientConnection::poll_transmit).
+/// # Driving it
+///
+/// Create it with a [`ClientConfig`] and call [`connect`](ClientConnection::connect). Then,
+/// after every input (bytes read, a timer, a call of your own), drain both outputs until both
+/// are empty, and wait for the next bytes or the next deadline:
+///
+/// ```text
+/// loop {
+///     // inputs
+///     conn.handle_input(now, &buf[..n])?;   // any chunking; every byte counts as life (B-5)
+///     conn.handle_close();                  // instead, at EOF
+///     conn.handle_timeout(now);             // once poll_timeout() has passed
+///     conn.send(now, "/queue/a", body, FrameOptions::new().receipt())?;   // your frames
+///     // outputs
+///     while let Some(event) = conn.poll_event() { ... }       // Connected, Message, Closed...
+///     while let Some(bytes) = conn.poll_transmit() { socket.write_all(&bytes) }
+///     // wait for readable bytes or conn.poll_timeout() (None: no timer)
+/// }
+/// ```
+///
+/// `now` must come from one monotonic clock (`Instant::now()` in a real program, a virtual
+/// clock in tests). When [`ClientEvent::Closed`] arrives, write what `poll_transmit` still
+/// returns and close the transport; later input is discarded and typed methods return
+/// [`UsageError::Closed`].
+///
+/// # Frames and refusals
 ///
 /// Typed methods exist for every client frame. Each takes [`FrameOptions`] (receipt,
-/// transaction, extra headers) and returns the receipt id it asked for, if any. A frame that
-/// is illegal in the current state or version is refused with a [`UsageError`] and never
-/// reaches the wire.
+/// transaction, extra headers) and returns the receipt id it asked for, if any, which
+/// [`ClientEvent::ReceiptConfirmed`] later reports. A frame that is illegal in the current
+/// state, role or version is refused with a [`UsageError`], nothing is queued and nothing
+/// changes: SEND before CONNECTED, a second CONNECT, a receipt on CONNECT, SUBSCRIBE without
+/// `id` or with an active one, ACK/NACK without the header the version needs, NACK in 1.0,
+/// COMMIT/ABORT of a transaction that is not open, BEGIN of one that is, a pending receipt id,
+/// anything after DISCONNECT, and headers the negotiated version cannot encode.
+///
+/// # Failures
+///
+/// A server that breaks the protocol (undecodable bytes, a frame other than CONNECTED or ERROR
+/// first, a version not offered, a client command) or goes silent past its heart-beat interval
+/// plus grace ends the connection with [`CloseReason::Failed`]; `handle_input` returns the
+/// same [`ConnectionError`] from then on. A server frame that merely lacks a required header is
+/// dropped and reported as [`ClientEvent::ProtocolViolation`] (D-24). An ERROR frame is
+/// reported as [`ClientEvent::ErrorReceived`], then `Closed(ErrorReceived)` (D-23).
+///
+/// # Memory
+///
+/// Nothing is dropped: queued bytes and events wait until drained. Both queues only grow in
+/// answer to your calls (at most one heart-beat EOL is queued while bytes wait), so if you stop
+/// draining, stop reading the transport too. See
+/// [`pending_transmit`](ClientConnection::pending_transmit) and
+/// [`pending_events`](ClientConnection::pending_events).
 #[derive(Debug)]
 pub struct ClientConnection {
     config: ClientConfig,

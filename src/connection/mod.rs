@@ -49,7 +49,7 @@
 //!
 //! If you stop draining, stop reading the transport too: that is the back-pressure.
 //! `pending_transmit()` and `pending_events()` report the sizes. The decoder buffers at most one
-//! frame (bounded by [`Limits`](crate::Limits)) beyond the bytes of the last `handle_input`.
+//! frame (bounded by [`Limits`]) beyond the bytes of the last `handle_input`.
 //!
 //! # Timers
 //!
@@ -769,5 +769,52 @@ impl Core {
 
     pub(crate) fn pending_transmit(&self) -> usize {
         self.out.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ack_modes_by_version_s5() {
+        assert_eq!(AckMode::parse(b"auto", Version::V1_0), Some(AckMode::Auto));
+        assert_eq!(
+            AckMode::parse(b"client", Version::V1_0),
+            Some(AckMode::Client)
+        );
+        assert_eq!(AckMode::parse(b"client-individual", Version::V1_0), None);
+        assert_eq!(
+            AckMode::parse(b"client-individual", Version::V1_1),
+            Some(AckMode::ClientIndividual)
+        );
+        assert_eq!(AckMode::parse(b"Client", Version::V1_2), None, "H-9: exact");
+        for mode in [AckMode::Auto, AckMode::Client, AckMode::ClientIndividual] {
+            assert_eq!(
+                AckMode::parse(mode.as_str().as_bytes(), Version::V1_2),
+                Some(mode)
+            );
+        }
+    }
+
+    #[test]
+    fn the_timer_table_reports_the_earliest_deadline() {
+        let t0 = Instant::now();
+        let mut t = TimerTable::default();
+        assert_eq!(t.next(), None);
+        t.set(Timer::PeerSilent, Some(t0 + Duration::from_secs(2)));
+        t.set(Timer::SendHeartBeat, Some(t0 + Duration::from_secs(1)));
+        assert_eq!(t.next(), Some(t0 + Duration::from_secs(1)));
+        assert!(!t.expired(Timer::PeerSilent, t0 + Duration::from_secs(1)));
+        assert!(t.expired(Timer::PeerSilent, t0 + Duration::from_secs(2)));
+        assert!(!t.expired(Timer::DisconnectReceipt, t0 + Duration::from_secs(99)));
+        t.clear_all();
+        assert_eq!(t.next(), None);
+    }
+
+    #[test]
+    fn zero_means_no_interval_b3() {
+        assert_eq!(interval(0), None);
+        assert_eq!(interval(1500), Some(Duration::from_millis(1500)));
     }
 }

@@ -42,7 +42,9 @@ pub struct ServerConfig {
     /// `receive_ms` how often it wants to hear from the client. Default `10000,10000` (D-19).
     pub heart_beat: HeartBeat,
     /// Silence tolerated beyond the client's heart-beat interval before the client is declared
-    /// dead (B-6, D-20). Default `None`: the interval itself, i.e. 2n in total.
+    /// dead (B-6, D-20). Default `None`: the interval itself, i.e. 2n in total, as stompjs and
+    /// ActiveMQ Artemis allow: the peer's own timer fires only after n, and networks and
+    /// schedulers add delay, so a strict n drops healthy connections.
     pub heartbeat_grace: Option<Duration>,
     /// Refuse a CONNECT without `host` (D-18). Default false: the application chooses the
     /// virtual host.
@@ -282,19 +284,52 @@ const NOT_COPIED: [&str; 7] = [
     CONTENT_LENGTH,
 ];
 
-/// The server role of one STOMP connection, sans IO.
+/// The server role of one STOMP connection, sans IO: no socket, thread or clock inside.
 ///
-/// Create one per accepted transport connection and drive it as the
-/// [module docs](crate#connections) describe. Client frames arrive as [`ServerEvent`]s after
-/// validation; a client that breaks the protocol (first frame not CONNECT, missing required
-/// headers, unknown ack mode, reused subscription or transaction id, malformed or oversized
-/// frames...) is answered with ERROR (with `receipt-id` when the frame asked for a receipt) and
-/// the connection closes once the ERROR is handed out (D-16, D-24, H-8, R-11).
+/// Create one per accepted transport connection and drive it like a
+/// [`ClientConnection`](crate::ClientConnection) (see "Driving it" there): feed bytes to
+/// [`handle_input`](ServerConnection::handle_input) (or call
+/// [`handle_close`](ServerConnection::handle_close) at EOF), call
+/// [`handle_timeout`](ServerConnection::handle_timeout) once
+/// [`poll_timeout`](ServerConnection::poll_timeout) has passed, and after every input drain
+/// [`poll_event`](ServerConnection::poll_event) and
+/// [`poll_transmit`](ServerConnection::poll_transmit) until both are empty. A broker owning
+/// many connections does the same for each; acting on one connection's event (a SEND) may
+/// queue MESSAGE frames on others, which must then be drained too.
+///
+/// ```text
+/// while let Some(event) = conn.poll_event() {
+///     match event {
+///         ServerEvent::Connect(req) => conn.accept(now, Accept::new())?,  // or conn.error(now, "...")
+///         ServerEvent::Subscribe { id, destination, .. } => { /* remember (conn, id, destination) */ }
+///         ServerEvent::Send { destination, frame, .. } => {
+///             for (other, id) in subscribers_of(&destination) { other.message(now, &id, &frame)?; }
+///         }
+///         ServerEvent::Closed(reason) => { /* flush poll_transmit, then close the socket */ }
+///         _ => {}
+///     }
+///     if let Some(r) = event.receipt() { conn.receipt(now, r)?; }   // R-3: once handled
+/// }
+/// ```
+///
+/// Client frames arrive as [`ServerEvent`]s after validation. A client that breaks the
+/// protocol (first frame not CONNECT, a second CONNECT, missing required headers, unknown ack
+/// mode, reused subscription or transaction id, unknown transaction or subscription, a server
+/// command, malformed or oversized frames) is answered with ERROR, with `receipt-id` when the
+/// frame asked for a receipt; its open transactions are reported aborted, and the connection
+/// closes once the ERROR is handed out (D-16, D-24, H-8, R-7, R-11). `handle_input` then
+/// returns the [`ConnectionError`], and keeps returning it.
 ///
 /// The application answers: [`accept`](ServerConnection::accept) or
-/// [`error`](ServerConnection::error) a CONNECT, delivers with
+/// [`error`](ServerConnection::error) a CONNECT (C-10), delivers with
 /// [`message`](ServerConnection::message), confirms with
-/// [`receipt`](ServerConnection::receipt).
+/// [`receipt`](ServerConnection::receipt), and ends a session with
+/// [`error`](ServerConnection::error) (R-9).
+///
+/// Nothing is dropped: queued bytes and events wait until drained, and both queues only grow
+/// in answer to your calls and the input you feed (at most one heart-beat EOL is queued while
+/// bytes wait). A broker whose client does not read should stop calling `message` for it
+/// (see [`pending_transmit`](ServerConnection::pending_transmit)) or drop the connection.
 #[derive(Debug)]
 pub struct ServerConnection {
     config: ServerConfig,
@@ -788,7 +823,14 @@ impl ServerConnection {
             Command::Unsubscribe => {
                 let id = match h.get_bytes(ID) {
                     Some(id) => id,
-                    None if version == Version::V1_0 => require(DESTINATION)?,
+                    // S-6: a 1.0 UNSUBSCRIBE may name the destination instead.
+                    None if version == Version::V1_0 => {
+                        let destination = require(DESTINATION)?;
+                        self.subscriptions
+                            .iter()
+                            .find(|(_, s)| s.destination == destination)
+                            .map_or(destination, |(id, _)| id.clone())
+                    }
                     None => return Err(missing(ID)),
                 };
                 let Some(sub) = self.subscriptions.remove(&id) else {
@@ -973,6 +1015,14 @@ impl ServerConnection {
         self.subscriptions
             .get(id.as_ref())
             .map(|s| (&s.destination, s.ack))
+    }
+
+    /// The client's active subscriptions as `(id, destination, ack mode)`, in no particular
+    /// order (a broker can collect the ids of one destination, then call `message` for each).
+    pub fn subscriptions(&self) -> impl Iterator<Item = (&Bytes, &Bytes, AckMode)> + '_ {
+        self.subscriptions
+            .iter()
+            .map(|(id, s)| (id, &s.destination, s.ack))
     }
 
     /// Whether `transaction` is open.

@@ -160,21 +160,26 @@ impl Pair {
     /// Connects: CONNECT, the server application accepts, CONNECTED. Both logs are cleared.
     pub fn connect(client: ClientConfig, server: ServerConfig) -> Pair {
         let mut p = Pair::new(client, server);
-        p.client.connect(p.now).unwrap();
-        p.pump();
-        match p.server_log.as_slice() {
+        p.handshake();
+        p
+    }
+
+    /// CONNECT, accept, CONNECTED with the current chunking plans; clears both logs.
+    pub fn handshake(&mut self) {
+        self.client.connect(self.now).unwrap();
+        self.pump();
+        match self.server_log.as_slice() {
             [ServerEvent::Connect(_)] => {}
             other => panic!("expected CONNECT, got {other:?}"),
         }
-        p.server.accept(p.now, Accept::new()).unwrap();
-        p.pump();
-        match p.client_log.as_slice() {
+        self.server.accept(self.now, Accept::new()).unwrap();
+        self.pump();
+        match self.client_log.as_slice() {
             [ClientEvent::Connected { .. }] => {}
             other => panic!("expected CONNECTED, got {other:?}"),
         }
-        p.client_log.clear();
-        p.server_log.clear();
-        p
+        self.client_log.clear();
+        self.server_log.clear();
     }
 
     /// Moves bytes both ways (chunked per the plans) and collects events until nothing moves.
