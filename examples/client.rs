@@ -153,7 +153,8 @@ impl fmt::Display for Failure {
                 "connection closed while waiting for {waiting_for}: {reason}"
             ),
             Failure::Timeout { waiting_for, after } => {
-                write!(f, "timed out after {after:?} waiting for {waiting_for}")
+                let after = after.as_secs_f64();
+                write!(f, "timed out after {after:.1} s waiting for {waiting_for}")
             }
             Failure::Io(e) => write!(f, "socket error: {e}"),
             Failure::Usage(e) => write!(f, "frame refused by the connection: {e}"),
