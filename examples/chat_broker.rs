@@ -91,6 +91,8 @@ SEND/ACK/NACK in a transaction take effect at COMMIT. Heart-beats: CONNECTED off
 /// The heart-beat of CONNECTED: the broker can send every second and wants to hear from the
 /// client at most every second, so the client's own offer decides (B-3: the larger value wins).
 const HEART_BEAT: HeartBeat = HeartBeat::new(1_000, 1_000);
+/// A client that does not take its bytes within this is dropped (its socket buffers are full).
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Messages a queue keeps while it has no subscriber.
 const QUEUE_BACKLOG: usize = 1000;
 /// The WebSocket path and subprotocols, most capable first.
@@ -534,6 +536,16 @@ impl Transport {
     }
 
     async fn send(&mut self, bytes: Bytes) -> io::Result<()> {
+        match timeout(WRITE_TIMEOUT, self.write(bytes)).await {
+            Ok(written) => written,
+            Err(_) => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the client reads nothing",
+            )),
+        }
+    }
+
+    async fn write(&mut self, bytes: Bytes) -> io::Result<()> {
         match self {
             Transport::Tcp(stream, _) => stream.write_all(&bytes).await,
             Transport::Ws(ws) => {
@@ -547,10 +559,13 @@ impl Transport {
     }
 
     async fn close(&mut self) {
-        let _ = match self {
-            Transport::Tcp(stream, _) => stream.shutdown().await,
-            Transport::Ws(ws) => ws.close(None).await.map_err(io::Error::other),
+        let closing = async {
+            let _ = match self {
+                Transport::Tcp(stream, _) => stream.shutdown().await,
+                Transport::Ws(ws) => ws.close(None).await.map_err(io::Error::other),
+            };
         };
+        let _ = timeout(Duration::from_secs(1), closing).await;
     }
 }
 
