@@ -61,12 +61,13 @@ impl DecodeSetup {
             .strict_utf8(self.strict_utf8)
     }
 
-    /// The six setups [`decode_all_setups`] runs: each version with the default limits, and each
-    /// version with [`small_limits`] and a different mix of the two options.
-    pub fn all() -> [DecodeSetup; 6] {
-        let small = |version, extensions, strict_utf8| DecodeSetup {
+    /// The eight setups [`decode_all_setups`] runs: each version with the default limits, each
+    /// version with [`small_limits`] and a different mix of the two options, and two versions
+    /// with [`frame_bound_limits`].
+    pub fn all() -> [DecodeSetup; 8] {
+        let with = |version, limits, extensions, strict_utf8| DecodeSetup {
             version,
-            limits: small_limits(),
+            limits,
             extensions,
             strict_utf8,
         };
@@ -74,9 +75,11 @@ impl DecodeSetup {
             DecodeSetup::new(Version::V1_0),
             DecodeSetup::new(Version::V1_1),
             DecodeSetup::new(Version::V1_2),
-            small(Version::V1_0, true, false),
-            small(Version::V1_1, false, true),
-            small(Version::V1_2, true, true),
+            with(Version::V1_0, small_limits(), true, false),
+            with(Version::V1_1, small_limits(), false, true),
+            with(Version::V1_2, small_limits(), true, true),
+            with(Version::V1_1, frame_bound_limits(), true, false),
+            with(Version::V1_2, frame_bound_limits(), false, false),
         ]
     }
 }
@@ -90,6 +93,18 @@ pub fn small_limits() -> Limits {
         .max_headers(4)
         .max_header_bytes(128)
         .max_frame(256)
+}
+
+/// Small limits where [`Limits::max_frame`] is the one that binds: it cuts the head before
+/// `max_header_bytes` does, and a body before `max_body` does once the head passes 32 octets.
+pub fn frame_bound_limits() -> Limits {
+    Limits::default()
+        .max_command_line(16)
+        .max_body(64)
+        .max_header_line(48)
+        .max_headers(8)
+        .max_header_bytes(128)
+        .max_frame(96)
 }
 
 /// What a run of the decoder over a whole stream produced.

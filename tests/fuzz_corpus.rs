@@ -15,7 +15,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use stomp_codec::fuzzing::{self, DecodeSetup, RoundTrip};
-use stomp_codec::{Command, Item, Version};
+use stomp_codec::{Command, DecodeError, Item, LimitKind, Version};
 
 #[path = "../fuzz/src/lib.rs"]
 mod fuzz_input;
@@ -103,251 +103,82 @@ enum Expect {
 
 const EXPECTED: &[(&str, Expect)] = &[
     // E-3: \c \n \r \\ in names and values.
-    (
-        "seed-escapes",
-        Expect::Items {
-            frames: 1,
-            heartbeats: 0,
-        },
-    ),
+    ("seed-escapes", items(1, 0)),
     // F-2, F-10, D-13: CRLF line ends; each trailing EOL is a heart-beat.
-    (
-        "seed-crlf",
-        Expect::Items {
-            frames: 1,
-            heartbeats: 3,
-        },
-    ),
-    // F-7, H-1: NULs inside a counted body.
-    (
-        "seed-content-length-nul",
-        Expect::Items {
-            frames: 1,
-            heartbeats: 1,
-        },
-    ),
+    ("seed-crlf", items(1, 3)),
+    // F-7, H-1: NULs inside a counted body, then one EOL.
+    ("seed-content-length-nul", items(1, 1)),
     // E-4: undefined escape.
-    (
-        "seed-bad-escape-t",
-        Expect::Error {
-            frames: 0,
-            kind: "bad_escape",
-        },
-    ),
+    ("seed-bad-escape-t", fails(0, "bad_escape")),
     // D-8: backslash ending a value.
-    (
-        "seed-dangling-backslash",
-        Expect::Error {
-            frames: 0,
-            kind: "bad_escape",
-        },
-    ),
-    // 42-octet header line: far below the default 8 KiB (D-12).
-    (
-        "seed-long-header-line",
-        Expect::Items {
-            frames: 1,
-            heartbeats: 0,
-        },
-    ),
-    (
-        "seed-many-headers",
-        Expect::Items {
-            frames: 1,
-            heartbeats: 0,
-        },
-    ),
+    ("seed-dangling-backslash", fails(0, "bad_escape")),
+    // 42-octet header line, 6 headers, 70-octet bodies: far below the default limits (D-12).
+    ("seed-long-header-line", items(1, 0)),
+    ("seed-many-headers", items(1, 0)),
+    ("seed-body-over-limit", items(1, 0)),
+    ("seed-scanned-body-over-limit", items(1, 0)),
+    ("seed-frame-limit-scanned", items(1, 0)),
+    ("seed-frame-limit-counted", items(1, 0)),
+    ("seed-frame-limit-head", items(1, 0)),
     // D-9: 20 digits above u64::MAX.
     (
         "seed-huge-content-length",
-        Expect::Error {
-            frames: 0,
-            kind: "invalid_content_length",
-        },
-    ),
-    (
-        "seed-body-over-limit",
-        Expect::Items {
-            frames: 1,
-            heartbeats: 0,
-        },
-    ),
-    (
-        "seed-scanned-body-over-limit",
-        Expect::Items {
-            frames: 1,
-            heartbeats: 0,
-        },
+        fails(0, "invalid_content_length"),
     ),
     // D-13: LF, CRLF, LF, CRLF.
-    (
-        "seed-heartbeats",
-        Expect::Items {
-            frames: 0,
-            heartbeats: 4,
-        },
-    ),
+    ("seed-heartbeats", items(0, 4)),
     // D-3: a CR not followed by LF is an error in 1.2.
-    (
-        "seed-lone-cr",
-        Expect::Error {
-            frames: 0,
-            kind: "stray_carriage_return",
-        },
-    ),
-    // F-8: octet after the counted body is not NUL.
-    (
-        "seed-missing-nul",
-        Expect::Error {
-            frames: 0,
-            kind: "missing_nul",
-        },
-    ),
+    ("seed-lone-cr", fails(0, "stray_carriage_return")),
+    // F-8: the octet after the counted body is not NUL.
+    ("seed-missing-nul", fails(0, "missing_nul")),
     // D-9: 1 and 01 agree, 2 does not.
     (
         "seed-conflicting-length",
-        Expect::Error {
-            frames: 0,
-            kind: "conflicting_content_length",
-        },
+        fails(0, "conflicting_content_length"),
     ),
     // F-9, D-10.
-    (
-        "seed-body-on-subscribe",
-        Expect::Error {
-            frames: 0,
-            kind: "body_not_allowed",
-        },
-    ),
+    ("seed-body-on-subscribe", fails(0, "body_not_allowed")),
     // E-5: CONNECT headers are not unescaped, so `\b` is no error.
-    (
-        "seed-connect-unescaped",
-        Expect::Items {
-            frames: 1,
-            heartbeats: 0,
-        },
-    ),
+    ("seed-connect-unescaped", items(1, 0)),
     // D-15.
-    (
-        "seed-nul-in-header",
-        Expect::Error {
-            frames: 0,
-            kind: "unexpected_nul",
-        },
-    ),
+    ("seed-nul-in-header", fails(0, "unexpected_nul")),
     // D-1: extensions are off by default.
-    (
-        "seed-extension-command",
-        Expect::Error {
-            frames: 0,
-            kind: "unknown_command",
-        },
-    ),
+    ("seed-extension-command", fails(0, "unknown_command")),
     // F-3: commands are case-sensitive.
-    (
-        "seed-lowercase-command",
-        Expect::Error {
-            frames: 0,
-            kind: "unknown_command",
-        },
-    ),
+    ("seed-lowercase-command", fails(0, "unknown_command")),
     // D-5.
-    (
-        "seed-empty-header-name",
-        Expect::Error {
-            frames: 0,
-            kind: "empty_header_name",
-        },
-    ),
+    ("seed-empty-header-name", fails(0, "empty_header_name")),
     // D-4.
-    (
-        "seed-missing-colon",
-        Expect::Error {
-            frames: 0,
-            kind: "missing_colon",
-        },
-    ),
+    ("seed-missing-colon", fails(0, "missing_colon")),
     // D-11: raw bytes kept unless strict_utf8.
-    (
-        "seed-non-utf8-header",
-        Expect::Items {
-            frames: 1,
-            heartbeats: 0,
-        },
-    ),
+    ("seed-non-utf8-header", items(1, 0)),
     // D-3.
-    (
-        "seed-stray-cr-header",
-        Expect::Error {
-            frames: 0,
-            kind: "stray_carriage_return",
-        },
-    ),
+    ("seed-stray-cr-header", fails(0, "stray_carriage_return")),
     // D-3: `a\r` before the CRLF leaves a CR in the value.
-    (
-        "seed-cr-before-crlf",
-        Expect::Error {
-            frames: 0,
-            kind: "stray_carriage_return",
-        },
-    ),
+    ("seed-cr-before-crlf", fails(0, "stray_carriage_return")),
     // H-6.
-    (
-        "seed-repeated-names",
-        Expect::Items {
-            frames: 1,
-            heartbeats: 0,
-        },
-    ),
-    (
-        "seed-zero-length",
-        Expect::Items {
-            frames: 1,
-            heartbeats: 0,
-        },
-    ),
+    ("seed-repeated-names", items(1, 0)),
+    ("seed-zero-length", items(1, 0)),
     // D-9: leading zeros are digits.
-    (
-        "seed-leading-zeros-length",
-        Expect::Items {
-            frames: 1,
-            heartbeats: 0,
-        },
-    ),
+    ("seed-leading-zeros-length", items(1, 0)),
     // D-9: no sign.
-    (
-        "seed-invalid-length",
-        Expect::Error {
-            frames: 0,
-            kind: "invalid_content_length",
-        },
-    ),
+    ("seed-invalid-length", fails(0, "invalid_content_length")),
     // D-15: NUL between frames.
-    (
-        "seed-nul-between-frames",
-        Expect::Error {
-            frames: 1,
-            kind: "unexpected_nul",
-        },
-    ),
+    ("seed-nul-between-frames", fails(1, "unexpected_nul")),
     ("seed-truncated", Expect::Incomplete),
     // D-2: no trimming of the command line.
-    (
-        "seed-command-with-space",
-        Expect::Error {
-            frames: 0,
-            kind: "unknown_command",
-        },
-    ),
+    ("seed-command-with-space", fails(0, "unknown_command")),
     // D-5: colons after the first belong to the value.
-    (
-        "seed-colon-in-value-10",
-        Expect::Items {
-            frames: 1,
-            heartbeats: 0,
-        },
-    ),
+    ("seed-colon-in-value-10", items(1, 0)),
 ];
+
+const fn items(frames: usize, heartbeats: usize) -> Expect {
+    Expect::Items { frames, heartbeats }
+}
+
+const fn fails(frames: usize, kind: &'static str) -> Expect {
+    Expect::Error { frames, kind }
+}
 
 #[test]
 fn hand_made_seeds_decode_as_the_rules_say() {
@@ -441,6 +272,37 @@ fn small_limits_stop_the_limit_seeds_d12() {
             "{name}"
         );
         assert!(out.items.iter().all(|i| !matches!(i, Item::Frame(_))));
+    }
+}
+
+#[test]
+fn frame_limit_binds_first_where_it_is_lowest_d12() {
+    // Under fuzzing::frame_bound_limits (96-octet frames, 128 header octets, 64-octet bodies)
+    // these frames pass every other limit but not max_frame: a 127-octet head, a declared body
+    // that would end the frame at 128 octets, and a scanned body that passes octet 96 before
+    // its own 64-octet limit.
+    let setup = DecodeSetup {
+        limits: fuzzing::frame_bound_limits(),
+        ..DecodeSetup::new(Version::V1_2)
+    };
+    for name in [
+        "seed-frame-limit-head",
+        "seed-frame-limit-counted",
+        "seed-frame-limit-scanned",
+    ] {
+        let data = fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("fuzz/corpus/decode_chunked")
+                .join(name),
+        )
+        .unwrap();
+        let out = fuzzing::decode_chunked(&data, &[], &setup);
+        match out.error {
+            Some(DecodeError::LimitExceeded { limit, max, .. }) => {
+                assert_eq!((limit, max), (LimitKind::Frame, 96), "{name}");
+            }
+            other => panic!("{name}: expected the frame limit, got {other:?}"),
+        }
     }
 }
 
