@@ -155,8 +155,8 @@ pub fn decode_all_setups(data: &[u8]) {
 }
 
 /// Decodes `data` with `setup` whole, split at `splits` (positions past the end are ignored, the
-/// order does not matter) and one byte at a time, feeding the decoder each way it can be fed,
-/// and checks the decoder's promises. Returns what the whole-buffer run decoded.
+/// order does not matter) and one byte at a time, each of these feeding the decoder each way it
+/// can be fed (`push`, `push_bytes`, `decode`), and checks the decoder's promises. Returns what the whole-buffer run decoded.
 ///
 /// # Panics
 ///
@@ -184,6 +184,8 @@ pub fn decode_chunked(data: &[u8], splits: &[usize], setup: &DecodeSetup) -> Dec
         (&[][..], Feed::PushBytes),
         (&[][..], Feed::Decode),
         (&bytewise[..], Feed::Push),
+        (&bytewise[..], Feed::PushBytes),
+        (&bytewise[..], Feed::Decode),
     ];
     for (cuts, feed) in runs {
         let other = run(data, cuts, setup, feed);
