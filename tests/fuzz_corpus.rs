@@ -15,7 +15,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use stomp_codec::fuzzing::{self, DecodeSetup, RoundTrip};
-use stomp_codec::{Command, DecodeError, Item, LimitKind, Version};
+use stomp_codec::{Command, DecodeError, EncodeError, Item, LimitKind, Unrepresentable, Version};
 
 #[path = "../fuzz/src/lib.rs"]
 mod fuzz_input;
@@ -306,26 +306,47 @@ fn frame_limit_binds_first_where_it_is_lowest_d12() {
     }
 }
 
+/// The refusal each `seed-refused-<what>-<version>` seed must meet, by the rule that forbids it.
+fn refusal_matches(what: &str, err: &EncodeError) -> bool {
+    let reason = |r: Unrepresentable| matches!(err, EncodeError::Unrepresentable { reason, .. } if *reason == r);
+    match what {
+        // F-9.
+        "body-on-subscribe" => matches!(err, EncodeError::BodyNotAllowed { .. }),
+        // E-9.
+        "cr" => reason(Unrepresentable::CarriageReturn),
+        "lf" => reason(Unrepresentable::LineFeed),
+        "colon-in-name" => reason(Unrepresentable::ColonInName),
+        // F-4.
+        "empty-name" => reason(Unrepresentable::EmptyName),
+        // H-2.
+        "nul-in-body" => matches!(err, EncodeError::NulInBody { .. }),
+        // D-25.
+        "length-mismatch" => matches!(err, EncodeError::ContentLengthMismatch { .. }),
+        // D-1.
+        "invalid-command" => matches!(err, EncodeError::InvalidCommand { .. }),
+        other => panic!("no rule known for seed-refused-{other}"),
+    }
+}
+
 #[test]
 fn roundtrip_frames_corpus_keeps_every_invariant() {
     let corpus = seeds("roundtrip_frames");
-    assert!(corpus.len() >= 5, "seed corpus went missing");
-    let (mut decoded, mut refused) = (0, 0);
-    for (_, data) in &corpus {
-        let Some(input) = FrameInput::from_corpus(data) else {
-            continue;
-        };
+    assert!(corpus.len() >= 10, "seed corpus went missing");
+    for (name, data) in &corpus {
+        let input = FrameInput::from_corpus(data).unwrap_or_else(|| panic!("{name}: too short"));
         let frame = input.frame();
-        for splits in [input.splits(), Vec::new()] {
-            match fuzzing::roundtrip_frame(&frame, input.version(), &splits) {
-                RoundTrip::Decoded(_) => decoded += 1,
-                RoundTrip::Refused(_) => refused += 1,
+        // Seed names end in the version they encode in: -10, -11, -12.
+        let (stem, version) = name.rsplit_once('-').expect("versioned seed name");
+        assert_eq!(input.version().as_str().replace('.', ""), version, "{name}");
+        for splits in [input.splits(), Vec::new(), vec![1, 2, 3, 5, 8, 13, 21]] {
+            let outcome = fuzzing::roundtrip_frame(&frame, input.version(), &splits);
+            match (stem.strip_prefix("seed-refused-"), outcome) {
+                (None, RoundTrip::Decoded(_)) => assert!(stem.starts_with("seed-ok-"), "{name}"),
+                (Some(what), RoundTrip::Refused(err)) => {
+                    assert!(refusal_matches(what, &err), "{name}: {err:?}")
+                }
+                (_, outcome) => panic!("{name}: {outcome:?}"),
             }
         }
     }
-    // The seeds cover both outcomes.
-    assert!(
-        decoded > 0 && refused > 0,
-        "{decoded} decoded, {refused} refused"
-    );
 }
