@@ -346,13 +346,10 @@ fn escaped(command: &Command, version: Version) -> bool {
         )
 }
 
-/// Whether `command` may carry a body in `version` (F-9; extensions are the crate's call, D-1).
+/// Whether `command` may carry a body in `version` (F-9: only SEND, MESSAGE and ERROR in 1.1
+/// and 1.2, extension commands included; 1.0 forbids none).
 fn body_allowed(command: &Command, version: Version) -> bool {
-    version == Version::V1_0
-        || matches!(
-            command,
-            Command::Send | Command::Message | Command::Error | Command::Extension(_)
-        )
+    version == Version::V1_0 || matches!(command, Command::Send | Command::Message | Command::Error)
 }
 
 /// A `content-length` value per D-9: one or more ASCII digits fitting a `u64`.

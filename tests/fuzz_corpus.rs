@@ -311,7 +311,9 @@ fn refusal_matches(what: &str, err: &EncodeError) -> bool {
     let reason = |r: Unrepresentable| matches!(err, EncodeError::Unrepresentable { reason, .. } if *reason == r);
     match what {
         // F-9.
-        "body-on-subscribe" => matches!(err, EncodeError::BodyNotAllowed { .. }),
+        "body-on-subscribe" | "body-on-extension" => {
+            matches!(err, EncodeError::BodyNotAllowed { .. })
+        }
         // E-9.
         "cr" => reason(Unrepresentable::CarriageReturn),
         "lf" => reason(Unrepresentable::LineFeed),
