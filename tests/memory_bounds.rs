@@ -485,3 +485,29 @@ fn the_client_transmit_queue_holds_only_what_the_app_sent_b4() {
         assert_eq!(c.poll_transmit().as_deref(), Some(&b"\n"[..]));
     }
 }
+
+/// State that is not a queue: every SUBSCRIBE and BEGIN a client sends with a fresh id stays
+/// in the server's tables (S-4, S-11) until UNSUBSCRIBE, COMMIT/ABORT or the end of the
+/// connection, draining or not; no limit caps them. The growth is one entry per frame, so the
+/// bound is the input the caller chooses to read (H-8 allows a broker to cap them; the
+/// connection does not).
+#[test]
+fn subscriptions_and_transactions_grow_one_entry_per_frame_until_ended() {
+    let (mut s, now) = accepted_server(Limits::default());
+    let mut input = Vec::new();
+    for i in 0..5000 {
+        input.extend_from_slice(format!("SUBSCRIBE\nid:s{i}\ndestination:/q\n\n\0").as_bytes());
+        input.extend_from_slice(format!("BEGIN\ntransaction:t{i}\n\n\0").as_bytes());
+    }
+    s.handle_input(now, &input).unwrap();
+    while s.poll_event().is_some() {}
+    assert_eq!(s.subscriptions().count(), 5000);
+    assert!(s.is_transaction_open("t4999"));
+    // The end of the connection releases them all (R-7: open transactions are aborted).
+    s.handle_close();
+    let aborted = std::iter::from_fn(|| s.poll_event())
+        .filter(|e| matches!(e, ServerEvent::TransactionAborted { .. }))
+        .count();
+    assert_eq!(aborted, 5000);
+    assert!(!s.is_transaction_open("t0"));
+}

@@ -720,17 +720,7 @@ fn reencode_decoded(frame: &Frame, setup: &DecodeSetup) {
 /// consumed or the octets left pending; and on anything [`decode_chunked`] checks.
 pub fn decode_vs_reference(data: &[u8], splits: &[usize], setup: &DecodeSetup) {
     let real = decode_chunked(data, splits, setup);
-    let model = reference::decode(data, setup);
-    let real = reference::Outcome::of(&real);
-    // A difference that a known, reported decoder departure explains exactly is let through;
-    // `tests/reference_model.rs` keeps the departures themselves as ignored tests.
-    if real != model && real != reference::decode_with(data, setup, reference::Quirks::DECODER) {
-        panic!(
-            "decoder and reference model disagree ({setup:?})\ninput: \"{}\"\n\
-             decoder: {real:#?}\nmodel: {model:#?}",
-            data.escape_ascii()
-        );
-    }
+    compare_with_reference(data, &real, setup);
 }
 
 /// The setup a `decode_vs_reference` fuzz input asks for, and the stream that follows it.
@@ -776,11 +766,51 @@ pub fn reference_setup(data: &[u8]) -> (DecodeSetup, &[u8]) {
 }
 
 /// The `decode_vs_reference` fuzz target: [`reference_setup`] takes the setup from the first
-/// octets, then [`decode_vs_reference`] runs on the rest with split points derived from it.
+/// octets, then the stream that follows is decoded whole (`push`), split at points derived
+/// from it (`push_bytes`) and byte by byte (`decode` on a caller-owned buffer), each run must
+/// equal the whole one (F-11) and the whole one must equal [`reference::decode`].
+///
+/// It is [`decode_vs_reference`] with three runs instead of nine and no re-encoding, so that
+/// the fuzzer spends its time on the comparison; `decode_chunked` fuzzes the rest.
+///
+/// # Panics
+///
+/// As [`decode_vs_reference`], for the runs it makes.
 pub fn decode_vs_reference_input(data: &[u8]) {
     let (setup, stream) = reference_setup(data);
-    let splits = derived_splits(stream.len(), fnv1a(data));
-    decode_vs_reference(stream, &splits, &setup);
+    let mut cuts = derived_splits(stream.len(), fnv1a(data));
+    cuts.sort_unstable();
+    cuts.dedup();
+    let whole = run(stream, &[], &setup, Feed::Push);
+    check_outcome(stream, &whole, &setup);
+    let bytewise: Vec<usize> = (1..stream.len()).collect();
+    for (cuts, feed) in [(&cuts[..], Feed::PushBytes), (&bytewise[..], Feed::Decode)] {
+        let other = run(stream, cuts, &setup, feed);
+        assert_eq!(
+            other,
+            whole,
+            "F-11: {feed:?} split at {cuts:?} differs from the whole-buffer decode \
+             ({setup:?}, input {:?})",
+            stream.escape_ascii()
+        );
+    }
+    compare_with_reference(stream, &whole, &setup);
+}
+
+/// Panics unless `real` (the decoder's outcome on `data`) is the reference model's, or differs
+/// from it only by a known decoder departure ([`reference::Quirks::DECODER`]).
+fn compare_with_reference(data: &[u8], real: &Decoded, setup: &DecodeSetup) {
+    let model = reference::decode(data, setup);
+    let real = reference::Outcome::of(real);
+    // A difference that a known, reported decoder departure explains exactly is let through;
+    // `tests/reference_model.rs` keeps the departures themselves as ignored tests.
+    if real != model && real != reference::decode_with(data, setup, reference::Quirks::DECODER) {
+        panic!(
+            "decoder and reference model disagree ({setup:?})\ninput: \"{}\"\n\
+             decoder: {real:#?}\nmodel: {model:#?}",
+            data.escape_ascii()
+        );
+    }
 }
 
 /// Split points for a `len`-byte input from a seed: up to eight positions in `1..len`.

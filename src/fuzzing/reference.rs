@@ -287,7 +287,12 @@ impl Line<'_> {
     fn is_surely_header(&self, quirks: Quirks) -> bool {
         match self.term {
             Some((_, LF)) => !self.content().is_empty(),
-            _ => !self.raw.is_empty() && !(self.raw == [CR] && self.ends_in_open_cr(quirks)),
+            // An unended line, or one a NUL ends: a header unless it is empty, or a lone CR
+            // that may still be the blank line's.
+            _ => {
+                let maybe_blank = self.raw == [CR] && self.ends_in_open_cr(quirks);
+                !self.raw.is_empty() && !maybe_blank
+            }
         }
     }
 
