@@ -516,6 +516,21 @@ fn model_and_decoder_follow_hand_worked_cases() {
             ),
         ),
         (
+            "F-9, D-10: a declared body fails as the head ends, pointing at the first body \
+             octet, which has not arrived",
+            b"SUBSCRIBE\ncontent-length:1\n\n",
+            at(v12),
+            failed(
+                vec![],
+                0,
+                DecodeError::BodyNotAllowed {
+                    offset: 28,
+                    command: Command::Subscribe,
+                    version: v12,
+                },
+            ),
+        ),
+        (
             "F-9: 1.0 allows it",
             b"SUBSCRIBE\n\nx\0",
             at(v10),
