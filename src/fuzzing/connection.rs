@@ -47,7 +47,7 @@
 //!   in the order the protocol allows (client: CONNECT or STOMP first, nothing after
 //!   DISCONNECT; server: CONNECTED or ERROR first, nothing after ERROR).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, VecDeque};
 use std::format;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -407,8 +407,11 @@ pub fn client(data: &[u8]) -> Summary {
 struct ClientTracker {
     summary: Summary,
     closed: Option<CloseReason>,
-    /// Receipt ids the client handed back and the server has not confirmed.
-    pending: HashSet<Bytes>,
+    /// Receipt ids the client handed back and the server has not confirmed, each with the
+    /// number of events produced before it was asked for: an event queued before a request but
+    /// drained after it (a held drain) predates the request. An id confirmed and asked for
+    /// again while the confirmation waits undrained has two entries.
+    pending: HashMap<Bytes, VecDeque<usize>>,
     last_message: Option<Message>,
     wire: Wire,
     disconnect_sent: bool,
@@ -419,7 +422,7 @@ impl Default for ClientTracker {
         ClientTracker {
             summary: Summary::default(),
             closed: None,
-            pending: HashSet::new(),
+            pending: HashMap::new(),
             last_message: None,
             wire: Wire::new(),
             disconnect_sent: false,
@@ -442,13 +445,21 @@ impl ClientTracker {
         if self.closed.is_none() {
             assert_eq!(
                 c.pending_receipts(),
-                self.pending.len(),
+                self.pending.values().map(VecDeque::len).sum::<usize>(),
                 "pending_receipts() disagrees with the receipts asked for and confirmed"
             );
         }
     }
 
     fn event(&mut self, event: ClientEvent, c: &ClientConnection) {
+        // This event's place in the order the connection produced them.
+        let index = self.summary.events;
+        let asked_before = |pending: &HashMap<Bytes, VecDeque<usize>>, id: &Bytes| {
+            pending
+                .get(id)
+                .and_then(VecDeque::front)
+                .is_some_and(|&at| at <= index)
+        };
         self.summary.events += 1;
         assert!(
             self.closed.is_none(),
@@ -468,21 +479,28 @@ impl ClientTracker {
             ClientEvent::ReceiptConfirmed { receipt_id } => {
                 assert!(connected, "receipt reported before Connected");
                 assert!(
-                    self.pending.remove(&receipt_id),
+                    asked_before(&self.pending, &receipt_id),
                     "receipt {receipt_id:?} confirmed but not pending (never asked, or twice)"
+                );
+                take_request(&mut self.pending, &receipt_id);
+                assert!(
+                    !asked_before(&self.pending, &receipt_id),
+                    "R-1: receipt {receipt_id:?} was pending twice"
                 );
                 self.summary.receipts += 1;
             }
             ClientEvent::UnknownReceipt { receipt_id } => {
                 assert!(connected, "receipt reported before Connected");
                 assert!(
-                    !self.pending.contains(&receipt_id),
+                    !asked_before(&self.pending, &receipt_id),
                     "pending receipt {receipt_id:?} reported unknown"
                 );
             }
             ClientEvent::ErrorReceived { receipt_id, .. } => {
                 if let Some(id) = receipt_id {
-                    self.pending.remove(&id);
+                    if asked_before(&self.pending, &id) {
+                        take_request(&mut self.pending, &id);
+                    }
                 }
             }
             ClientEvent::ProtocolViolation { .. } => {
@@ -519,6 +537,16 @@ impl ClientTracker {
             if *command == Command::Disconnect {
                 self.disconnect_sent = true;
             }
+        }
+    }
+}
+
+/// Forgets the oldest request of receipt `id`.
+fn take_request(pending: &mut HashMap<Bytes, VecDeque<usize>>, id: &Bytes) {
+    if let Some(requests) = pending.get_mut(id) {
+        requests.pop_front();
+        if requests.is_empty() {
+            pending.remove(id);
         }
     }
 }
@@ -574,10 +602,13 @@ fn client_call(c: &mut ClientConnection, t: &mut ClientTracker, now: Instant, se
         Ok(receipt) => {
             assert!(t.closed.is_none(), "a call succeeded after Closed");
             if let Some(id) = receipt {
+                let requests = t.pending.entry(id.clone()).or_default();
+                // With every event drained the record is exact: the id must not be pending.
                 assert!(
-                    t.pending.insert(id.clone()),
+                    c.pending_events() > 0 || requests.is_empty(),
                     "receipt id {id:?} handed out while still pending (R-1)"
                 );
+                requests.push_back(t.summary.events + c.pending_events());
             }
         }
         Err(err) => {
