@@ -266,6 +266,62 @@ proptest! {
     }
 }
 
+/// Long header lines (around the decoder's 4 KiB look-ahead for backslashes and CRs) with a
+/// few escapes, CRs and colons placed anywhere, in several frames, under the default limits.
+fn long_lines() -> impl Strategy<Value = Vec<u8>> {
+    let special = prop::sample::select(vec![
+        &b"\\n"[..],
+        b"\\c",
+        b"\\r",
+        b"\\t",
+        b"\r",
+        b"\r\n",
+        b":",
+        b"\\",
+    ]);
+    let line = (
+        3000usize..9000,
+        prop::collection::vec((any::<prop::sample::Index>(), special), 0..4),
+    )
+        .prop_map(|(len, inserts)| {
+            let mut value = vec![b'v'; len];
+            for (at, octets) in inserts {
+                let i = at.index(value.len());
+                value.splice(i..i, octets.iter().copied());
+            }
+            value
+        });
+    (
+        prop::collection::vec((prop::sample::select(COMMANDS[..6].to_vec()), line), 1..3),
+        any::<bool>(),
+    )
+        .prop_map(|(frames, crlf)| {
+            let mut out = Vec::new();
+            for (command, value) in frames {
+                out.extend_from_slice(command);
+                out.extend_from_slice(if crlf { b"\r\n" } else { b"\n" });
+                out.extend_from_slice(b"h:");
+                out.extend_from_slice(&value);
+                out.extend_from_slice(b"\n\n\0");
+            }
+            out
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// The decoder's skip-ahead search for unusual octets, across line, frame and window ends.
+    #[test]
+    fn decoder_matches_reference_on_long_lines(
+        data in long_lines(),
+        splits in prop::collection::vec(0usize..20_000, 0..8),
+        version in version(),
+    ) {
+        fuzzing::decode_vs_reference_light(&data, &splits, &DecodeSetup::new(version));
+    }
+}
+
 // ---- the model itself, on cases worked out by hand from the rules ----------------------------
 
 fn at(version: Version) -> DecodeSetup {

@@ -784,7 +784,23 @@ pub fn reference_setup(data: &[u8]) -> (DecodeSetup, &[u8]) {
 /// As [`decode_vs_reference`], for the runs it makes.
 pub fn decode_vs_reference_input(data: &[u8]) {
     let (setup, stream) = reference_setup(data);
-    let mut cuts = derived_splits(stream.len(), fnv1a(data));
+    let splits = derived_splits(stream.len(), fnv1a(data));
+    decode_vs_reference_light(stream, &splits, &setup);
+}
+
+/// The runs of [`decode_vs_reference_input`] on a stream and setup given directly: whole
+/// (`push`), split at `splits` (`push_bytes`), byte by byte (`decode`), then the model.
+///
+/// # Panics
+///
+/// As [`decode_vs_reference`], for the runs it makes.
+pub fn decode_vs_reference_light(stream: &[u8], splits: &[usize], setup: &DecodeSetup) {
+    let setup = *setup;
+    let mut cuts: Vec<usize> = splits
+        .iter()
+        .copied()
+        .filter(|&s| s > 0 && s < stream.len())
+        .collect();
     cuts.sort_unstable();
     cuts.dedup();
     let whole = run(stream, &[], &setup, Feed::Push);
