@@ -53,8 +53,9 @@
 //! - with `content-length`, as soon as the head ends: a length above `max_body` fails with
 //!   `Body`, a frame (command through NUL) longer than `max_frame` with `Frame`, both at the
 //!   `content-length` line that declared it; then a non-empty body on a command that may not
-//!   have one is `BodyNotAllowed` at the body start; then the octet after the body must be NUL,
-//!   else `MissingNul` there;
+//!   have one is `BodyNotAllowed` at the body start (which the input need not have reached: the
+//!   declared length already says the frame is wrong); then the octet after the body must be
+//!   NUL, else `MissingNul` there;
 //! - without, the body runs to the first NUL: a body octet on a command that may not have one is
 //!   `BodyNotAllowed` at the body start; otherwise a body octet at `body_start + max_body`
 //!   fails with `Body` there and a frame octet (the NUL included) at frame index `max_frame`
@@ -246,7 +247,8 @@ enum Read {
     Error(DecodeError),
 }
 
-/// One line of the head: `data[start..stop]` up to its terminator `term` (an LF or NUL index).
+/// One line of the head: the octets `raw` from stream index `start` up to its terminator
+/// `term` (the index and octet of the first LF or NUL), or to the end of the input.
 struct Line<'a> {
     start: usize,
     raw: &'a [u8],
