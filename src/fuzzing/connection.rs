@@ -144,7 +144,7 @@ const VERSION_SETS: [VersionSet; 4] = [
 /// What a run did, for tests that check a seed reaches what it is named after.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Summary {
-    /// The version of the `Connected` event (client) or of the accepted CONNECT (server).
+    /// The version of the `Connected` event (client) or of the reported CONNECT (server).
     pub connected: Option<Version>,
     /// The reason of the `Closed` event, if one came.
     pub closed: Option<CloseReason>,
