@@ -36,7 +36,8 @@
 //! rest of the protocol for one connection each — version and heart-beat negotiation, receipts,
 //! DISCONNECT, ERROR, subscriptions, acknowledgements and transactions — still without I/O or a
 //! clock: see the [`connection`] module for the drive loop and an example.
-#![cfg_attr(not(feature = "std"), no_std)]
+// Unit tests use std (files, clocks) whatever the features; the library itself does not.
+#![cfg_attr(not(any(feature = "std", test)), no_std)]
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 #![warn(unreachable_pub, missing_debug_implementations)]
@@ -45,7 +46,6 @@ extern crate alloc;
 
 /// The connection state machines; their design notes (drive loop, queues, timers, states)
 /// are on this module. Every item is also re-exported at the crate root.
-#[cfg(feature = "std")]
 pub mod connection;
 mod decode;
 mod encode;
@@ -60,11 +60,10 @@ mod limits;
 mod numbers;
 mod version;
 
-#[cfg(feature = "std")]
 pub use connection::{
     Accept, AckMode, ClientConfig, ClientConnection, ClientEvent, CloseReason, ConnectRequest,
     ConnectionError, ErrorReply, FrameOptions, Message, ServerConfig, ServerConnection,
-    ServerEvent, UsageError, DEFAULT_DISCONNECT_TIMEOUT, DEFAULT_HEART_BEAT,
+    ServerEvent, Timestamp, UsageError, DEFAULT_DISCONNECT_TIMEOUT, DEFAULT_HEART_BEAT,
 };
 pub use decode::{Decoder, Item};
 pub use encode::{encode, Encoder};

@@ -1,9 +1,9 @@
 //! The client role: [`ClientConnection`] and its [`ClientConfig`].
 
-use std::collections::{HashMap, HashSet, VecDeque};
-use std::string::{String, ToString};
-use std::time::{Duration, Instant};
-use std::vec::Vec;
+use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use core::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 
@@ -18,8 +18,8 @@ use super::error::{ConnectionError, UsageError};
 use super::names::*;
 use super::receipts::Receipts;
 use super::{
-    interval, AckMode, ClientEvent, CloseReason, Core, FrameOptions, Message, ReceiptRequest,
-    Timer, DEFAULT_DISCONNECT_TIMEOUT, DEFAULT_HEART_BEAT,
+    interval, timed_struct, AckMode, ClientEvent, CloseReason, Core, FrameOptions, Message,
+    ReceiptRequest, Timer, Timestamp, DEFAULT_DISCONNECT_TIMEOUT, DEFAULT_HEART_BEAT,
 };
 
 /// How a [`ClientConnection`] connects: the CONNECT headers and the connection's own settings.
@@ -208,6 +208,7 @@ enum Effect {
     Disconnect,
 }
 
+timed_struct! {
 /// The client role of one STOMP connection, sans IO: no socket, thread or clock inside.
 ///
 /// # Driving it
@@ -265,24 +266,36 @@ enum Effect {
 #[derive(Debug)]
 pub struct ClientConnection {
     config: ClientConfig,
-    core: Core,
+    core: Core<I>,
     state: State,
     version: Option<Version>,
     offered: VersionSet,
     offered_heart_beat: HeartBeat,
     receipts: Receipts,
     /// Active subscriptions by id (by destination for a 1.0 SUBSCRIBE without id).
-    subscriptions: HashMap<Bytes, Subscription>,
-    transactions: HashSet<Bytes>,
+    subscriptions: BTreeMap<Bytes, Subscription>,
+    transactions: BTreeSet<Bytes>,
     events: VecDeque<ClientEvent>,
     failed: Option<ConnectionError>,
     /// Close once the queued bytes are handed out (DISCONNECT without receipt, D-22).
     close_after_flush: Option<CloseReason>,
 }
+}
 
-impl ClientConnection {
-    /// A connection that has sent nothing yet.
+#[cfg(feature = "std")]
+impl ClientConnection<std::time::Instant> {
+    /// A connection that has sent nothing yet, on the standard clock: `now` is a
+    /// `std::time::Instant`.
     pub fn new(config: ClientConfig) -> ClientConnection {
+        ClientConnection::new_generic(config)
+    }
+}
+
+impl<I: Timestamp> ClientConnection<I> {
+    /// A connection that has sent nothing yet, for any [`Timestamp`] type (e.g. [`Duration`]
+    /// since boot, without `std`): name the type, as in
+    /// `ClientConnection::<Duration>::new_generic(config)`.
+    pub fn new_generic(config: ClientConfig) -> ClientConnection<I> {
         let core = Core::new(config.limits, config.heartbeat_grace);
         ClientConnection {
             config,
@@ -292,8 +305,8 @@ impl ClientConnection {
             offered: VersionSet::EMPTY,
             offered_heart_beat: HeartBeat::NONE,
             receipts: Receipts::new(),
-            subscriptions: HashMap::new(),
-            transactions: HashSet::new(),
+            subscriptions: BTreeMap::new(),
+            transactions: BTreeSet::new(),
             events: VecDeque::new(),
             failed: None,
             close_after_flush: None,
@@ -311,7 +324,7 @@ impl ClientConnection {
     ///
     /// Refused when already called ([`UsageError::AlreadyConnected`]), when the config's extra
     /// headers hold a `receipt` (C-11), offer no version, or ask for STOMP with only 1.0.
-    pub fn connect(&mut self, now: Instant) -> Result<(), UsageError> {
+    pub fn connect(&mut self, now: I) -> Result<(), UsageError> {
         if self.config.versions.is_empty() {
             self.check_state(&Command::Connect)?;
             return Err(UsageError::NoVersionOffered);
@@ -324,7 +337,7 @@ impl ClientConnection {
     /// [`FrameOptions::transaction`], the transaction must be open (S-11).
     pub fn send(
         &mut self,
-        now: Instant,
+        now: I,
         destination: impl AsRef<[u8]>,
         body: impl Into<Bytes>,
         options: FrameOptions,
@@ -343,7 +356,7 @@ impl ClientConnection {
     /// of the subscription then arrive as [`ClientEvent::Message`].
     pub fn subscribe(
         &mut self,
-        now: Instant,
+        now: I,
         id: impl AsRef<[u8]>,
         destination: impl AsRef<[u8]>,
         ack: AckMode,
@@ -366,7 +379,7 @@ impl ClientConnection {
     /// Queues UNSUBSCRIBE of the active subscription `id` (S-6).
     pub fn unsubscribe(
         &mut self,
-        now: Instant,
+        now: I,
         id: impl AsRef<[u8]>,
         options: FrameOptions,
     ) -> Result<Option<Bytes>, UsageError> {
@@ -385,7 +398,7 @@ impl ClientConnection {
     /// `message-id` (S-9). Refused when the MESSAGE lacks them.
     pub fn ack<M: AsRef<Frame> + ?Sized>(
         &mut self,
-        now: Instant,
+        now: I,
         message: &M,
         options: FrameOptions,
     ) -> Result<Option<Bytes>, UsageError> {
@@ -396,7 +409,7 @@ impl ClientConnection {
     /// [`ack`](ClientConnection::ack). Refused in 1.0 (S-1).
     pub fn nack<M: AsRef<Frame> + ?Sized>(
         &mut self,
-        now: Instant,
+        now: I,
         message: &M,
         options: FrameOptions,
     ) -> Result<Option<Bytes>, UsageError> {
@@ -406,7 +419,7 @@ impl ClientConnection {
     /// Queues BEGIN of a new transaction (S-11); refused if `transaction` is already open.
     pub fn begin(
         &mut self,
-        now: Instant,
+        now: I,
         transaction: impl AsRef<[u8]>,
         options: FrameOptions,
     ) -> Result<Option<Bytes>, UsageError> {
@@ -416,7 +429,7 @@ impl ClientConnection {
     /// Queues COMMIT of an open transaction (S-11).
     pub fn commit(
         &mut self,
-        now: Instant,
+        now: I,
         transaction: impl AsRef<[u8]>,
         options: FrameOptions,
     ) -> Result<Option<Bytes>, UsageError> {
@@ -426,7 +439,7 @@ impl ClientConnection {
     /// Queues ABORT of an open transaction (S-11).
     pub fn abort(
         &mut self,
-        now: Instant,
+        now: I,
         transaction: impl AsRef<[u8]>,
         options: FrameOptions,
     ) -> Result<Option<Bytes>, UsageError> {
@@ -442,7 +455,7 @@ impl ClientConnection {
     /// `Closed(Disconnected)` follows as soon as `poll_transmit` has handed the DISCONNECT out.
     pub fn disconnect(
         &mut self,
-        now: Instant,
+        now: I,
         options: FrameOptions,
     ) -> Result<Option<Bytes>, UsageError> {
         let frame = self.build(Command::Disconnect, &[], options, false, Bytes::new());
@@ -452,13 +465,13 @@ impl ClientConnection {
     /// Queues any client frame, checked by the same rules as the typed methods (state, role,
     /// version, required headers, subscription, transaction and receipt bookkeeping). Its
     /// `receipt` header, if any, is tracked as a caller-chosen receipt id.
-    pub fn send_frame(&mut self, now: Instant, frame: Frame) -> Result<Option<Bytes>, UsageError> {
+    pub fn send_frame(&mut self, now: I, frame: Frame) -> Result<Option<Bytes>, UsageError> {
         self.submit(now, frame)
     }
 
     fn transaction_frame(
         &mut self,
-        now: Instant,
+        now: I,
         command: Command,
         transaction: &[u8],
         options: FrameOptions,
@@ -475,7 +488,7 @@ impl ClientConnection {
 
     fn acknowledge(
         &mut self,
-        now: Instant,
+        now: I,
         command: Command,
         message: &Frame,
         options: FrameOptions,
@@ -491,15 +504,15 @@ impl ClientConnection {
             })
         };
         let headers: Vec<(&str, &[u8])> = match version {
-            Version::V1_2 => std::vec![(ID, need(ACK)?)],
-            Version::V1_1 => std::vec![
+            Version::V1_2 => alloc::vec![(ID, need(ACK)?)],
+            Version::V1_1 => alloc::vec![
                 (MESSAGE_ID, need(MESSAGE_ID)?),
                 (SUBSCRIPTION, need(SUBSCRIPTION)?)
             ],
             Version::V1_0 if command == Command::Nack => {
                 return Err(UsageError::NotInVersion { command, version })
             }
-            Version::V1_0 => std::vec![(MESSAGE_ID, need(MESSAGE_ID)?)],
+            Version::V1_0 => alloc::vec![(MESSAGE_ID, need(MESSAGE_ID)?)],
         };
         let frame = self.build(command, &headers, options, true, Bytes::new());
         self.submit(now, frame)
@@ -566,7 +579,7 @@ impl ClientConnection {
     }
 
     /// Validates, queues and records one outgoing frame. Nothing changes on error.
-    fn submit(&mut self, now: Instant, frame: Frame) -> Result<Option<Bytes>, UsageError> {
+    fn submit(&mut self, now: I, frame: Frame) -> Result<Option<Bytes>, UsageError> {
         let command = frame.command().clone();
         self.check_state(&command)?;
         let receipt = frame.headers().get_bytes(RECEIPT);
@@ -720,7 +733,7 @@ impl ClientConnection {
         })
     }
 
-    fn apply(&mut self, now: Instant, effect: Effect, with_receipt: bool) {
+    fn apply(&mut self, now: I, effect: Effect, with_receipt: bool) {
         match effect {
             Effect::None => {}
             Effect::Connect {
@@ -765,7 +778,7 @@ impl ClientConnection {
     /// (B-5). Frames complete in the input become events. After a fatal error the connection
     /// is closed and every later call returns the same error; after a normal close, input is
     /// discarded (D-23).
-    pub fn handle_input(&mut self, now: Instant, bytes: &[u8]) -> Result<(), ConnectionError> {
+    pub fn handle_input(&mut self, now: I, bytes: &[u8]) -> Result<(), ConnectionError> {
         if let Some(err) = &self.failed {
             return Err(err.clone());
         }
@@ -779,11 +792,7 @@ impl ClientConnection {
 
     /// [`handle_input`](ClientConnection::handle_input) for bytes the caller already owns:
     /// frames are then slices of them, without a copy.
-    pub fn handle_input_bytes(
-        &mut self,
-        now: Instant,
-        bytes: Bytes,
-    ) -> Result<(), ConnectionError> {
+    pub fn handle_input_bytes(&mut self, now: I, bytes: Bytes) -> Result<(), ConnectionError> {
         if let Some(err) = &self.failed {
             return Err(err.clone());
         }
@@ -797,7 +806,7 @@ impl ClientConnection {
 
     /// Records that the peer showed life some other way (e.g. a WebSocket ping), which
     /// postpones the heart-beat timeout like received bytes do (D-20).
-    pub fn note_activity(&mut self, now: Instant) {
+    pub fn note_activity(&mut self, now: I) {
         if self.state != State::Closed {
             self.core.note_rx(now);
         }
@@ -816,7 +825,7 @@ impl ClientConnection {
     /// Runs the timers due at `now`: the DISCONNECT receipt deadline (D-22), the peer's
     /// heart-beat timeout (B-6) and our own heart-beat (B-4). Calling it early, late or
     /// repeatedly is harmless.
-    pub fn handle_timeout(&mut self, now: Instant) {
+    pub fn handle_timeout(&mut self, now: I) {
         if self.state == State::Closed {
             return;
         }
@@ -832,7 +841,7 @@ impl ClientConnection {
         self.core.send_heart_beat_if_due(now);
     }
 
-    fn process(&mut self, now: Instant) -> Result<(), ConnectionError> {
+    fn process(&mut self, now: I) -> Result<(), ConnectionError> {
         while self.state != State::Closed {
             match self.core.decoder.next_item() {
                 Ok(None) => break,
@@ -848,7 +857,7 @@ impl ClientConnection {
         Ok(())
     }
 
-    fn on_frame(&mut self, now: Instant, frame: Frame) -> Result<(), ConnectionError> {
+    fn on_frame(&mut self, now: I, frame: Frame) -> Result<(), ConnectionError> {
         let unexpected = |context| ConnectionError::UnexpectedFrame {
             command: frame.command().clone(),
             context,
@@ -879,7 +888,7 @@ impl ClientConnection {
     }
 
     /// CONNECTED: fix the version (C-6, E-8) and start the heart-beats (B-3, B-7, B-8).
-    fn on_connected(&mut self, now: Instant, frame: &Frame) -> Result<(), ConnectionError> {
+    fn on_connected(&mut self, now: I, frame: &Frame) -> Result<(), ConnectionError> {
         let h = frame.headers();
         let version = match h.get(VERSION) {
             None => Some(Version::V1_0),
@@ -1055,7 +1064,7 @@ impl ClientConnection {
     /// The next deadline: call [`handle_timeout`](ClientConnection::handle_timeout) when it
     /// has passed. `None` when no timer runs.
     #[must_use]
-    pub fn poll_timeout(&self) -> Option<Instant> {
+    pub fn poll_timeout(&self) -> Option<I> {
         self.core.timers.next()
     }
 

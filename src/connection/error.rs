@@ -1,8 +1,8 @@
 //! Errors of the connection layer: what the peer did wrong ([`ConnectionError`], fatal) and what
 //! the caller asked for that the protocol does not allow ([`UsageError`], refused locally).
 
-use std::string::String;
-use std::time::Duration;
+use alloc::string::String;
+use core::time::Duration;
 
 use crate::error::{DecodeError, EncodeError};
 use crate::frame::Command;

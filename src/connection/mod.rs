@@ -166,10 +166,11 @@ mod client;
 mod error;
 mod receipts;
 mod server;
+mod timestamp;
 
-use std::string::String;
-use std::time::{Duration, Instant};
-use std::vec::Vec;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 
@@ -184,6 +185,8 @@ use crate::version::{Version, VersionSet};
 pub use client::{ClientConfig, ClientConnection};
 pub use error::{ConnectionError, UsageError};
 pub use server::{Accept, ErrorReply, ServerConfig, ServerConnection};
+pub(crate) use timestamp::timed_struct;
+pub use timestamp::Timestamp;
 
 /// Header names the connection reads or writes (H-9: matched exactly).
 pub(crate) mod names {
@@ -604,20 +607,26 @@ pub(crate) enum Timer {
     DisconnectReceipt = 2,
 }
 
-#[derive(Debug, Default)]
-pub(crate) struct TimerTable([Option<Instant>; 3]);
+#[derive(Debug)]
+pub(crate) struct TimerTable<I>([Option<I>; 3]);
 
-impl TimerTable {
-    pub(crate) fn set(&mut self, timer: Timer, at: Option<Instant>) {
+impl<I> Default for TimerTable<I> {
+    fn default() -> Self {
+        TimerTable([None, None, None])
+    }
+}
+
+impl<I: Timestamp> TimerTable<I> {
+    pub(crate) fn set(&mut self, timer: Timer, at: Option<I>) {
         self.0[timer as usize] = at;
     }
 
-    pub(crate) fn get(&self, timer: Timer) -> Option<Instant> {
+    pub(crate) fn get(&self, timer: Timer) -> Option<I> {
         self.0[timer as usize]
     }
 
     /// Whether `timer` is armed and due at `now`.
-    pub(crate) fn expired(&self, timer: Timer, now: Instant) -> bool {
+    pub(crate) fn expired(&self, timer: Timer, now: I) -> bool {
         self.get(timer).is_some_and(|at| at <= now)
     }
 
@@ -625,7 +634,7 @@ impl TimerTable {
         self.0 = [None; 3];
     }
 
-    pub(crate) fn next(&self) -> Option<Instant> {
+    pub(crate) fn next(&self) -> Option<I> {
         self.0.iter().flatten().min().copied()
     }
 }
@@ -637,23 +646,23 @@ pub(crate) fn interval(ms: u32) -> Option<Duration> {
 
 /// What both roles share: the codec pair, the transmit queue and the heart-beat timers.
 #[derive(Debug)]
-pub(crate) struct Core {
+pub(crate) struct Core<I> {
     pub(crate) decoder: Decoder,
     pub(crate) encoder: Encoder,
     out: BytesMut,
-    pub(crate) timers: TimerTable,
+    pub(crate) timers: TimerTable<I>,
     /// Interval at which we promised to send (B-4).
     send_every: Option<Duration>,
     /// Interval at which the peer promised to send, and the grace on top (B-6, D-20).
     peer_every: Option<Duration>,
     grace: Option<Duration>,
-    last_rx: Option<Instant>,
-    last_tx: Option<Instant>,
+    last_rx: Option<I>,
+    last_tx: Option<I>,
 }
 
-impl Core {
+impl<I: Timestamp> Core<I> {
     /// Before negotiation both directions use 1.0 rules (D-14).
-    pub(crate) fn new(limits: Limits, grace: Option<Duration>) -> Core {
+    pub(crate) fn new(limits: Limits, grace: Option<Duration>) -> Core<I> {
         Core {
             decoder: Decoder::with_limits(Version::V1_0, limits),
             encoder: Encoder::new(Version::V1_0),
@@ -668,19 +677,19 @@ impl Core {
     }
 
     /// Encodes `frame` onto the transmit queue; on error nothing is queued (E-9).
-    pub(crate) fn queue(&mut self, now: Instant, frame: &Frame) -> Result<(), EncodeError> {
+    pub(crate) fn queue(&mut self, now: I, frame: &Frame) -> Result<(), EncodeError> {
         self.encoder.encode(frame, &mut self.out)?;
         self.note_tx(now);
         Ok(())
     }
 
     /// Something was queued at `now`: the next heart-beat is due one interval later (D-20).
-    fn note_tx(&mut self, now: Instant) {
+    fn note_tx(&mut self, now: I) {
         self.last_tx = Some(now);
         self.arm_send(now);
     }
 
-    fn arm_send(&mut self, from: Instant) {
+    fn arm_send(&mut self, from: I) {
         if let Some(every) = self.send_every {
             self.timers
                 .set(Timer::SendHeartBeat, from.checked_add(every));
@@ -688,13 +697,13 @@ impl Core {
     }
 
     /// Bytes arrived at `now` (B-5): the peer is alive.
-    pub(crate) fn note_rx(&mut self, now: Instant) {
+    pub(crate) fn note_rx(&mut self, now: I) {
         self.last_rx = Some(now);
         self.arm_peer_silent(now);
     }
 
     /// The peer is dead if nothing arrives within interval + grace after `from` (D-20).
-    fn arm_peer_silent(&mut self, from: Instant) {
+    fn arm_peer_silent(&mut self, from: I) {
         if let Some(every) = self.peer_every {
             let span = every.saturating_add(self.grace.unwrap_or(every));
             self.timers.set(Timer::PeerSilent, from.checked_add(span));
@@ -704,7 +713,7 @@ impl Core {
     /// Starts heart-beating in both directions (B-7).
     pub(crate) fn start_heart_beats(
         &mut self,
-        now: Instant,
+        now: I,
         send_every: Option<Duration>,
         peer_every: Option<Duration>,
     ) {
@@ -724,7 +733,7 @@ impl Core {
 
     /// Queues a heart-beat EOL if the send timer is due. The EOL is skipped (but the timer
     /// re-armed) when bytes are still waiting to be drained: they will carry the beat.
-    pub(crate) fn send_heart_beat_if_due(&mut self, now: Instant) {
+    pub(crate) fn send_heart_beat_if_due(&mut self, now: I) {
         if self.timers.expired(Timer::SendHeartBeat, now) {
             if self.out.is_empty() {
                 self.out.extend_from_slice(b"\n");
@@ -734,7 +743,7 @@ impl Core {
     }
 
     /// If the peer has been silent too long: the error to fail with (B-6).
-    pub(crate) fn peer_silent(&self, now: Instant) -> Option<ConnectionError> {
+    pub(crate) fn peer_silent(&self, now: I) -> Option<ConnectionError> {
         if !self.timers.expired(Timer::PeerSilent, now) {
             return None;
         }
@@ -775,6 +784,7 @@ impl Core {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Instant;
 
     #[test]
     fn ack_modes_by_version_s5() {

@@ -1,11 +1,11 @@
 //! The server role: [`ServerConnection`], its [`ServerConfig`], and the [`Accept`] and
 //! [`ErrorReply`] answers.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
-use std::format;
-use std::string::{String, ToString};
-use std::time::{Duration, Instant};
-use std::vec::Vec;
+use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use core::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 
@@ -19,7 +19,8 @@ use crate::version::{Version, VersionSet};
 use super::error::{ConnectionError, UsageError};
 use super::names::*;
 use super::{
-    interval, AckMode, CloseReason, ConnectRequest, Core, ServerEvent, DEFAULT_HEART_BEAT,
+    interval, timed_struct, AckMode, CloseReason, ConnectRequest, Core, ServerEvent, Timestamp,
+    DEFAULT_HEART_BEAT,
 };
 
 /// Settings of a [`ServerConnection`].
@@ -284,6 +285,7 @@ const NOT_COPIED: [&str; 7] = [
     CONTENT_LENGTH,
 ];
 
+timed_struct! {
 /// The server role of one STOMP connection, sans IO: no socket, thread or clock inside.
 ///
 /// Create one per accepted transport connection and drive it like a
@@ -333,12 +335,12 @@ const NOT_COPIED: [&str; 7] = [
 #[derive(Debug)]
 pub struct ServerConnection {
     config: ServerConfig,
-    core: Core,
+    core: Core<I>,
     state: State,
     version: Option<Version>,
     /// Version and client heart-beat of the CONNECT awaiting `accept`.
     pending_connect: Option<(Version, HeartBeat)>,
-    subscriptions: HashMap<Bytes, Subscription>,
+    subscriptions: BTreeMap<Bytes, Subscription>,
     /// Open transactions, ordered so that R-7 aborts are reported deterministically.
     transactions: BTreeSet<Bytes>,
     disconnect_receipt: Option<Bytes>,
@@ -347,10 +349,22 @@ pub struct ServerConnection {
     failed: Option<ConnectionError>,
     close_after_flush: Option<CloseReason>,
 }
+}
 
-impl ServerConnection {
-    /// A connection waiting for the client's CONNECT.
+#[cfg(feature = "std")]
+impl ServerConnection<std::time::Instant> {
+    /// A connection waiting for the client's CONNECT, on the standard clock: `now` is a
+    /// `std::time::Instant`.
     pub fn new(config: ServerConfig) -> ServerConnection {
+        ServerConnection::new_generic(config)
+    }
+}
+
+impl<I: Timestamp> ServerConnection<I> {
+    /// A connection waiting for the client's CONNECT, for any [`Timestamp`] type (e.g. [`Duration`]
+    /// since boot, without `std`): name the type, as in
+    /// `ServerConnection::<Duration>::new_generic(config)`.
+    pub fn new_generic(config: ServerConfig) -> ServerConnection<I> {
         let core = Core::new(config.limits, config.heartbeat_grace);
         ServerConnection {
             config,
@@ -358,7 +372,7 @@ impl ServerConnection {
             state: State::AwaitingConnect,
             version: None,
             pending_connect: None,
-            subscriptions: HashMap::new(),
+            subscriptions: BTreeMap::new(),
             transactions: BTreeSet::new(),
             disconnect_receipt: None,
             next_message_id: 1,
@@ -381,7 +395,7 @@ impl ServerConnection {
     ///
     /// Frames the client sent after its CONNECT are held until now and processed by this call,
     /// so drain `poll_event` afterwards.
-    pub fn accept(&mut self, now: Instant, accept: Accept) -> Result<(), UsageError> {
+    pub fn accept(&mut self, now: I, accept: Accept) -> Result<(), UsageError> {
         match self.state {
             State::AwaitingAccept => {}
             State::Closing | State::Closed => return Err(UsageError::Closed),
@@ -436,7 +450,7 @@ impl ServerConnection {
     /// subscriber, E-9).
     pub fn message(
         &mut self,
-        now: Instant,
+        now: I,
         subscription: impl AsRef<[u8]>,
         content: &Frame,
     ) -> Result<Bytes, UsageError> {
@@ -450,7 +464,7 @@ impl ServerConnection {
     /// must be unique, S-13).
     pub fn message_with_id(
         &mut self,
-        now: Instant,
+        now: I,
         subscription: impl AsRef<[u8]>,
         message_id: impl AsRef<[u8]>,
         content: &Frame,
@@ -486,11 +500,7 @@ impl ServerConnection {
     /// Queues RECEIPT for a client frame's `receipt`. Send it once the frame (and
     /// every one before it) is processed. For the receipt of DISCONNECT, the connection
     /// closes once it is handed out.
-    pub fn receipt(
-        &mut self,
-        now: Instant,
-        receipt_id: impl AsRef<[u8]>,
-    ) -> Result<(), UsageError> {
+    pub fn receipt(&mut self, now: I, receipt_id: impl AsRef<[u8]>) -> Result<(), UsageError> {
         self.check_sending(Command::Receipt)?;
         let receipt_id = receipt_id.as_ref();
         let frame = Frame::builder(Command::Receipt)
@@ -510,7 +520,7 @@ impl ServerConnection {
     /// when a frame cannot be processed (R-9; set [`ErrorReply::receipt_id`] to the frame's
     /// receipt, R-11). Open transactions are reported aborted; input is then ignored
     /// (D-23).
-    pub fn error(&mut self, now: Instant, reply: impl Into<ErrorReply>) -> Result<(), UsageError> {
+    pub fn error(&mut self, now: I, reply: impl Into<ErrorReply>) -> Result<(), UsageError> {
         if matches!(self.state, State::Closing | State::Closed) {
             return Err(UsageError::Closed);
         }
@@ -537,7 +547,7 @@ impl ServerConnection {
 
     /// Queues ERROR (falling back to a bare one if the reply cannot be encoded, e.g. a
     /// `receipt-id` with a CR in a 1.0 session), then closes once it is handed out.
-    fn send_error(&mut self, now: Instant, reply: &ErrorReply, reason: CloseReason) {
+    fn send_error(&mut self, now: I, reply: &ErrorReply, reason: CloseReason) {
         self.abort_transactions();
         self.core.stop_timers();
         let queued = self.core.queue(now, &reply.frame(true)).is_ok()
@@ -551,12 +561,7 @@ impl ServerConnection {
     }
 
     /// The client broke the protocol: ERROR about it, then close (D-24, H-8, R-11).
-    fn fail(
-        &mut self,
-        now: Instant,
-        err: ConnectionError,
-        receipt: Option<Bytes>,
-    ) -> ConnectionError {
+    fn fail(&mut self, now: I, err: ConnectionError, receipt: Option<Bytes>) -> ConnectionError {
         self.failed = Some(err.clone());
         let mut reply = ErrorReply::new(err.error_message()).detail(err.to_string());
         reply.receipt_id = receipt;
@@ -569,7 +574,7 @@ impl ServerConnection {
     }
 
     fn abort_transactions(&mut self) {
-        for transaction in std::mem::take(&mut self.transactions) {
+        for transaction in core::mem::take(&mut self.transactions) {
             self.events
                 .push_back(ServerEvent::TransactionAborted { transaction });
         }
@@ -589,7 +594,7 @@ impl ServerConnection {
     /// Every byte counts as activity (B-5). A protocol error is answered with ERROR (queued;
     /// keep draining `poll_transmit`) and returned; later calls return it again and ignore
     /// their input, as does any call after DISCONNECT (R-6, D-23).
-    pub fn handle_input(&mut self, now: Instant, bytes: &[u8]) -> Result<(), ConnectionError> {
+    pub fn handle_input(&mut self, now: I, bytes: &[u8]) -> Result<(), ConnectionError> {
         if !self.take_input(now, bytes.len())? {
             return Ok(());
         }
@@ -599,11 +604,7 @@ impl ServerConnection {
 
     /// [`handle_input`](ServerConnection::handle_input) for bytes the caller already owns
     /// (frames are slices of them, without a copy).
-    pub fn handle_input_bytes(
-        &mut self,
-        now: Instant,
-        bytes: Bytes,
-    ) -> Result<(), ConnectionError> {
+    pub fn handle_input_bytes(&mut self, now: I, bytes: Bytes) -> Result<(), ConnectionError> {
         if !self.take_input(now, bytes.len())? {
             return Ok(());
         }
@@ -612,7 +613,7 @@ impl ServerConnection {
     }
 
     /// Whether input of `len` bytes is to be read; records the activity.
-    fn take_input(&mut self, now: Instant, len: usize) -> Result<bool, ConnectionError> {
+    fn take_input(&mut self, now: I, len: usize) -> Result<bool, ConnectionError> {
         if let Some(err) = &self.failed {
             return Err(err.clone());
         }
@@ -628,7 +629,7 @@ impl ServerConnection {
 
     /// Records that the client showed life some other way (e.g. a WebSocket ping), which
     /// postpones the heart-beat timeout like received bytes do (D-20).
-    pub fn note_activity(&mut self, now: Instant) {
+    pub fn note_activity(&mut self, now: I) {
         if self.state == State::Connected {
             self.core.note_rx(now);
         }
@@ -657,7 +658,7 @@ impl ServerConnection {
 
     /// Runs the timers due at `now`: the client's heart-beat timeout (B-6) and our own
     /// heart-beat (B-4). Calling it early, late or repeatedly is harmless.
-    pub fn handle_timeout(&mut self, now: Instant) {
+    pub fn handle_timeout(&mut self, now: I) {
         if self.state != State::Connected {
             return;
         }
@@ -671,7 +672,7 @@ impl ServerConnection {
         self.core.send_heart_beat_if_due(now);
     }
 
-    fn process(&mut self, now: Instant) -> Result<(), ConnectionError> {
+    fn process(&mut self, now: I) -> Result<(), ConnectionError> {
         loop {
             match self.state {
                 State::AwaitingConnect | State::Connected => {}
@@ -974,7 +975,7 @@ impl ServerConnection {
     /// The next deadline: call [`handle_timeout`](ServerConnection::handle_timeout) when it
     /// has passed. `None` when no timer runs.
     #[must_use]
-    pub fn poll_timeout(&self) -> Option<Instant> {
+    pub fn poll_timeout(&self) -> Option<I> {
         self.core.timers.next()
     }
 
