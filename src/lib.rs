@@ -58,6 +58,8 @@ mod headers;
 mod heartbeat;
 mod limits;
 mod numbers;
+#[cfg(feature = "serde")]
+mod serde_impls;
 mod version;
 
 pub use connection::{
