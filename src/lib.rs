@@ -38,6 +38,7 @@
 //! clock: see the [`connection`] module for the drive loop and an example.
 // Unit tests use std (files, clocks) whatever the features; the library itself does not.
 #![cfg_attr(not(any(feature = "std", test)), no_std)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 #![warn(unreachable_pub, missing_debug_implementations)]
@@ -60,6 +61,8 @@ mod limits;
 mod numbers;
 #[cfg(feature = "serde")]
 mod serde_impls;
+#[cfg(feature = "tokio-codec")]
+mod tokio_codec;
 mod version;
 
 pub use connection::{
@@ -74,6 +77,8 @@ pub use frame::{Command, Frame, FrameBuilder};
 pub use headers::{Headers, Iter as HeaderIter};
 pub use heartbeat::HeartBeat;
 pub use limits::{LimitKind, Limits};
+#[cfg(feature = "tokio-codec")]
+pub use tokio_codec::{CodecError, StompCodec};
 pub use version::{Version, VersionSet};
 
 /// The README's examples, run as doc tests.
