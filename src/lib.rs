@@ -80,6 +80,7 @@ pub use limits::{LimitKind, Limits};
 #[cfg(feature = "tokio-codec")]
 pub use tokio_codec::{CodecError, StompCodec};
 pub use version::{Version, VersionSet};
+pub mod websocket;
 
 /// The README's examples, run as doc tests.
 #[cfg(doctest)]
