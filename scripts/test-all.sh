@@ -17,3 +17,13 @@ cargo build --no-default-features --lib
 
 step "cargo test (unit, integration, examples, doc tests, fuzz corpus replay)"
 cargo test --all-features
+
+if [ "${STOMP_SKIP_INTEROP:-0}" = "1" ]; then
+  step "interop with real peers: skipped (STOMP_SKIP_INTEROP=1)"
+else
+  # Real peers: chat_broker against stomp.py and @stomp/stompjs (TCP and WebSocket), the client
+  # example against RabbitMQ and ActiveMQ. Installs them if missing (needs root for apt); a peer
+  # that cannot be installed is reported as NOT RUN, loudly.
+  step "interop with real peers (scripts/interop.sh)"
+  ./scripts/interop.sh
+fi

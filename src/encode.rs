@@ -4,7 +4,7 @@ use bytes::BytesMut;
 use memchr::memchr;
 
 use crate::error::{shown, EncodeError};
-use crate::escape::{encoded_len, escape_into};
+use crate::escape::{escape_into, plan_text};
 use crate::frame::{is_extension_word, Command, Frame};
 use crate::numbers::parse_content_length;
 use crate::version::Version;
@@ -56,13 +56,19 @@ impl Encoder {
     pub fn encode(&self, frame: &Frame, dst: &mut BytesMut) -> Result<(), EncodeError> {
         let plan = self.plan(frame)?;
         dst.reserve(plan.len);
-        let escaping = plan.escaping;
         dst.extend_from_slice(frame.command().as_bytes());
         dst.extend_from_slice(b"\n");
-        for (name, value) in frame.headers() {
-            escape_into(name, escaping, dst);
+        for (i, (name, value)) in frame.headers().iter().enumerate() {
+            let (escape_name, escape_value) = plan.escapes(i, || {
+                // Past the first 32 headers the plan kept no note: ask again (it passed before).
+                let again = |text, is_name| {
+                    plan_text(text, self.version, plan.escaping, is_name).is_ok_and(|p| p.is_some())
+                };
+                (again(name, true), again(value, false))
+            });
+            escape_into(name, escape_name, dst);
             dst.extend_from_slice(b":");
-            escape_into(value, escaping, dst);
+            escape_into(value, escape_value, dst);
             dst.extend_from_slice(b"\n");
         }
         if plan.add_length {
@@ -99,14 +105,24 @@ impl Encoder {
         let escaping = command.escapes_headers(version);
         let mut len = command.as_bytes().len() + 1;
         let mut has_length = false;
-        for (name, value) in frame.headers() {
+        let mut escaped = 0u64;
+        for (i, (name, value)) in frame.headers().iter().enumerate() {
             let unrepresentable = |reason| EncodeError::Unrepresentable {
                 header: shown(name, 64),
                 version,
                 reason,
             };
-            len += encoded_len(name, version, escaping, true).map_err(unrepresentable)?;
-            len += encoded_len(value, version, escaping, false).map_err(unrepresentable)?;
+            for (bit, text, is_name) in [(2 * i, name, true), (2 * i + 1, value, false)] {
+                match plan_text(text, version, escaping, is_name).map_err(unrepresentable)? {
+                    None => len += text.len(),
+                    Some(escaped_len) => {
+                        len += escaped_len;
+                        if bit < 64 {
+                            escaped |= 1 << bit;
+                        }
+                    }
+                }
+            }
             len += 2;
             if name == CONTENT_LENGTH {
                 if parse_content_length(value) != Some(body.len() as u64) {
@@ -133,6 +149,7 @@ impl Encoder {
             len,
             escaping,
             add_length,
+            escaped,
         })
     }
 }
@@ -141,6 +158,24 @@ struct Plan {
     len: usize,
     escaping: bool,
     add_length: bool,
+    /// Bit `2i` (name) and `2i + 1` (value): header `i` needs escaping; kept for the first 32.
+    escaped: u64,
+}
+
+impl Plan {
+    /// Whether header `i`'s name and value need escaping, from the note or from `ask`.
+    fn escapes(&self, i: usize, ask: impl FnOnce() -> (bool, bool)) -> (bool, bool) {
+        if !self.escaping {
+            (false, false)
+        } else if i < 32 {
+            (
+                self.escaped & (1 << (2 * i)) != 0,
+                self.escaped & (1 << (2 * i + 1)) != 0,
+            )
+        } else {
+            ask()
+        }
+    }
 }
 
 /// Appends the wire form of `frame` for `version` to `dst`; see [`Encoder`].

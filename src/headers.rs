@@ -72,6 +72,9 @@ impl Entry {
     }
 
     fn read(bytes: &[u8]) -> Entry {
+        let bytes: &[u8; ENTRY_LEN] = bytes
+            .try_into()
+            .expect("table entries are ENTRY_LEN octets");
         let word =
             |i: usize| u32::from_le_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
         Entry {
@@ -231,10 +234,16 @@ impl Headers {
 
     /// The entries as `(name, value)` pairs, in wire order.
     pub fn iter(&self) -> Iter<'_> {
+        let (table, text_len) = if self.meta.is_empty() {
+            (&[][..], 0)
+        } else {
+            let start = self.table_start();
+            (&self.meta[start..self.meta.len() - 4], start)
+        };
         Iter {
-            headers: self,
-            index: 0,
-            len: self.len(),
+            raw: &self.raw,
+            owned: &self.meta[..text_len],
+            table: table.chunks_exact(ENTRY_LEN),
         }
     }
 
@@ -366,29 +375,25 @@ impl<N: AsRef<[u8]>, V: AsRef<[u8]>> Extend<(N, V)> for Headers {
 /// Iterator over `(name, value)` pairs of [`Headers`], in wire order.
 #[derive(Debug, Clone)]
 pub struct Iter<'a> {
-    headers: &'a Headers,
-    index: usize,
-    len: usize,
+    raw: &'a [u8],
+    /// The owned text (the start of the side buffer; spans never reach into the table).
+    owned: &'a [u8],
+    table: core::slice::ChunksExact<'a, u8>,
 }
 
 impl<'a> Iterator for Iter<'a> {
     type Item = (&'a [u8], &'a [u8]);
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.index == self.len {
-            return None;
-        }
-        let entry = self.headers.entry(self.index);
-        self.index += 1;
+        let entry = Entry::read(self.table.next()?);
         Some((
-            self.headers.resolve(entry.name),
-            self.headers.resolve(entry.value),
+            entry.name.bytes_in(self.raw, self.owned),
+            entry.value.bytes_in(self.raw, self.owned),
         ))
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        let n = self.len - self.index;
-        (n, Some(n))
+        self.table.size_hint()
     }
 }
 

@@ -1,0 +1,225 @@
+#!/usr/bin/env bash
+# Interop tests against real STOMP peers, on loopback only:
+#   - examples/chat_broker driven by stomp.py (TCP), @stomp/stompjs (TCP and WebSocket), by
+#     interop/chat_broker_checks.py (routing, acks, transactions, WebSocket framing) and by
+#     examples/client;
+#   - examples/client against RabbitMQ's STOMP plugin and against ActiveMQ (Debian packages),
+#     plus two ways it must fail cleanly (a closed port, a wrong virtual host).
+# Installs what is missing (apt, PyPI, npm: needs root for apt), starts the brokers on loopback,
+# stops everything it started on exit. Prints one line per test (PASS, FAIL, NOT RUN with the
+# reason) and ends with "N passed, N failed[, N skipped]"; exits 1 if a test that ran failed.
+# A peer that cannot be installed or started is reported as NOT RUN, never as passed.
+#
+#   ./scripts/interop.sh              # logs of each test in target/interop/
+set -uo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+INTEROP="$ROOT/interop"
+LOGS="$ROOT/target/interop"
+EXAMPLES="$ROOT/target/debug/examples"
+mkdir -p "$LOGS"
+rm -f "$LOGS"/*.log
+START=$SECONDS
+PASSED=0 FAILED=0 SKIPPED=0
+
+pass() { PASSED=$((PASSED + 1)); echo "PASS: $*"; }
+fail() { FAILED=$((FAILED + 1)); echo "FAIL: $*"; }
+skip() { SKIPPED=$((SKIPPED + 1)); echo "NOT RUN: $*"; }
+note() { echo "interop: $*"; }
+slug() { echo "$1" | tr -c 'A-Za-z0-9._-' '_' | sed 's/_*$//'; }
+# The last meaningful line of a log, as the reason of a failure.
+reason() { grep -v '^[[:space:]]*$' "$1" 2>/dev/null | tail -1 | cut -c1-240; }
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# run_test NAME SECONDS COMMAND...: PASS when the command exits 0 within SECONDS.
+run_test() {
+  local name="$1" limit="$2" log rc t
+  shift 2
+  log="$LOGS/$(slug "$name").log"
+  t=$SECONDS
+  timeout --kill-after=5 "$limit" "$@" >"$log" 2>&1
+  rc=$?
+  if [ $rc = 0 ]; then
+    pass "$name ($((SECONDS - t)) s)"
+  elif [ $rc = 124 ] || [ $rc = 137 ]; then
+    fail "$name: no result within $limit s (log: ${log#"$ROOT"/})"
+  else
+    fail "$name: exit $rc: $(reason "$log") (log: ${log#"$ROOT"/})"
+  fi
+}
+
+# expect_failure NAME SECONDS PATTERN COMMAND...: PASS when the command exits 1 within SECONDS
+# and its output matches PATTERN (an extended regular expression).
+expect_failure() {
+  local name="$1" limit="$2" pattern="$3" log rc t
+  shift 3
+  log="$LOGS/$(slug "$name").log"
+  t=$SECONDS
+  timeout --kill-after=5 "$limit" "$@" >"$log" 2>&1
+  rc=$?
+  if [ $rc = 1 ] && grep -Eq "$pattern" "$log"; then
+    pass "$name: $(grep -E "$pattern" "$log" | tail -1 | cut -c1-200) ($((SECONDS - t)) s)"
+  elif [ $rc = 0 ]; then
+    fail "$name: exited 0, expected a failure (log: ${log#"$ROOT"/})"
+  else
+    fail "$name: exit $rc, output not matching /$pattern/: $(reason "$log") (log: ${log#"$ROOT"/})"
+  fi
+}
+
+# ---- cleanup: stop what this run started ------------------------------------------------------
+BROKER_PID="" INSTALL_PID="" STOP_RABBITMQ=0 STOP_ACTIVEMQ=0
+cleanup() {
+  if [ -n "$BROKER_PID" ] && kill -0 "$BROKER_PID" 2>/dev/null; then kill "$BROKER_PID" 2>/dev/null; fi
+  if [ -n "$INSTALL_PID" ] && kill -0 "$INSTALL_PID" 2>/dev/null; then kill "$INSTALL_PID" 2>/dev/null; fi
+  [ $STOP_RABBITMQ = 1 ] && timeout 40 "$INTEROP/stop-rabbitmq.sh" >>"$LOGS/stop-rabbitmq.log" 2>&1
+  [ $STOP_ACTIVEMQ = 1 ] && timeout 30 "$INTEROP/stop-activemq.sh" >>"$LOGS/stop-activemq.log" 2>&1
+  return 0
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---- 1. the brokers' packages install in the background while the rest runs -----------------
+timeout 240 "$INTEROP/install-brokers.sh" rabbitmq-server activemq >"$LOGS/install-brokers.log" 2>&1 &
+INSTALL_PID=$!
+
+# ---- 2. build the examples, install the client libraries --------------------------------------
+note "building examples/client and examples/chat_broker"
+if ! (cd "$ROOT" && timeout 900 cargo build --all-features --example client --example chat_broker) \
+  >"$LOGS/build.log" 2>&1; then
+  fail "build of the examples: $(reason "$LOGS/build.log") (log: target/interop/build.log)"
+  echo "$PASSED passed, $FAILED failed"
+  exit 1
+fi
+# clients_ready python|node: installs one kind of client library; NOT RUN line when it cannot.
+clients_ready() {
+  local log="$LOGS/setup-clients-$1.log"
+  timeout 180 "$INTEROP/setup-clients.sh" "$1" >"$log" 2>&1 && return 0
+  echo "NOT RUN: $2 could not be installed: $(reason "$log")"
+  return 1
+}
+PY_OK=0 NODE_OK=0
+clients_ready python stomp.py && PY_OK=1
+clients_ready node @stomp/stompjs && NODE_OK=1
+
+# ---- 3. chat_broker against real clients ------------------------------------------------------
+"$EXAMPLES/chat_broker" --tcp 127.0.0.1:0 --ws 127.0.0.1:0 >"$LOGS/chat_broker.log" 2>&1 &
+BROKER_PID=$!
+TCP_PORT="" WS_URL=""
+for _ in $(seq 1 100); do
+  TCP_PORT="$(sed -n 's/^chat_broker: STOMP over TCP on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$LOGS/chat_broker.log")"
+  WS_URL="$(sed -n 's/^chat_broker: STOMP over WebSocket on \(ws:.*\)$/\1/p' "$LOGS/chat_broker.log")"
+  if [ -n "$TCP_PORT" ] && [ -n "$WS_URL" ]; then break; fi
+  kill -0 "$BROKER_PID" 2>/dev/null || break
+  sleep 0.1
+done
+CHAT_TESTS=("stomp.py (TCP) vs chat_broker" "@stomp/stompjs (TCP) vs chat_broker"
+  "@stomp/stompjs (WebSocket) vs chat_broker" "chat_broker behaviour checks (stomp.py, websocket-client)")
+if [ -z "$TCP_PORT" ] || [ -z "$WS_URL" ]; then
+  for t in "${CHAT_TESTS[@]}" "client vs chat_broker"; do
+    fail "$t: chat_broker did not start: $(reason "$LOGS/chat_broker.log")"
+  done
+else
+  note "chat_broker listening on 127.0.0.1:$TCP_PORT and $WS_URL"
+  cd "$INTEROP" || exit 1
+  if [ $PY_OK = 1 ]; then
+    run_test "${CHAT_TESTS[0]}" 30 .venv/bin/python stomppy_roundtrip.py --port "$TCP_PORT"
+  else
+    skip "${CHAT_TESTS[0]}: stomp.py could not be installed (above)"
+  fi
+  if [ $NODE_OK = 1 ]; then
+    run_test "${CHAT_TESTS[1]}" 30 node stompjs_roundtrip.mjs --transport tcp --port "$TCP_PORT"
+    run_test "${CHAT_TESTS[2]}" 30 node stompjs_roundtrip.mjs --transport ws --url "$WS_URL"
+  else
+    skip "${CHAT_TESTS[1]}: @stomp/stompjs could not be installed (above)"
+    skip "${CHAT_TESTS[2]}: @stomp/stompjs could not be installed (above)"
+  fi
+  if [ $PY_OK = 1 ]; then
+    run_test "${CHAT_TESTS[3]}" 60 .venv/bin/python chat_broker_checks.py --port "$TCP_PORT" --ws-url "$WS_URL"
+  else
+    skip "${CHAT_TESTS[3]}: stomp.py could not be installed (above)"
+  fi
+  cd "$ROOT" || exit 1
+  run_test "client vs chat_broker" 20 "$EXAMPLES/client" --addr "127.0.0.1:$TCP_PORT"
+  kill "$BROKER_PID" 2>/dev/null
+  wait "$BROKER_PID" 2>/dev/null
+  BROKER_PID=""
+fi
+CLOSED_PORT="$(free_port)"
+expect_failure "client vs a closed port fails cleanly" 20 'FAILED: cannot connect to .*refused' \
+  "$EXAMPLES/client" --addr "127.0.0.1:$CLOSED_PORT"
+
+# ---- 4. the brokers' packages -----------------------------------------------------------------
+# (install-brokers.sh runs under `timeout`, so this wait is bounded too.)
+wait "$INSTALL_PID" 2>/dev/null
+INSTALL_RC=$?
+INSTALL_PID=""
+[ $INSTALL_RC = 0 ] || note "installing the broker packages together failed ($(reason "$LOGS/install-brokers.log")); each start script retries on its own"
+
+# start_broker NAME SCRIPT: runs a start script; sets STARTED=1 when it started a new broker.
+start_broker() {
+  local name="$1" script="$2" log
+  log="$LOGS/$(slug "start $name").log"
+  STARTED=0
+  if ! timeout 150 "$script" >"$log" 2>&1; then
+    local why
+    # The first FAILED line is the root cause (install-brokers.sh's, when the install failed).
+    why="$(grep -m1 'FAILED' "$log" | sed 's/^[a-z-]*: FAILED: //' | cut -c1-240)"
+    [ -n "$why" ] || why="$(reason "$log")"
+    if grep -q 'could not be installed' "$log"; then
+      echo "NOT RUN: $name could not be installed: $why"
+    else
+      echo "NOT RUN: $name could not be started: $why"
+    fi
+    return 1
+  fi
+  grep -q 'already running' "$log" || STARTED=1
+  note "$(tail -1 "$log")"
+}
+
+# ---- 5. examples/client against RabbitMQ ------------------------------------------------------
+# Our own ports when RabbitMQ is not running yet: the defaults when free, else any free ones.
+source "$INTEROP/rabbitmq-env.sh"
+if ! rmq_pid >/dev/null; then
+  for var in RMQ_STOMP_PORT RMQ_WS_PORT RMQ_AMQP_PORT RMQ_DIST_PORT; do
+    port_open "${!var}" && export "$var=$(free_port)"
+  done
+  export RMQ_STOMP_PORT RMQ_WS_PORT RMQ_AMQP_PORT RMQ_DIST_PORT
+fi
+RMQ_TESTS=("client vs RabbitMQ" "client with a wrong vhost vs RabbitMQ gets ERROR")
+if start_broker RabbitMQ "$INTEROP/start-rabbitmq.sh"; then
+  STOP_RABBITMQ=$STARTED
+  run_test "${RMQ_TESTS[0]}" 20 "$EXAMPLES/client" --addr "127.0.0.1:$RMQ_STOMP_PORT" \
+    --login guest --passcode guest --host /
+  expect_failure "${RMQ_TESTS[1]}" 20 "FAILED: the broker sent ERROR: .*Virtual host" \
+    "$EXAMPLES/client" --addr "127.0.0.1:$RMQ_STOMP_PORT" --login guest --passcode guest \
+    --host /no-such-vhost
+else
+  for t in "${RMQ_TESTS[@]}"; do skip "$t: RabbitMQ unavailable (above)"; done
+fi
+
+# ---- 6. examples/client against ActiveMQ ------------------------------------------------------
+AMQ_STATE="$INTEROP/.state/activemq"
+if [ -f "$AMQ_STATE/java.pid" ] && kill -0 "$(cat "$AMQ_STATE/java.pid")" 2>/dev/null && [ -f "$AMQ_STATE/port" ]; then
+  AMQ_STOMP_PORT="$(cat "$AMQ_STATE/port")"
+else
+  AMQ_STOMP_PORT=61623
+  port_open "$AMQ_STOMP_PORT" && AMQ_STOMP_PORT="$(free_port)"
+fi
+export AMQ_STOMP_PORT
+if start_broker ActiveMQ "$INTEROP/start-activemq.sh"; then
+  STOP_ACTIVEMQ=$STARTED
+  run_test "client vs ActiveMQ" 20 "$EXAMPLES/client" --addr "127.0.0.1:$AMQ_STOMP_PORT"
+else
+  skip "client vs ActiveMQ: ActiveMQ unavailable (above)"
+fi
+
+# ---- summary ----------------------------------------------------------------------------------
+cleanup
+STOP_RABBITMQ=0 STOP_ACTIVEMQ=0
+note "finished in $((SECONDS - START)) s; logs in target/interop/"
+if [ $SKIPPED -gt 0 ]; then
+  echo "$PASSED passed, $FAILED failed, $SKIPPED skipped"
+else
+  echo "$PASSED passed, $FAILED failed"
+fi
+[ $FAILED = 0 ]
