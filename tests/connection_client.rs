@@ -1,5 +1,7 @@
 //! The client role: every local refusal (UsageError), ACK/NACK per version, and what it does
 //! with server frames (S-1..S-14, C-1, C-11, D-16, D-23, D-24, R-6).
+// Uses std::time::Instant and ClientConnection::new/ServerConnection::new (feature `std`).
+#![cfg(feature = "std")]
 
 mod common_connection;
 

@@ -1,5 +1,7 @@
 //! Heart-beats in simulated time (B-1..B-8, D-19, D-20, R-6). No test sleeps: the clock is an
 //! `Instant` moved by hand or jumped to the earliest `poll_timeout`.
+// Uses std::time::Instant and ClientConnection::new/ServerConnection::new (feature `std`).
+#![cfg(feature = "std")]
 
 mod common_connection;
 

@@ -1,4 +1,6 @@
 //! Version and CONNECT negotiation (C-1..C-11, D-14, D-16..D-19, E-8).
+// Uses std::time::Instant and ClientConnection::new/ServerConnection::new (feature `std`).
+#![cfg(feature = "std")]
 
 mod common_connection;
 

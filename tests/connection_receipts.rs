@@ -1,4 +1,6 @@
 //! Receipts, DISCONNECT and closing (R-1..R-11, D-21, D-22, D-23).
+// Uses std::time::Instant and ClientConnection::new/ServerConnection::new (feature `std`).
+#![cfg(feature = "std")]
 
 mod common_connection;
 

@@ -1,6 +1,8 @@
 //! The server role: validation of client frames with ERROR + close (D-16, D-24, H-8, R-9,
 //! S-2), MESSAGE building (S-13, S-14), transactions (S-11, R-7), and its own
 //! refusals.
+// Uses std::time::Instant and ClientConnection::new/ServerConnection::new (feature `std`).
+#![cfg(feature = "std")]
 
 mod common_connection;
 
