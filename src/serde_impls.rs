@@ -280,11 +280,11 @@ impl<'de> Visitor<'de> for FrameVisitor {
     type Value = Item;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a STOMP frame {\"command\":..,\"headers\":..,\"body_hex\":..}")?;
         if self.item {
-            f.write_str("a STOMP frame {\"command\":..,\"headers\":..,\"body_hex\":..} or {\"heartbeat\":true}")
-        } else {
-            f.write_str("a STOMP frame {\"command\":..,\"headers\":..,\"body_hex\":..}")
+            f.write_str(" or {\"heartbeat\":true}")?;
         }
+        Ok(())
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Item, A::Error> {

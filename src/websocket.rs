@@ -17,7 +17,9 @@
 //!   message when [`fits_text_message`] says so, else in a binary one (W-4).
 //!
 //! ```
-//! use stomp_codec::websocket::{choose_subprotocol, fits_text_message, MessageDecoder, Subprotocol};
+//! use stomp_codec::websocket::{
+//!     choose_subprotocol, fits_text_message, MessageDecoder, Subprotocol,
+//! };
 //! use stomp_codec::{Decoder, Item, Version, VersionSet};
 //!
 //! // The handshake: the client's header value(s), the versions we serve.

@@ -79,7 +79,10 @@ fn octets_that_are_not_utf8_become_u_fffd_in_headers_h5() {
     };
     assert_eq!(
         to_json(&frame),
-        "{\"command\":\"MESSAGE\",\"headers\":[[\"x\u{fffd}\",\"v\u{fffd}\"]],\"body_hex\":\"6162\"}"
+        concat!(
+            "{\"command\":\"MESSAGE\",\"headers\":[[\"x\u{fffd}\",\"v\u{fffd}\"]],",
+            "\"body_hex\":\"6162\"}"
+        )
     );
 }
 
@@ -249,7 +252,7 @@ proptest! {
         prop_assert_eq!(item, Item::Frame(frame));
     }
 
-    /// Wire → decoder → JSON → frame → encoder gives the same wire bytes (1.2, UTF-8 headers).
+    /// Wire → decoder → JSON → frame → encoder: the same wire bytes (1.2, UTF-8 headers).
     #[test]
     fn decoded_frames_re_encode_identically_after_json(
         headers in proptest::collection::vec(("[a-z:\\\\\n]{1,6}", "[a-z:\\\\\n]{0,6}"), 0..4),

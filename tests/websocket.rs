@@ -152,9 +152,10 @@ async fn a_client_offering_only_foreign_subprotocols_is_refused_w1() {
     }
 }
 
-/// Decodes every message with one `MessageDecoder`, logs what each completed (or the error), and echoes
-/// each frame's body back as a MESSAGE (text or binary, by `fits_text_message`) and each
-/// heart-beat as a `"\n"` text message. On a decode error it closes with 1007 (W-8).
+/// Decodes every message with one `MessageDecoder`, logs what each completed (or the
+/// error), and echoes each frame's body back as a MESSAGE (text or binary, by
+/// `fits_text_message`) and each heart-beat as a `"\n"` text message. On a decode error it
+/// closes with 1007 (W-8).
 async fn echo_server(mut ws: Ws, log: mpsc::UnboundedSender<Result<Vec<Item>, DecodeError>>) {
     let mut decoder = MessageDecoder::new(Decoder::new(Version::V1_2));
     let encoder = Encoder::new(Version::V1_2);
