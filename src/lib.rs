@@ -280,7 +280,7 @@
 //!
 //! | feature | default | what it adds |
 //! |---------|---------|--------------|
-//! | `std` | yes | `std::time::Instant` as the connections' default clock (`ClientConnection::new`), `std::error::Error` on the error types through their dependencies, runtime SIMD detection in `memchr`. Without it the crate is `no_std` + `alloc`. |
+//! | `std` | yes | `std::time::Instant` as the connections' default clock (`ClientConnection::new`), runtime SIMD detection in `memchr`. Without it the crate is `no_std` + `alloc`; the error types implement `core::error::Error` either way. |
 //! | `serde` | no | `Serialize`/`Deserialize` for [`Frame`], [`Item`], [`Command`], [`Version`] and [`Headers`], in stompcat's JSON form (`{"command":..,"headers":[[name,value],..],"body_hex":..}`). Works without `std`. |
 //! | `tokio-codec` | no | `StompCodec`: `tokio_util::codec::{Decoder, Encoder}` over the core codec, for `Framed`. Implies `std`. |
 //!

@@ -9,7 +9,8 @@
 //!
 //! Inputs are `handle_*` calls and the typed frame methods; outputs are `poll_*` calls. Every
 //! call that depends on time takes `now: Instant`, which must come from one monotonic clock and
-//! never go backwards.
+//! never go backwards. (`Instant` is the connection's [`Timestamp`] type: `std::time::Instant`
+//! by default, or e.g. a `Duration` since boot without `std`.)
 //!
 //! ```text
 //! loop {

@@ -44,6 +44,16 @@ unsafe impl GlobalAlloc for NoMemory {
 #[global_allocator]
 static ALLOCATOR: NoMemory = NoMemory;
 
+/// The error types implement `core::error::Error` (the same trait as `std::error::Error`)
+/// without `std` too.
+fn _errors_are_errors() {
+    fn is_error<E: core::error::Error>() {}
+    is_error::<stomp_codec::DecodeError>();
+    is_error::<stomp_codec::EncodeError>();
+    is_error::<stomp_codec::ConnectionError>();
+    is_error::<stomp_codec::UsageError>();
+}
+
 /// Decodes, re-encodes and drives both connection roles; returns a count so that nothing is
 /// optimised away.
 #[no_mangle]
