@@ -134,9 +134,13 @@ impl Decoder {
         if self.failed.is_some() || bytes.is_empty() {
             return;
         }
-        self.thaw();
-        // A counted body: room for the whole frame is made once instead of regrowing.
-        self.buf.reserve(self.need.saturating_sub(self.buf.len()));
+        if !self.frozen.is_empty() {
+            self.thaw();
+        }
+        if self.need > self.buf.capacity() {
+            // A counted body: room for the whole frame is made once instead of regrowing.
+            self.buf.reserve(self.need - self.buf.len());
+        }
         self.buf.extend_from_slice(bytes);
     }
 
@@ -155,11 +159,10 @@ impl Decoder {
     }
 
     /// Moves frozen input into the growable buffer so that more can be appended.
+    #[cold]
     fn thaw(&mut self) {
-        if !self.frozen.is_empty() {
-            self.buf.extend_from_slice(&self.frozen);
-            self.frozen = Bytes::new();
-        }
+        self.buf.extend_from_slice(&self.frozen);
+        self.frozen = Bytes::new();
     }
 
     /// The next frame or heart-beat; `Ok(None)` when more bytes are needed.
