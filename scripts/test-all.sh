@@ -34,6 +34,14 @@ for features in "--no-default-features" "" "--all-features"; do
   RUSTDOCFLAGS="-D warnings" cargo doc --no-deps $features --target-dir target/doc-check
 done
 
+if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
+  echo "-- cargo +nightly doc --all-features with --cfg docsrs (as docs.rs builds it)"
+  RUSTDOCFLAGS="--cfg docsrs" cargo +nightly doc --no-deps --all-features \
+    --target-dir target/doc-docsrs
+else
+  echo "-- NOT RUN: the docs.rs build (--cfg docsrs) needs a nightly toolchain"
+fi
+
 # no_std: see the README section "no_std" for what each step proves.
 step "no_std: cargo build --no-default-features (codec and connections without the std feature)"
 cargo build --no-default-features --lib

@@ -115,12 +115,14 @@ fn from_hex(hex: &str) -> Result<Vec<u8>, String> {
 
 // ---- Version -------------------------------------------------------------------------------
 
+#[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
 impl Serialize for Version {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
 
+#[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
 impl<'de> Deserialize<'de> for Version {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Version, D::Error> {
         struct VersionVisitor;
@@ -140,6 +142,7 @@ impl<'de> Deserialize<'de> for Version {
 
 // ---- Command -------------------------------------------------------------------------------
 
+#[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
 impl Serialize for Command {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         Lossy(self.as_bytes()).serialize(serializer)
@@ -152,6 +155,7 @@ fn command_from_str(word: &str) -> Option<Command> {
         .or_else(|| Command::extension(bytes::Bytes::copy_from_slice(word.as_bytes())))
 }
 
+#[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
 impl<'de> Deserialize<'de> for Command {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Command, D::Error> {
         struct CommandVisitor;
@@ -170,6 +174,7 @@ impl<'de> Deserialize<'de> for Command {
 
 // ---- Headers -------------------------------------------------------------------------------
 
+#[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
 impl Serialize for Headers {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut seq = serializer.serialize_seq(Some(self.len()))?;
@@ -180,6 +185,7 @@ impl Serialize for Headers {
     }
 }
 
+#[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
 impl<'de> Deserialize<'de> for Headers {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Headers, D::Error> {
         struct HeadersVisitor;
@@ -213,12 +219,14 @@ fn serialize_frame<S: Serializer>(frame: &Frame, serializer: S) -> Result<S::Ok,
     map.end()
 }
 
+#[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
 impl Serialize for Frame {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serialize_frame(self, serializer)
     }
 }
 
+#[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
 impl Serialize for Item {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match self {
@@ -352,6 +360,7 @@ impl<'de> Visitor<'de> for FrameVisitor {
     }
 }
 
+#[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
 impl<'de> Deserialize<'de> for Frame {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Frame, D::Error> {
         match deserializer.deserialize_map(FrameVisitor { item: false })? {
@@ -362,6 +371,7 @@ impl<'de> Deserialize<'de> for Frame {
     }
 }
 
+#[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
 impl<'de> Deserialize<'de> for Item {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Item, D::Error> {
         deserializer.deserialize_map(FrameVisitor { item: true })

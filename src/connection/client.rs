@@ -283,6 +283,7 @@ pub struct ClientConnection {
 }
 
 #[cfg(feature = "std")]
+#[cfg_attr(docsrs, doc(cfg(feature = "std")))]
 impl ClientConnection<std::time::Instant> {
     /// A connection that has sent nothing yet, on the standard clock: `now` is a
     /// `std::time::Instant`.

@@ -352,6 +352,7 @@ pub struct ServerConnection {
 }
 
 #[cfg(feature = "std")]
+#[cfg_attr(docsrs, doc(cfg(feature = "std")))]
 impl ServerConnection<std::time::Instant> {
     /// A connection waiting for the client's CONNECT, on the standard clock: `now` is a
     /// `std::time::Instant`.

@@ -46,6 +46,7 @@ pub trait Timestamp: Copy + Ord + Debug {
 }
 
 #[cfg(feature = "std")]
+#[cfg_attr(docsrs, doc(cfg(feature = "std")))]
 impl Timestamp for std::time::Instant {
     #[inline]
     fn checked_add(self, duration: Duration) -> Option<Self> {
