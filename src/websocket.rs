@@ -90,7 +90,8 @@ pub enum Subprotocol {
     /// as RabbitMQ does (W-1). The response must then carry no `Sec-WebSocket-Protocol`.
     NotOffered,
     /// The client offered subprotocols, none of them a STOMP version we serve: refuse the
-    /// upgrade (e.g. HTTP 400), since answering with none makes the client fail anyway.
+    /// upgrade (e.g. HTTP 400). Answering without a subprotocol is allowed by RFC 6455, but
+    /// clients that asked for one may then fail the connection (tungstenite's client does).
     Unsupported,
 }
 
