@@ -76,6 +76,7 @@ fn an_eol_is_sent_when_nothing_was_written_for_the_interval_b4_d20() {
         b"CONNECTED\nversion:1.2\nheart-beat:0,1000\n\n\0",
     )
     .unwrap();
+    client_events(&mut c); // applies the CONNECTED
     assert_eq!(c.poll_timeout(), Some(t0 + ms(1000)), "n after the CONNECT");
     c.handle_timeout(t0 + ms(999));
     assert_eq!(c.poll_transmit(), None, "not due yet");

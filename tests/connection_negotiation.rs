@@ -176,13 +176,14 @@ fn no_common_version_gets_error_with_supported_versions_c9() {
         "CONNECT\naccept-version:2.0\nhost:/\n\n\0",
     ] {
         let mut s = ServerConnection::new(config.clone());
-        let err = s.handle_input(now, connect.as_bytes()).unwrap_err();
+        s.handle_input(now, connect.as_bytes()).unwrap();
+        // No Closed before the ERROR is handed out.
+        assert_eq!(server_events(&mut s), vec![]);
+        let err = s.failure().cloned().unwrap();
         assert!(
             matches!(err, ConnectionError::NoCommonVersion { .. }),
             "{err}"
         );
-        // No Closed before the ERROR is handed out.
-        assert_eq!(server_events(&mut s), vec![]);
         let out = drain_server(&mut s);
         let f = &frames(&out, Version::V1_0)[0];
         assert!(is(f, Command::Error));
@@ -273,13 +274,10 @@ fn a_version_the_client_did_not_offer_is_fatal_c6() {
     ] {
         let mut c = ClientConnection::new(ClientConfig::new("/").versions(offered));
         c.connect(now).unwrap();
-        let err = c.handle_input(now, connected.as_bytes()).unwrap_err();
-        assert_eq!(
-            err,
-            ConnectionError::VersionNotOffered {
-                version: shown.into()
-            }
-        );
+        c.handle_input(now, connected.as_bytes()).unwrap();
+        let err = ConnectionError::VersionNotOffered {
+            version: shown.into(),
+        };
         assert_eq!(
             client_events(&mut c),
             vec![ClientEvent::Closed(CloseReason::Failed(err.clone()))]
@@ -414,10 +412,14 @@ fn invalid_heart_beat_on_connected_fails_the_client_d19() {
     let now = Instant::now();
     let mut c = ClientConnection::new(ClientConfig::new("/"));
     c.connect(now).unwrap();
-    let err = c
-        .handle_input(now, b"CONNECTED\nversion:1.2\nheart-beat:x\n\n\0")
-        .unwrap_err();
-    assert_eq!(err, ConnectionError::InvalidHeartBeat { value: "x".into() });
+    c.handle_input(now, b"CONNECTED\nversion:1.2\nheart-beat:x\n\n\0")
+        .unwrap();
+    let err = ConnectionError::InvalidHeartBeat { value: "x".into() };
+    assert_eq!(
+        client_events(&mut c),
+        vec![ClientEvent::Closed(CloseReason::Failed(err.clone()))]
+    );
+    assert_eq!(c.failure(), Some(&err));
 }
 
 #[test]
@@ -496,6 +498,15 @@ fn accept_only_answers_a_pending_connect() {
     );
     s.handle_input(now, b"CONNECT\naccept-version:1.2\n\n\0")
         .unwrap();
+    assert_eq!(
+        s.accept(now, Accept::new()),
+        Err(UsageError::NotAwaitingConnect),
+        "the CONNECT is applied when poll_event reports it"
+    );
+    assert!(matches!(
+        server_events(&mut s).as_slice(),
+        [ServerEvent::Connect(_)]
+    ));
     s.accept(now, Accept::new()).unwrap();
     assert_eq!(
         s.accept(now, Accept::new()),

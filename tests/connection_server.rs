@@ -33,8 +33,10 @@ fn fails(
     version: Version,
 ) -> (ConnectionError, Frame, Vec<ServerEvent>) {
     let now = Instant::now();
-    let err = s.handle_input(now, input).unwrap_err();
+    // The input is buffered; polling the events applies it and finds the error (R-3: in order).
+    s.handle_input(now, input).unwrap();
     let mut events = server_events(s);
+    let err = s.failure().cloned().expect("the input is a protocol error");
     let out = drain_server(s);
     let fs = frames(&out, version);
     assert_eq!(fs.len(), 1, "exactly one ERROR: {fs:?}");
@@ -501,6 +503,7 @@ fn the_server_refuses_what_it_may_not_send() {
     );
     s.handle_input(now, connect_text(Version::V1_1).as_bytes())
         .unwrap();
+    server_events(&mut s);
     assert_eq!(
         s.message(now, "s", &content),
         Err(UsageError::NotConnected {
@@ -516,6 +519,7 @@ fn the_server_refuses_what_it_may_not_send() {
     );
     s.handle_input(now, b"SUBSCRIBE\nid:s\ndestination:/q\n\n\0")
         .unwrap();
+    server_events(&mut s);
     // A CR cannot be written in a 1.1 header (E-9).
     let cr = Frame::builder(Command::Send).header("k", "a\rb").build();
     assert!(matches!(
@@ -615,7 +619,13 @@ fn an_error_whose_receipt_id_cannot_be_encoded_still_goes_out() {
 fn closing_before_the_error_is_written_keeps_the_reason() {
     let now = Instant::now();
     let mut s = server(Version::V1_2, now);
-    let err = s.handle_input(now, b"SEND\n\n\0").unwrap_err();
+    s.handle_input(now, b"SEND\n\n\0").unwrap();
+    assert_eq!(
+        server_events(&mut s),
+        vec![],
+        "ERROR queued, not yet handed out"
+    );
+    let err = s.failure().cloned().unwrap();
     s.handle_close();
     assert_eq!(
         server_events(&mut s),

@@ -165,9 +165,10 @@ fn a_receipt_round_trip_on_duration_time_r1_r2() {
 }
 
 #[test]
-fn an_unrepresentable_deadline_disarms_the_timer_instead_of_panicking() {
-    // A clock near its end: adding the interval overflows, so no deadline is set (the
-    // Timestamp contract: `checked_add` returns None).
+fn an_unrepresentable_deadline_is_clamped_to_the_end_of_the_clock_b4_d20() {
+    // A clock near its end: adding the interval overflows. The deadline is the last point the
+    // clock can represent instead of no deadline at all (which would silently turn a timer
+    // off), and nothing panics.
     let end = Duration::MAX - ms(1);
     assert_eq!(Timestamp::checked_add(end, ms(1000)), None);
     let mut client = Client::new_generic(ClientConfig::new("/"));
@@ -177,7 +178,38 @@ fn an_unrepresentable_deadline_disarms_the_timer_instead_of_panicking() {
     assert!(matches!(server.poll_event(), Some(ServerEvent::Connect(_))));
     server.accept(end, Accept::new()).unwrap();
     move_bytes(&mut client, &mut server, end);
+    assert!(matches!(
+        client.poll_event(),
+        Some(ClientEvent::Connected { .. })
+    ));
     assert!(client.is_connected());
-    assert_eq!(client.poll_timeout(), None);
-    assert_eq!(server.poll_timeout(), None);
+    assert_eq!(client.poll_timeout(), Some(Duration::MAX));
+    assert_eq!(server.poll_timeout(), Some(Duration::MAX));
+}
+
+#[test]
+fn a_huge_disconnect_timeout_still_ends_the_wait_d22() {
+    // `Duration::MAX` as a timeout used to overflow the deadline and disarm the timer: the
+    // client then waited for the RECEIPT of DISCONNECT forever. It is clamped instead.
+    let mut client = Client::new_generic(ClientConfig::new("/").disconnect_timeout(Duration::MAX));
+    let mut server = Server::new_generic(ServerConfig::default());
+    client.connect(ms(0)).unwrap();
+    move_bytes(&mut client, &mut server, ms(0));
+    assert!(matches!(server.poll_event(), Some(ServerEvent::Connect(_))));
+    server.accept(ms(0), Accept::new()).unwrap();
+    move_bytes(&mut client, &mut server, ms(0));
+    assert!(matches!(
+        client.poll_event(),
+        Some(ClientEvent::Connected { .. })
+    ));
+    client
+        .disconnect(ms(5), FrameOptions::new().receipt())
+        .unwrap();
+    assert!(client.poll_transmit().is_some());
+    assert_eq!(client.poll_timeout(), Some(Duration::MAX));
+    client.handle_timeout(Duration::MAX);
+    assert_eq!(
+        client.poll_event(),
+        Some(ClientEvent::Closed(CloseReason::ReceiptTimeout))
+    );
 }

@@ -18,8 +18,9 @@ use super::error::{ConnectionError, UsageError};
 use super::names::*;
 use super::receipts::Receipts;
 use super::{
-    interval, timed_struct, AckMode, ClientEvent, CloseReason, Core, FrameOptions, Message,
-    ReceiptRequest, Timer, Timestamp, DEFAULT_DISCONNECT_TIMEOUT, DEFAULT_HEART_BEAT,
+    by_destination, interval, timed_struct, AckMode, ClientEvent, CloseReason, Core, FrameOptions,
+    Message, ReceiptRequest, Timer, Timestamp, DEFAULT_CONNECT_TIMEOUT, DEFAULT_DISCONNECT_TIMEOUT,
+    DEFAULT_HEART_BEAT,
 };
 
 /// How a [`ClientConnection`] connects: the CONNECT headers and the connection's own settings.
@@ -60,8 +61,16 @@ pub struct ClientConfig {
     /// ActiveMQ Artemis allow: the peer's own timer fires only after n, and networks and
     /// schedulers add delay, so a strict n drops healthy connections.
     pub heartbeat_grace: Option<Duration>,
-    /// How long to wait for the RECEIPT of DISCONNECT (D-22). Default 15 s.
+    /// How long to wait for the RECEIPT of DISCONNECT (D-22). Default 15 s. A duration too
+    /// large for the clock type (e.g. `Duration::MAX`) is clamped to the latest point it can
+    /// represent, which in practice means waiting until the server answers or closes.
     pub disconnect_timeout: Duration,
+    /// How long to wait for CONNECTED (or ERROR) after CONNECT is queued; when it has not
+    /// arrived in time the connection fails with [`ConnectionError::ConnectTimeout`], so a
+    /// server that accepts the transport but never answers is not waited for forever.
+    /// Default 10 s ([`DEFAULT_CONNECT_TIMEOUT`](super::DEFAULT_CONNECT_TIMEOUT)); `None`
+    /// waits without limit.
+    pub connect_timeout: Option<Duration>,
     /// Decoder limits for frames from the server (D-12).
     pub limits: Limits,
 }
@@ -79,6 +88,7 @@ impl ClientConfig {
             headers: Vec::new(),
             heartbeat_grace: None,
             disconnect_timeout: DEFAULT_DISCONNECT_TIMEOUT,
+            connect_timeout: Some(DEFAULT_CONNECT_TIMEOUT),
             limits: Limits::default(),
         }
     }
@@ -139,6 +149,13 @@ impl ClientConfig {
         self
     }
 
+    /// Sets [`connect_timeout`](ClientConfig::connect_timeout); `None` disables it.
+    #[must_use]
+    pub fn connect_timeout(mut self, timeout: Option<Duration>) -> ClientConfig {
+        self.connect_timeout = timeout;
+        self
+    }
+
     /// Sets [`limits`](ClientConfig::limits).
     #[must_use]
     pub fn limits(mut self, limits: Limits) -> ClientConfig {
@@ -183,6 +200,8 @@ enum State {
 struct Subscription {
     destination: Bytes,
     ack: AckMode,
+    /// Order of creation, for a 1.0 UNSUBSCRIBE by destination (oldest first).
+    seq: u64,
 }
 
 /// What a validated outgoing frame changes once it is queued.
@@ -274,6 +293,8 @@ pub struct ClientConnection {
     receipts: Receipts,
     /// Active subscriptions by id (by destination for a 1.0 SUBSCRIBE without id).
     subscriptions: BTreeMap<Bytes, Subscription>,
+    /// Creation number of the next subscription.
+    next_subscription: u64,
     transactions: BTreeSet<Bytes>,
     events: VecDeque<ClientEvent>,
     failed: Option<ConnectionError>,
@@ -307,6 +328,7 @@ impl<I: Timestamp> ClientConnection<I> {
             offered_heart_beat: HeartBeat::NONE,
             receipts: Receipts::new(),
             subscriptions: BTreeMap::new(),
+            next_subscription: 0,
             transactions: BTreeSet::new(),
             events: VecDeque::new(),
             failed: None,
@@ -667,7 +689,11 @@ impl<I: Timestamp> ClientConnection<I> {
                 };
                 Effect::Subscribe {
                     key,
-                    sub: Subscription { destination, ack },
+                    sub: Subscription {
+                        destination,
+                        ack,
+                        seq: self.next_subscription,
+                    },
                 }
             }
             Command::Unsubscribe => {
@@ -675,10 +701,9 @@ impl<I: Timestamp> ClientConnection<I> {
                     Some(id) => id,
                     None if version == Version::V1_0 => {
                         let destination = require(DESTINATION)?;
-                        self.subscriptions
-                            .iter()
-                            .find(|(_, s)| s.destination == destination)
-                            .map_or(destination, |(k, _)| k.clone())
+                        by_destination(&self.subscriptions, destination, |s| {
+                            (&s.destination, s.seq)
+                        })
                     }
                     None => return Err(missing(ID)),
                 };
@@ -744,9 +769,13 @@ impl<I: Timestamp> ClientConnection<I> {
                 self.offered = offered;
                 self.offered_heart_beat = heart_beat;
                 self.state = State::Connecting;
+                if let Some(timeout) = self.config.connect_timeout {
+                    self.core.arm(Timer::Connect, now, timeout);
+                }
             }
             Effect::Subscribe { key, sub } => {
                 self.subscriptions.insert(key, sub);
+                self.next_subscription = self.next_subscription.wrapping_add(1);
             }
             Effect::Unsubscribe { key } => {
                 self.subscriptions.remove(&key);
@@ -762,8 +791,8 @@ impl<I: Timestamp> ClientConnection<I> {
                 self.transactions.clear();
                 self.core.stop_timers();
                 if with_receipt {
-                    let deadline = now.checked_add(self.config.disconnect_timeout);
-                    self.core.timers.set(Timer::DisconnectReceipt, deadline);
+                    let timeout = self.config.disconnect_timeout;
+                    self.core.arm(Timer::DisconnectReceipt, now, timeout);
                 } else {
                     self.close_after_flush = Some(CloseReason::Disconnected);
                 }
@@ -775,34 +804,44 @@ impl<I: Timestamp> ClientConnection<I> {
 
     /// Feeds bytes received from the server, in any chunking (F-11).
     ///
-    /// Every byte counts as activity for the heart-beat timeout, even in the middle of a frame
-    /// (B-5). Frames complete in the input become events. After a fatal error the connection
-    /// is closed and every later call returns the same error; after a normal close, input is
-    /// discarded (D-23).
+    /// Every byte counts as activity for the heart-beat timeout at once, even in the middle
+    /// of a frame (B-5). Frames are only buffered here:
+    /// [`poll_event`](ClientConnection::poll_event) decodes and applies them one at a time, so
+    /// the connection's state is always the state after the last event you polled (a MESSAGE
+    /// can be acknowledged while you handle it even if an ERROR arrived in the same read).
+    ///
+    /// A protocol error in the input therefore surfaces when `poll_event` reaches it, as
+    /// `Closed(Failed(..))` after the events of the frames before it;
+    /// [`failure`](ClientConnection::failure) reports it, and from then on this method returns
+    /// it. After a normal close, input is discarded (D-23).
     pub fn handle_input(&mut self, now: I, bytes: &[u8]) -> Result<(), ConnectionError> {
-        if let Some(err) = &self.failed {
-            return Err(err.clone());
-        }
-        if self.state == State::Closed || bytes.is_empty() {
+        if !self.take_input(now, bytes.len())? {
             return Ok(());
         }
-        self.core.note_rx(now);
         self.core.decoder.push(bytes);
-        self.process(now)
+        Ok(())
     }
 
     /// [`handle_input`](ClientConnection::handle_input) for bytes the caller already owns:
     /// frames are then slices of them, without a copy.
     pub fn handle_input_bytes(&mut self, now: I, bytes: Bytes) -> Result<(), ConnectionError> {
+        if !self.take_input(now, bytes.len())? {
+            return Ok(());
+        }
+        self.core.decoder.push_bytes(bytes);
+        Ok(())
+    }
+
+    /// Whether input of `len` bytes is to be read; records the activity.
+    fn take_input(&mut self, now: I, len: usize) -> Result<bool, ConnectionError> {
         if let Some(err) = &self.failed {
             return Err(err.clone());
         }
-        if self.state == State::Closed || bytes.is_empty() {
-            return Ok(());
+        let reading = self.state != State::Closed && !self.core.input_closed && len > 0;
+        if reading {
+            self.core.note_rx(now);
         }
-        self.core.note_rx(now);
-        self.core.decoder.push_bytes(bytes);
-        self.process(now)
+        Ok(reading)
     }
 
     /// Records that the peer showed life some other way (e.g. a WebSocket ping), which
@@ -815,7 +854,25 @@ impl<I: Timestamp> ClientConnection<I> {
 
     /// The transport ended (EOF or reset). After DISCONNECT this is a normal close;
     /// otherwise the connection closes with [`CloseReason::PeerClosed`].
+    ///
+    /// It takes effect in order with the input: at once when every byte received has been
+    /// through `poll_event`, else once `poll_event` has reported the frames still buffered.
     pub fn handle_close(&mut self) {
+        if self.state != State::Closed {
+            self.core.input_closed = true;
+            self.settle();
+        }
+    }
+
+    /// Applies a pending timeout check and end of input at once when no received bytes wait
+    /// in the decoder (nothing was received before them that the application has not seen).
+    fn settle(&mut self) {
+        if self.core.decoder.buffered() == 0 {
+            while self.step() {}
+        }
+    }
+
+    fn apply_close(&mut self) {
         match self.state {
             State::Closed => {}
             State::Disconnecting => self.close(CloseReason::Disconnected),
@@ -823,39 +880,73 @@ impl<I: Timestamp> ClientConnection<I> {
         }
     }
 
-    /// Runs the timers due at `now`: the DISCONNECT receipt deadline (D-22), the peer's
-    /// heart-beat timeout (B-6) and our own heart-beat (B-4). Calling it early, late or
-    /// repeatedly is harmless.
+    /// Runs the timers due at `now`: our own heart-beat (B-4) at once; the DISCONNECT receipt
+    /// deadline (D-22), the connect deadline
+    /// ([`connect_timeout`](ClientConfig::connect_timeout)) and the server's heart-beat timeout
+    /// (B-6) in order with the input: at once when every byte received has been through
+    /// `poll_event`, else once `poll_event` has reported the frames received before `now`.
+    /// Calling it early, late or repeatedly is harmless.
     pub fn handle_timeout(&mut self, now: I) {
         if self.state == State::Closed {
             return;
         }
-        if self.core.timers.expired(Timer::DisconnectReceipt, now) {
+        let now = self.core.note_timeout(now);
+        self.core.send_heart_beat_if_due(now);
+        self.settle();
+    }
+
+    /// The closing timers, checked at `at` (a `handle_timeout` time) after the input received
+    /// before it.
+    fn run_timers(&mut self, at: I) {
+        if self.state == State::Closed {
+            return;
+        }
+        if self.core.timers.expired(Timer::DisconnectReceipt, at) {
             self.close(CloseReason::ReceiptTimeout);
             return;
         }
-        if let Some(err) = self.core.peer_silent(now) {
-            self.events.push_back(ClientEvent::HeartbeatTimeout);
-            self.fail(err);
+        if self.state == State::Connecting && self.core.timers.expired(Timer::Connect, at) {
+            let timeout = self.config.connect_timeout.unwrap_or_default();
+            self.fail(ConnectionError::ConnectTimeout { timeout });
             return;
         }
-        self.core.send_heart_beat_if_due(now);
+        if let Some(err) = self.core.peer_silent(at) {
+            self.events.push_back(ClientEvent::HeartbeatTimeout);
+            self.fail(err);
+        }
     }
 
-    fn process(&mut self, now: I) -> Result<(), ConnectionError> {
-        while self.state != State::Closed {
+    /// Decodes and applies the next piece of input: a frame, then (once the buffered frames
+    /// are done) a pending timeout check or end of input. Returns whether anything was done.
+    fn step(&mut self) -> bool {
+        if self.state == State::Closed {
+            return false;
+        }
+        if let Some(now) = self.core.latest_seen() {
             match self.core.decoder.next_item() {
-                Ok(None) => break,
-                Ok(Some(Item::Heartbeat)) => {}
+                Ok(None) => {}
+                Ok(Some(Item::Heartbeat)) => return true,
                 Ok(Some(Item::Frame(frame))) => {
                     if let Err(err) = self.on_frame(now, frame) {
-                        return Err(self.fail(err));
+                        self.fail(err);
                     }
+                    return true;
                 }
-                Err(err) => return Err(self.fail(err.into())),
+                Err(err) => {
+                    self.fail(err.into());
+                    return true;
+                }
             }
         }
-        Ok(())
+        if let Some(at) = self.core.timeout_due.take() {
+            self.run_timers(at);
+            return true;
+        }
+        if core::mem::take(&mut self.core.input_closed) {
+            self.apply_close();
+            return true;
+        }
+        false
     }
 
     fn on_frame(&mut self, now: I, frame: Frame) -> Result<(), ConnectionError> {
@@ -913,6 +1004,7 @@ impl<I: Timestamp> ClientConnection<I> {
             HeartBeat::negotiate(self.offered_heart_beat, heart_beat)
         };
         let (send_interval, receive_interval) = (interval(send_ms), interval(receive_ms));
+        self.core.timers.set(Timer::Connect, None);
         self.version = Some(version);
         self.core.set_version(version);
         self.core
@@ -1031,9 +1123,24 @@ impl<I: Timestamp> ClientConnection<I> {
     // ---- output ------------------------------------------------------------------------
 
     /// The next event, oldest first.
+    ///
+    /// This is where the input is applied: when no event is waiting, the next buffered frame
+    /// is decoded, checked and applied to the connection's state, and its event returned.
+    /// Then come, in order, a timeout that [`handle_timeout`] found due and the end of input
+    /// from [`handle_close`].
+    ///
+    /// [`handle_timeout`]: ClientConnection::handle_timeout
+    /// [`handle_close`]: ClientConnection::handle_close
     #[must_use]
     pub fn poll_event(&mut self) -> Option<ClientEvent> {
-        self.events.pop_front()
+        loop {
+            if let Some(event) = self.events.pop_front() {
+                return Some(event);
+            }
+            if !self.step() {
+                return None;
+            }
+        }
     }
 
     /// All bytes queued for the server, to write in full; `None` when there are none.
@@ -1096,7 +1203,8 @@ impl<I: Timestamp> ClientConnection<I> {
         self.receipts.len()
     }
 
-    /// Events waiting in the queue.
+    /// Events waiting in the queue. Frames still buffered are not counted: `poll_event`
+    /// decodes them one at a time.
     pub fn pending_events(&self) -> usize {
         self.events.len()
     }

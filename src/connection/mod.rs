@@ -169,6 +169,7 @@ mod receipts;
 mod server;
 mod timestamp;
 
+use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::time::Duration;
@@ -217,6 +218,18 @@ pub const DEFAULT_HEART_BEAT: HeartBeat = HeartBeat::new(10_000, 10_000);
 
 /// How long a client waits for the RECEIPT of its DISCONNECT by default (D-22).
 pub const DEFAULT_DISCONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// How long a server waits for CONNECT, and a client for CONNECTED, by default
+/// ([`ServerConfig::connect_timeout`], [`ClientConfig::connect_timeout`]).
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How many active subscriptions a server allows a client by default
+/// ([`ServerConfig::max_subscriptions`], H-8).
+pub const DEFAULT_MAX_SUBSCRIPTIONS: usize = 1024;
+
+/// How many open transactions a server allows a client by default
+/// ([`ServerConfig::max_transactions`], H-8).
+pub const DEFAULT_MAX_TRANSACTIONS: usize = 256;
 
 /// Acknowledgement mode of a subscription (S-5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -606,14 +619,18 @@ pub(crate) enum Timer {
     PeerSilent = 1,
     /// The RECEIPT of DISCONNECT is overdue (D-22).
     DisconnectReceipt = 2,
+    /// The session is not open yet: no CONNECT (server) or no CONNECTED (client) in time.
+    Connect = 3,
 }
 
+const TIMERS: usize = 4;
+
 #[derive(Debug)]
-pub(crate) struct TimerTable<I>([Option<I>; 3]);
+pub(crate) struct TimerTable<I>([Option<I>; TIMERS]);
 
 impl<I> Default for TimerTable<I> {
     fn default() -> Self {
-        TimerTable([None, None, None])
+        TimerTable(core::array::from_fn(|_| None))
     }
 }
 
@@ -632,12 +649,35 @@ impl<I: Timestamp> TimerTable<I> {
     }
 
     pub(crate) fn clear_all(&mut self) {
-        self.0 = [None; 3];
+        self.0 = [None; TIMERS];
     }
 
     pub(crate) fn next(&self) -> Option<I> {
         self.0.iter().flatten().min().copied()
     }
+}
+
+/// The key of the subscription that a 1.0 UNSUBSCRIBE naming `destination` instead of an `id`
+/// ends (S-6). Only one subscription ends per UNSUBSCRIBE: the one a SUBSCRIBE without `id`
+/// made for that destination (its key is the destination), else the oldest active one to that
+/// destination. When none matches, the destination itself (which then names nothing).
+/// `view` gives a subscription's destination and creation number.
+pub(crate) fn by_destination<S>(
+    subscriptions: &BTreeMap<Bytes, S>,
+    destination: Bytes,
+    view: impl Fn(&S) -> (&Bytes, u64),
+) -> Bytes {
+    if subscriptions
+        .get(&destination)
+        .is_some_and(|s| *view(s).0 == destination)
+    {
+        return destination;
+    }
+    subscriptions
+        .iter()
+        .filter(|(_, s)| *view(s).0 == destination)
+        .min_by_key(|(_, s)| view(s).1)
+        .map_or(destination, |(key, _)| key.clone())
 }
 
 /// A negotiated heart-beat interval in ms as a duration; 0 means none (B-3).
@@ -659,6 +699,13 @@ pub(crate) struct Core<I> {
     grace: Option<Duration>,
     last_rx: Option<I>,
     last_tx: Option<I>,
+    /// The latest `now` seen: time never goes backwards inside the connection.
+    latest: Option<I>,
+    /// `handle_timeout` was called at this time and its closing timers (peer silent, receipt
+    /// of DISCONNECT, connect) are still to be checked, after the input received before it.
+    pub(crate) timeout_due: Option<I>,
+    /// `handle_close` was called: the transport ended after the input buffered so far.
+    pub(crate) input_closed: bool,
 }
 
 impl<I: Timestamp> Core<I> {
@@ -674,7 +721,39 @@ impl<I: Timestamp> Core<I> {
             grace,
             last_rx: None,
             last_tx: None,
+            latest: None,
+            timeout_due: None,
+            input_closed: false,
         }
+    }
+
+    /// `now`, or the latest time already seen if `now` is earlier: a clock that steps back
+    /// must not rewind a timer (which could fire one early) or move one later.
+    pub(crate) fn clock(&mut self, now: I) -> I {
+        let now = self.latest.map_or(now, |latest| latest.max(now));
+        self.latest = Some(now);
+        now
+    }
+
+    /// The latest time seen, if any call has brought one yet (for work done in `poll_event`,
+    /// which takes no `now`).
+    pub(crate) fn latest_seen(&self) -> Option<I> {
+        self.latest
+    }
+
+    /// Arms `timer` to fire `after` from `now` (clamped to the latest representable point when
+    /// that is too far away).
+    pub(crate) fn arm(&mut self, timer: Timer, now: I, after: Duration) {
+        let now = self.clock(now);
+        self.timers.set(timer, Some(now.saturating_add(after)));
+    }
+
+    /// Records a `handle_timeout(now)` whose closing timers are checked once the input received
+    /// before it has been processed (the roles' `poll_event` does it).
+    pub(crate) fn note_timeout(&mut self, now: I) -> I {
+        let now = self.clock(now);
+        self.timeout_due = Some(now);
+        now
     }
 
     /// Encodes `frame` onto the transmit queue; on error nothing is queued (E-9).
@@ -686,6 +765,7 @@ impl<I: Timestamp> Core<I> {
 
     /// Something was queued at `now`: the next heart-beat is due one interval later (D-20).
     fn note_tx(&mut self, now: I) {
+        let now = self.clock(now);
         self.last_tx = Some(now);
         self.arm_send(now);
     }
@@ -693,12 +773,13 @@ impl<I: Timestamp> Core<I> {
     fn arm_send(&mut self, from: I) {
         if let Some(every) = self.send_every {
             self.timers
-                .set(Timer::SendHeartBeat, from.checked_add(every));
+                .set(Timer::SendHeartBeat, Some(from.saturating_add(every)));
         }
     }
 
     /// Bytes arrived at `now` (B-5): the peer is alive.
     pub(crate) fn note_rx(&mut self, now: I) {
+        let now = self.clock(now);
         self.last_rx = Some(now);
         self.arm_peer_silent(now);
     }
@@ -707,7 +788,8 @@ impl<I: Timestamp> Core<I> {
     fn arm_peer_silent(&mut self, from: I) {
         if let Some(every) = self.peer_every {
             let span = every.saturating_add(self.grace.unwrap_or(every));
-            self.timers.set(Timer::PeerSilent, from.checked_add(span));
+            self.timers
+                .set(Timer::PeerSilent, Some(from.saturating_add(span)));
         }
     }
 
@@ -718,6 +800,7 @@ impl<I: Timestamp> Core<I> {
         send_every: Option<Duration>,
         peer_every: Option<Duration>,
     ) {
+        let now = self.clock(now);
         self.send_every = send_every;
         self.peer_every = peer_every;
         // Due n after the last octet written, e.g. the CONNECT (D-20).

@@ -19,8 +19,9 @@ use crate::version::{Version, VersionSet};
 use super::error::{ConnectionError, UsageError};
 use super::names::*;
 use super::{
-    interval, timed_struct, AckMode, CloseReason, ConnectRequest, Core, ServerEvent, Timestamp,
-    DEFAULT_HEART_BEAT,
+    by_destination, interval, timed_struct, AckMode, CloseReason, ConnectRequest, Core,
+    ServerEvent, Timer, Timestamp, DEFAULT_CONNECT_TIMEOUT, DEFAULT_HEART_BEAT,
+    DEFAULT_MAX_SUBSCRIPTIONS, DEFAULT_MAX_TRANSACTIONS,
 };
 
 /// Settings of a [`ServerConnection`].
@@ -55,6 +56,23 @@ pub struct ServerConfig {
     /// Decoder limits for frames from the client; exceeding one is answered with ERROR (H-8,
     /// D-12).
     pub limits: Limits,
+    /// How many subscriptions a client may have active at once. One more SUBSCRIBE is answered
+    /// with ERROR and the connection closes (H-8: a server may cap any unbounded input).
+    /// Default 1024 ([`DEFAULT_MAX_SUBSCRIPTIONS`](super::DEFAULT_MAX_SUBSCRIPTIONS)): far more than a chat or dashboard
+    /// client needs, and it bounds the per-connection state a client can make the server
+    /// keep.
+    pub max_subscriptions: usize,
+    /// How many transactions a client may have open at once; one more BEGIN is answered with
+    /// ERROR and the connection closes (H-8). Default 256 ([`DEFAULT_MAX_TRANSACTIONS`](super::DEFAULT_MAX_TRANSACTIONS)).
+    pub max_transactions: usize,
+    /// How long a client may take to send its CONNECT (or STOMP) frame; when it has not
+    /// arrived in time the server sends ERROR and closes
+    /// ([`ConnectionError::ConnectTimeout`]), so that a client that sends nothing, or trickles
+    /// a partial frame, cannot hold the connection forever. The time counts from
+    /// [`ServerConnection::start`], or else from the first `handle_input` or `handle_timeout`
+    /// call. Default 10 s ([`DEFAULT_CONNECT_TIMEOUT`](super::DEFAULT_CONNECT_TIMEOUT)); `None` disables it. Waiting for the
+    /// application's [`accept`](ServerConnection::accept) is not counted.
+    pub connect_timeout: Option<Duration>,
 }
 
 impl Default for ServerConfig {
@@ -66,6 +84,9 @@ impl Default for ServerConfig {
             require_host: false,
             server: Some(format!("stomp-codec/{}", env!("CARGO_PKG_VERSION"))),
             limits: Limits::default(),
+            max_subscriptions: DEFAULT_MAX_SUBSCRIPTIONS,
+            max_transactions: DEFAULT_MAX_TRANSACTIONS,
+            connect_timeout: Some(DEFAULT_CONNECT_TIMEOUT),
         }
     }
 }
@@ -110,6 +131,27 @@ impl ServerConfig {
     #[must_use]
     pub fn limits(mut self, limits: Limits) -> ServerConfig {
         self.limits = limits;
+        self
+    }
+
+    /// Sets [`max_subscriptions`](ServerConfig::max_subscriptions).
+    #[must_use]
+    pub fn max_subscriptions(mut self, max: usize) -> ServerConfig {
+        self.max_subscriptions = max;
+        self
+    }
+
+    /// Sets [`max_transactions`](ServerConfig::max_transactions).
+    #[must_use]
+    pub fn max_transactions(mut self, max: usize) -> ServerConfig {
+        self.max_transactions = max;
+        self
+    }
+
+    /// Sets [`connect_timeout`](ServerConfig::connect_timeout); `None` disables it.
+    #[must_use]
+    pub fn connect_timeout(mut self, timeout: Option<Duration>) -> ServerConfig {
+        self.connect_timeout = timeout;
         self
     }
 }
@@ -271,6 +313,8 @@ struct Subscription {
     ack: AckMode,
     /// Whether SUBSCRIBE had an `id` (only 1.0 may omit it; S-13 then omits `subscription`).
     has_id: bool,
+    /// Order of creation, for a 1.0 UNSUBSCRIBE by destination (oldest first).
+    seq: u64,
 }
 
 /// Headers of a MESSAGE's content that `message` does not copy: the ones it writes itself and
@@ -345,6 +389,10 @@ pub struct ServerConnection {
     transactions: BTreeSet<Bytes>,
     disconnect_receipt: Option<Bytes>,
     next_message_id: u64,
+    /// Sequence number of the next subscription (for a 1.0 UNSUBSCRIBE by destination).
+    next_subscription: u64,
+    /// Whether the connect deadline has been armed (it is armed once).
+    started: bool,
     events: VecDeque<ServerEvent>,
     failed: Option<ConnectionError>,
     close_after_flush: Option<CloseReason>,
@@ -377,6 +425,8 @@ impl<I: Timestamp> ServerConnection<I> {
             transactions: BTreeSet::new(),
             disconnect_receipt: None,
             next_message_id: 1,
+            next_subscription: 0,
+            started: false,
             events: VecDeque::new(),
             failed: None,
             close_after_flush: None,
@@ -388,14 +438,31 @@ impl<I: Timestamp> ServerConnection<I> {
         &self.config
     }
 
+    /// Starts the [`connect_timeout`](ServerConfig::connect_timeout) clock at `now`, the time
+    /// the transport connection was accepted. Call it right after creating the connection:
+    /// without it the clock starts with the first `handle_input` or `handle_timeout` call,
+    /// so a client that never sends a byte would not be caught. Later calls do nothing.
+    pub fn start(&mut self, now: I) {
+        if self.started {
+            return;
+        }
+        self.started = true;
+        if self.state != State::AwaitingConnect {
+            return;
+        }
+        if let Some(timeout) = self.config.connect_timeout {
+            self.core.arm(Timer::Connect, now, timeout);
+        }
+    }
+
     // ---- answers -----------------------------------------------------------------------
 
     /// Accepts the CONNECT reported by [`ServerEvent::Connect`]: queues CONNECTED with
     /// `version` (always, D-17), `heart-beat` (1.1+), `server`, and what `accept` adds (C-6,
     /// C-7); switches to the negotiated version (E-8) and starts the heart-beats (B-3, B-7).
     ///
-    /// Frames the client sent after its CONNECT are held until now and processed by this call,
-    /// so drain `poll_event` afterwards.
+    /// Frames the client sent after its CONNECT are held until now; `poll_event` reports them
+    /// from here on.
     pub fn accept(&mut self, now: I, accept: Accept) -> Result<(), UsageError> {
         match self.state {
             State::AwaitingAccept => {}
@@ -430,8 +497,6 @@ impl<I: Timestamp> ServerConnection<I> {
         self.core
             .start_heart_beats(now, interval(to_client), interval(from_client));
         self.state = State::Connected;
-        // A protocol error in the held frames is answered and reported as events.
-        let _ = self.process(now);
         Ok(())
     }
 
@@ -592,15 +657,25 @@ impl<I: Timestamp> ServerConnection<I> {
 
     /// Feeds bytes received from the client, in any chunking (F-11).
     ///
-    /// Every byte counts as activity (B-5). A protocol error is answered with ERROR (queued;
-    /// keep draining `poll_transmit`) and returned; later calls return it again and ignore
-    /// their input, as does any call after DISCONNECT (R-6, D-23).
+    /// Every byte counts as activity at once (B-5), but frames are only buffered here:
+    /// [`poll_event`](ServerConnection::poll_event) decodes and applies them one at a time, so
+    /// the connection's state (subscriptions, transactions, DISCONNECT) is always the state
+    /// after the last event you polled, and answering an event with `receipt` or `message`
+    /// works whatever else arrived in the same read.
+    ///
+    /// A protocol error in the input therefore surfaces when `poll_event` reaches it: the
+    /// events of the frames before it come first, then ERROR is queued and the connection
+    /// closes as described on [`ServerConnection`]; [`failure`](ServerConnection::failure)
+    /// reports it, and from then on this method returns it and ignores its input, as it does
+    /// after DISCONNECT (R-6, D-23). The one error returned at once is
+    /// [`ConnectionError::InputBeforeConnected`]: more than a frame's worth of bytes while the
+    /// CONNECT you have already been given waits for `accept` (D-16).
     pub fn handle_input(&mut self, now: I, bytes: &[u8]) -> Result<(), ConnectionError> {
         if !self.take_input(now, bytes.len())? {
             return Ok(());
         }
         self.core.decoder.push(bytes);
-        self.process(now)
+        self.check_held(now)
     }
 
     /// [`handle_input`](ServerConnection::handle_input) for bytes the caller already owns
@@ -610,7 +685,7 @@ impl<I: Timestamp> ServerConnection<I> {
             return Ok(());
         }
         self.core.decoder.push_bytes(bytes);
-        self.process(now)
+        self.check_held(now)
     }
 
     /// Whether input of `len` bytes is to be read; records the activity.
@@ -618,14 +693,26 @@ impl<I: Timestamp> ServerConnection<I> {
         if let Some(err) = &self.failed {
             return Err(err.clone());
         }
+        self.start(now);
         let reading = matches!(
             self.state,
             State::AwaitingConnect | State::AwaitingAccept | State::Connected
-        );
+        ) && !self.core.input_closed;
         if reading && len > 0 {
             self.core.note_rx(now);
         }
         Ok(reading && len > 0)
+    }
+
+    /// While the CONNECT waits for `accept`, the client should wait for CONNECTED (D-16):
+    /// hold at most a frame's worth of bytes.
+    fn check_held(&mut self, now: I) -> Result<(), ConnectionError> {
+        let buffered = self.core.decoder.buffered();
+        if self.state == State::AwaitingAccept && buffered > self.config.limits.max_frame {
+            let err = ConnectionError::InputBeforeConnected { buffered };
+            return Err(self.fail(now, err, None));
+        }
+        Ok(())
     }
 
     /// Records that the client showed life some other way (e.g. a WebSocket ping), which
@@ -639,7 +726,25 @@ impl<I: Timestamp> ServerConnection<I> {
     /// The transport ended (EOF or reset). After DISCONNECT this is a normal close;
     /// otherwise open transactions are aborted and the connection closes with
     /// [`CloseReason::PeerClosed`].
+    ///
+    /// It takes effect in order with the input: at once when every byte received has been
+    /// through `poll_event`, else once `poll_event` has reported the frames still buffered.
     pub fn handle_close(&mut self) {
+        if self.state != State::Closed {
+            self.core.input_closed = true;
+            self.settle();
+        }
+    }
+
+    /// Applies a pending timeout check and end of input at once when no received bytes wait
+    /// in the decoder (nothing was received before them that the application has not seen).
+    fn settle(&mut self) {
+        if self.core.decoder.buffered() == 0 {
+            while self.step() {}
+        }
+    }
+
+    fn apply_close(&mut self) {
         match self.state {
             State::Closed => {}
             State::Closing => {
@@ -657,40 +762,59 @@ impl<I: Timestamp> ServerConnection<I> {
         }
     }
 
-    /// Runs the timers due at `now`: the client's heart-beat timeout (B-6) and our own
-    /// heart-beat (B-4). Calling it early, late or repeatedly is harmless.
+    /// Runs the timers due at `now`: our own heart-beat (B-4) at once; the client's heart-beat
+    /// timeout (B-6) and the connect deadline
+    /// ([`connect_timeout`](ServerConfig::connect_timeout)) in order with the input, that is,
+    /// at once when every byte received has been through `poll_event`, else once
+    /// `poll_event` has reported the frames received before `now`. Calling it early, late or
+    /// repeatedly is harmless.
     pub fn handle_timeout(&mut self, now: I) {
-        if self.state != State::Connected {
+        if self.state == State::Closed {
             return;
         }
-        if let Some(err) = self.core.peer_silent(now) {
-            self.failed = Some(err.clone());
-            self.abort_transactions();
-            self.events.push_back(ServerEvent::HeartbeatTimeout);
-            self.close(CloseReason::Failed(err));
-            return;
+        self.start(now);
+        let now = self.core.note_timeout(now);
+        if self.state == State::Connected {
+            self.core.send_heart_beat_if_due(now);
         }
-        self.core.send_heart_beat_if_due(now);
+        self.settle();
     }
 
-    fn process(&mut self, now: I) -> Result<(), ConnectionError> {
-        loop {
-            match self.state {
-                State::AwaitingConnect | State::Connected => {}
-                State::AwaitingAccept => {
-                    // The client should wait for CONNECTED (D-16); hold at most a frame.
-                    let buffered = self.core.decoder.buffered();
-                    if buffered > self.config.limits.max_frame {
-                        let err = ConnectionError::InputBeforeConnected { buffered };
-                        return Err(self.fail(now, err, None));
-                    }
-                    return Ok(());
-                }
-                _ => return Ok(()),
+    /// The closing timers, checked at `at` (a `handle_timeout` time) after the input received
+    /// before it.
+    fn run_timers(&mut self, at: I) {
+        match self.state {
+            State::AwaitingConnect if self.core.timers.expired(Timer::Connect, at) => {
+                let timeout = self.config.connect_timeout.unwrap_or_default();
+                let _ = self.fail(at, ConnectionError::ConnectTimeout { timeout }, None);
             }
-            match self.core.decoder.next_item() {
-                Ok(None) => return Ok(()),
-                Ok(Some(Item::Heartbeat)) => {}
+            State::Connected => {
+                if let Some(err) = self.core.peer_silent(at) {
+                    self.failed = Some(err.clone());
+                    self.abort_transactions();
+                    self.events.push_back(ServerEvent::HeartbeatTimeout);
+                    self.close(CloseReason::Failed(err));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Decodes and applies the next piece of input: a frame, then (once the buffered frames
+    /// are done) a pending timeout check or end of input. Returns whether anything was done.
+    fn step(&mut self) -> bool {
+        let Some(now) = self.core.latest_seen() else {
+            // No call has brought a time yet, hence no input and no timeout.
+            if core::mem::take(&mut self.core.input_closed) {
+                self.apply_close();
+                return true;
+            }
+            return false;
+        };
+        match self.state {
+            State::AwaitingConnect | State::Connected => match self.core.decoder.next_item() {
+                Ok(None) => {}
+                Ok(Some(Item::Heartbeat)) => return true,
                 Ok(Some(Item::Frame(frame))) => {
                     // C-11: a receipt on CONNECT is ignored.
                     let receipt = match frame.command() {
@@ -698,12 +822,31 @@ impl<I: Timestamp> ServerConnection<I> {
                         _ => frame.headers().get_bytes(RECEIPT),
                     };
                     if let Err(err) = self.on_frame(frame) {
-                        return Err(self.fail(now, err, receipt));
+                        self.fail(now, err, receipt);
                     }
+                    return true;
                 }
-                Err(err) => return Err(self.fail(now, err.into(), None)),
+                Err(err) => {
+                    self.fail(now, err.into(), None);
+                    return true;
+                }
+            },
+            State::AwaitingAccept => {
+                if self.check_held(now).is_err() {
+                    return true;
+                }
             }
+            _ => {}
         }
+        if let Some(at) = self.core.timeout_due.take() {
+            self.run_timers(at);
+            return true;
+        }
+        if core::mem::take(&mut self.core.input_closed) {
+            self.apply_close();
+            return true;
+        }
+        false
     }
 
     fn on_frame(&mut self, frame: Frame) -> Result<(), ConnectionError> {
@@ -746,6 +889,8 @@ impl<I: Timestamp> ServerConnection<I> {
         };
         // Frames after CONNECT use the version CONNECTED will announce (E-8).
         self.core.decoder.set_version(version);
+        // The client is on time; the application's answer is not the client's to wait for.
+        self.core.timers.set(Timer::Connect, None);
         self.pending_connect = Some((version, heart_beat));
         self.state = State::AwaitingAccept;
         self.events.push_back(ServerEvent::Connect(ConnectRequest {
@@ -797,6 +942,11 @@ impl<I: Timestamp> ServerConnection<I> {
                 if self.subscriptions.contains_key(&id) {
                     return Err(ConnectionError::DuplicateSubscription { id: shown(&id, 64) });
                 }
+                if self.subscriptions.len() >= self.config.max_subscriptions {
+                    return Err(ConnectionError::TooManySubscriptions {
+                        max: self.config.max_subscriptions,
+                    });
+                }
                 let ack = match h.get(ACK) {
                     None => AckMode::Auto,
                     Some(v) => AckMode::parse(v, version).ok_or_else(|| {
@@ -812,8 +962,10 @@ impl<I: Timestamp> ServerConnection<I> {
                         destination: destination.clone(),
                         ack,
                         has_id,
+                        seq: self.next_subscription,
                     },
                 );
+                self.next_subscription = self.next_subscription.wrapping_add(1);
                 ServerEvent::Subscribe {
                     id,
                     destination,
@@ -828,10 +980,9 @@ impl<I: Timestamp> ServerConnection<I> {
                     // S-6: a 1.0 UNSUBSCRIBE may name the destination instead.
                     None if version == Version::V1_0 => {
                         let destination = require(DESTINATION)?;
-                        self.subscriptions
-                            .iter()
-                            .find(|(_, s)| s.destination == destination)
-                            .map_or(destination, |(id, _)| id.clone())
+                        by_destination(&self.subscriptions, destination, |s| {
+                            (&s.destination, s.seq)
+                        })
                     }
                     None => return Err(missing(ID)),
                 };
@@ -878,11 +1029,17 @@ impl<I: Timestamp> ServerConnection<I> {
             }
             Command::Begin => {
                 let transaction = require(TRANSACTION)?;
-                if !self.transactions.insert(transaction.clone()) {
+                if self.transactions.contains(&transaction) {
                     return Err(ConnectionError::DuplicateTransaction {
                         transaction: shown(&transaction, 64),
                     });
                 }
+                if self.transactions.len() >= self.config.max_transactions {
+                    return Err(ConnectionError::TooManyTransactions {
+                        max: self.config.max_transactions,
+                    });
+                }
+                self.transactions.insert(transaction.clone());
                 ServerEvent::Begin {
                     transaction,
                     receipt,
@@ -942,9 +1099,27 @@ impl<I: Timestamp> ServerConnection<I> {
     // ---- output ------------------------------------------------------------------------
 
     /// The next event, oldest first.
+    ///
+    /// This is where the input is applied: when no event is waiting, the next buffered frame
+    /// is decoded, checked (D-24) and applied to the connection's state, and its event
+    /// returned. Then come, in order, a timeout that [`handle_timeout`] found due and the end
+    /// of input from [`handle_close`]. So when you handle an event, the connection is in the
+    /// state right after that frame: a `receipt` for it, or a `message` for the subscription
+    /// it created, is accepted even if the client's next frame (UNSUBSCRIBE, DISCONNECT, a
+    /// malformed frame) arrived in the same read.
+    ///
+    /// [`handle_timeout`]: ServerConnection::handle_timeout
+    /// [`handle_close`]: ServerConnection::handle_close
     #[must_use]
     pub fn poll_event(&mut self) -> Option<ServerEvent> {
-        self.events.pop_front()
+        loop {
+            if let Some(event) = self.events.pop_front() {
+                return Some(event);
+            }
+            if !self.step() {
+                return None;
+            }
+        }
     }
 
     /// All bytes queued for the client, to write in full; `None` when there are none.
@@ -1002,7 +1177,8 @@ impl<I: Timestamp> ServerConnection<I> {
         self.failed.as_ref()
     }
 
-    /// Events waiting in the queue.
+    /// Events waiting in the queue. Frames still buffered are not counted: `poll_event`
+    /// decodes them one at a time.
     pub fn pending_events(&self) -> usize {
         self.events.len()
     }

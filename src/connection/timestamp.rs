@@ -35,14 +35,43 @@ use core::time::Duration;
 /// );
 /// ```
 ///
-/// Values must never go backwards between calls on one connection.
+/// Values should never go backwards between calls on one connection. If one does, the
+/// connection uses the latest value it has seen instead, so a clock that steps back can
+/// neither rewind a timer nor fire one early.
+///
+/// A deadline too far away for the type (`Duration::MAX` as a timeout, say) is clamped to the
+/// latest point the type can represent ([`saturating_add`](Timestamp::saturating_add)): the
+/// timer is still armed, it just will not be due in practice.
 pub trait Timestamp: Copy + Ord + Debug {
-    /// `self` plus `duration`, or `None` when the type cannot represent it (the timer is then
-    /// never due).
+    /// `self` plus `duration`, or `None` when the type cannot represent it.
     fn checked_add(self, duration: Duration) -> Option<Self>;
 
     /// The time from `earlier` to `self`, or zero when `earlier` is later.
     fn saturating_duration_since(self, earlier: Self) -> Duration;
+
+    /// `self` plus `duration`, or the latest point the type can represent when the sum
+    /// overflows.
+    ///
+    /// The provided implementation finds that point by bisection over
+    /// [`checked_add`](Timestamp::checked_add) (at most about a hundred calls, and only on
+    /// overflow); override it when the type knows its maximum.
+    fn saturating_add(self, duration: Duration) -> Self {
+        if let Some(sum) = self.checked_add(duration) {
+            return sum;
+        }
+        // Invariant: `self + ok` is representable, `self + too_far` is not.
+        let (mut ok, mut too_far) = (Duration::ZERO, duration);
+        while too_far - ok > Duration::from_nanos(1) {
+            let mid = ok + (too_far - ok) / 2;
+            if self.checked_add(mid).is_some() {
+                ok = mid;
+            } else {
+                too_far = mid;
+            }
+        }
+        // `self + 0` is `self`; a type whose checked_add refuses even that gets `self`.
+        self.checked_add(ok).unwrap_or(self)
+    }
 }
 
 #[cfg(feature = "std")]
@@ -69,6 +98,11 @@ impl Timestamp for Duration {
     #[inline]
     fn saturating_duration_since(self, earlier: Self) -> Duration {
         self.saturating_sub(earlier)
+    }
+
+    #[inline]
+    fn saturating_add(self, duration: Duration) -> Self {
+        Duration::saturating_add(self, duration)
     }
 }
 
@@ -109,6 +143,45 @@ mod tests {
             Duration::ZERO,
             "an earlier point gives zero, not a panic"
         );
+    }
+
+    /// A type that only knows `checked_add`: whole seconds up to 1000.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+    struct Secs(u64);
+
+    impl Timestamp for Secs {
+        fn checked_add(self, duration: Duration) -> Option<Self> {
+            let sum = self.0.checked_add(duration.as_secs())?;
+            (sum <= 1000).then_some(Secs(sum))
+        }
+
+        fn saturating_duration_since(self, earlier: Self) -> Duration {
+            Duration::from_secs(self.0.saturating_sub(earlier.0))
+        }
+    }
+
+    #[test]
+    fn saturating_add_clamps_to_the_latest_point() {
+        assert_eq!(
+            Timestamp::saturating_add(Duration::from_secs(1), Duration::MAX),
+            Duration::MAX
+        );
+        // The provided bisection finds the maximum of a type that only has checked_add.
+        assert_eq!(Secs(10).saturating_add(Duration::from_secs(5)), Secs(15));
+        assert_eq!(Secs(10).saturating_add(Duration::MAX), Secs(1000));
+        assert_eq!(
+            Secs(1000).saturating_add(Duration::from_secs(1)),
+            Secs(1000)
+        );
+    }
+
+    #[cfg(feature = "std")]
+    #[test]
+    fn std_instants_saturate_far_in_the_future() {
+        let t = std::time::Instant::now();
+        let far = Timestamp::saturating_add(t, Duration::MAX);
+        assert!(far.saturating_duration_since(t) > Duration::from_secs(100 * 365 * 86_400));
+        assert_eq!(Timestamp::saturating_add(far, Duration::from_secs(1)), far);
     }
 
     #[cfg(feature = "std")]
