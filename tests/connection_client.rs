@@ -747,3 +747,31 @@ fn the_client_config_headers_go_into_connect_c5() {
     assert_eq!(header(f, "client-id"), Some(&b"c1"[..]));
     assert_eq!(header(f, "login"), None);
 }
+
+#[test]
+fn a_1_0_unsubscribe_by_destination_ends_the_oldest_subscription_s6() {
+    // The client applies the server's rule: one subscription per UNSUBSCRIBE, the one made
+    // without an id, else the oldest to that destination.
+    let now = Instant::now();
+    let mut c = connected(Version::V1_0, now);
+    for id in ["b", "a"] {
+        c.subscribe(now, id, "/q", AckMode::Auto, opts()).unwrap();
+    }
+    let by_destination = || raw(Command::Unsubscribe, &[("destination", "/q")]);
+    c.send_frame(now, by_destination()).unwrap();
+    assert_eq!(c.subscription("b"), None, "the oldest ended");
+    assert_eq!(c.subscription("a"), Some(AckMode::Auto));
+    c.send_frame(now, raw(Command::Subscribe, &[("destination", "/q")]))
+        .unwrap();
+    c.send_frame(now, by_destination()).unwrap();
+    assert_eq!(c.subscription("/q"), None, "the one without an id first");
+    assert_eq!(c.subscription("a"), Some(AckMode::Auto));
+    c.send_frame(now, by_destination()).unwrap();
+    drain_client(&mut c);
+    let r = c.send_frame(now, by_destination());
+    refused(
+        &mut c,
+        r.map(|_| None),
+        UsageError::UnknownSubscription { id: "/q".into() },
+    );
+}

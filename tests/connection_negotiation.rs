@@ -541,3 +541,31 @@ fn frames_right_after_connected_use_the_negotiated_escaping_e8() {
         }
     );
 }
+
+#[test]
+fn the_no_common_version_error_names_the_versions_in_wire_form_c9_r10() {
+    // The body explains in words (C-9): versions as in accept-version, "(none)" for a set with
+    // no version we know, never the Rust debug form.
+    let now = Instant::now();
+    let config = ServerConfig::default().versions(set(&[Version::V1_1, Version::V1_2]));
+    for (connect, offered) in [
+        ("CONNECT\naccept-version:2.0,1.3\n\n\0", "(none)"),
+        ("CONNECT\naccept-version:1.0\n\n\0", "1.0"),
+    ] {
+        let mut s = ServerConnection::new(config.clone());
+        s.handle_input(now, connect.as_bytes()).unwrap();
+        assert_eq!(server_events(&mut s), vec![]);
+        let f = &frames(&drain_server(&mut s), Version::V1_0)[0];
+        assert!(is(f, Command::Error));
+        assert_eq!(
+            header(f, "message"),
+            Some(&b"no common protocol version"[..]),
+            "R-10: short"
+        );
+        let body = String::from_utf8_lossy(f.body()).into_owned();
+        assert_eq!(
+            body,
+            format!("no common protocol version: client offers {offered}, server supports 1.1,1.2")
+        );
+    }
+}

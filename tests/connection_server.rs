@@ -632,3 +632,37 @@ fn closing_before_the_error_is_written_keeps_the_reason() {
         vec![ServerEvent::Closed(CloseReason::Failed(err))]
     );
 }
+
+#[test]
+fn a_1_0_unsubscribe_by_destination_ends_one_subscription_the_oldest_s6() {
+    // S-6 (1.0): UNSUBSCRIBE may name the destination. With several subscriptions to it, one
+    // ends per frame: the one SUBSCRIBE made without an id, else the oldest (not the one whose
+    // id sorts first).
+    let now = Instant::now();
+    let mut s = server(Version::V1_0, now);
+    s.handle_input(
+        now,
+        b"SUBSCRIBE\nid:b\ndestination:/q\n\n\0SUBSCRIBE\nid:a\ndestination:/q\n\n\0\
+          SUBSCRIBE\ndestination:/q\n\n\0",
+    )
+    .unwrap();
+    assert_eq!(server_events(&mut s).len(), 3);
+    let unsubscribed = |s: &mut ServerConnection| {
+        s.handle_input(now, b"UNSUBSCRIBE\ndestination:/q\n\n\0")
+            .unwrap();
+        match server_events(s).as_slice() {
+            [ServerEvent::Unsubscribe {
+                id, destination, ..
+            }] => {
+                assert_eq!(destination, &b("/q"));
+                id.clone()
+            }
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(unsubscribed(&mut s), b("/q"), "the one without an id");
+    assert_eq!(unsubscribed(&mut s), b("b"), "then the oldest");
+    assert_eq!(unsubscribed(&mut s), b("a"));
+    let (err, _, _) = fails(&mut s, b"UNSUBSCRIBE\ndestination:/q\n\n\0", Version::V1_0);
+    assert!(matches!(err, ConnectionError::UnknownSubscription { .. }));
+}

@@ -269,9 +269,11 @@ timed_struct! {
 /// # Failures
 ///
 /// A server that breaks the protocol (undecodable bytes, a frame other than CONNECTED or ERROR
-/// first, a version not offered, a client command) or goes silent past its heart-beat interval
-/// plus grace ends the connection with [`CloseReason::Failed`]; `handle_input` returns the
-/// same [`ConnectionError`] from then on. A server frame that merely lacks a required header is
+/// first, a version not offered, a client command), does not answer CONNECT in time, or goes
+/// silent past its heart-beat interval plus grace ends the connection with
+/// [`CloseReason::Failed`], reported by `poll_event` in order with the frames received before
+/// (see [`poll_event`](ClientConnection::poll_event)); `handle_input` returns the same
+/// [`ConnectionError`] from then on. A server frame that merely lacks a required header is
 /// dropped and reported as [`ClientEvent::ProtocolViolation`] (D-24). An ERROR frame is
 /// reported as [`ClientEvent::ErrorReceived`], then `Closed(ErrorReceived)` (D-23).
 ///

@@ -8,9 +8,10 @@
 //! # The drive loop
 //!
 //! Inputs are `handle_*` calls and the typed frame methods; outputs are `poll_*` calls. Every
-//! call that depends on time takes `now: Instant`, which must come from one monotonic clock and
-//! never go backwards. (`Instant` is the connection's [`Timestamp`] type: `std::time::Instant`
-//! by default, or e.g. a `Duration` since boot without `std`.)
+//! call that depends on time takes `now: Instant`, which must come from one monotonic clock
+//! (a `now` earlier than one already seen is taken as the latest one). (`Instant` is the
+//! connection's [`Timestamp`] type: `std::time::Instant` by default, or e.g. a `Duration`
+//! since boot without `std`.)
 //!
 //! ```text
 //! loop {
@@ -32,12 +33,29 @@
 //! ERROR or RECEIPT, the client's DISCONNECT) and close the transport. After that every input
 //! is ignored and every typed method fails with [`UsageError::Closed`].
 //!
+//! # Input is applied in order, as you poll
+//!
+//! `handle_input` only buffers bytes (and counts them as life for the heart-beat timers, B-5);
+//! `poll_event` decodes the next frame, checks it, applies it to the connection's state and
+//! returns its event, one frame at a time (the h11 shape). A timeout found by
+//! `handle_timeout` and the end of input reported by `handle_close` take their place in the
+//! same order: after the frames received before them (at once when nothing received is still
+//! waiting). So while you handle an event, the connection is in the state right after that
+//! frame, whatever else came in the same read: the server can still answer a SEND's receipt
+//! when a DISCONNECT or a malformed frame follows it (R-2, R-3), or deliver to the
+//! subscription whose SUBSCRIBE it is handling when an UNSUBSCRIBE follows.
+//!
+//! The same holds for failures: a malformed or illegal frame is found when `poll_event`
+//! reaches it, after the events of the frames before it; `failure()` then reports it and
+//! `handle_input` returns it from then on.
+//!
 //! Errors come in two kinds. A [`UsageError`] means *you* asked for something the protocol does
 //! not allow in this state, role or version (SEND before CONNECTED, ACK without the header the
 //! version needs, a frame after DISCONNECT...): nothing is queued, nothing changes, the
 //! connection stays usable. A [`ConnectionError`] means the *peer* broke the protocol or went
-//! silent: it is fatal and sticky (`handle_input` keeps returning it), it is also reported as
-//! `Closed(CloseReason::Failed(..))`, and a server has queued an ERROR frame about it.
+//! silent: it is fatal and sticky (`handle_input` keeps returning it once `poll_event` has
+//! reached it), it is reported as `Closed(CloseReason::Failed(..))`, and a server has queued an
+//! ERROR frame about it.
 //!
 //! # Queues and memory
 //!
@@ -45,18 +63,23 @@
 //!
 //! * the transmit queue holds the frames your calls produced, plus at most one heart-beat EOL
 //!   (an EOL is only added when the queue is empty) and at most one ERROR frame;
-//! * the event queue holds at most one or two events per frame you fed to `handle_input`, plus
-//!   a few for closing.
+//! * the event queue holds the few events of the frame `poll_event` applied last (a frame and
+//!   the transactions it aborted, say), plus a few for closing;
+//! * the decoder holds the bytes you fed to `handle_input` until `poll_event` has taken their
+//!   frames out (one frame at most is buffered beyond them, bounded by [`Limits`]).
 //!
 //! If you stop draining, stop reading the transport too: that is the back-pressure.
-//! `pending_transmit()` and `pending_events()` report the sizes. The decoder buffers at most one
-//! frame (bounded by [`Limits`]) beyond the bytes of the last `handle_input`.
+//! `pending_transmit()` and `pending_events()` report the sizes. A server also bounds what a
+//! client can make it remember: subscriptions and open transactions
+//! ([`ServerConfig::max_subscriptions`], [`ServerConfig::max_transactions`], H-8).
 //!
 //! # Timers
 //!
-//! Each connection keeps a fixed table of three deadlines (`SendHeartBeat`, `PeerSilent`,
-//! `DisconnectReceipt`); `poll_timeout` returns the earliest. Heart-beats run only in 1.1 and
-//! 1.2 sessions (B-8) and start once CONNECTED is received (client) or sent (server) (B-7):
+//! Each connection keeps a fixed table of four deadlines (`SendHeartBeat`, `PeerSilent`,
+//! `DisconnectReceipt`, `Connect`); `poll_timeout` returns the earliest. A deadline too far away
+//! for the [`Timestamp`] type is clamped to the latest point it can represent
+//! ([`Timestamp::saturating_add`]). Heart-beats run only in 1.1 and 1.2 sessions (B-8) and
+//! start once CONNECTED is received (client) or sent (server) (B-7):
 //!
 //! * **sending** (B-4, D-20): when nothing was queued for the negotiated interval, an EOL
 //!   (`\n`) is queued. Bytes count as written when they are queued.
@@ -70,6 +93,12 @@
 //! * **DISCONNECT receipt** (client, R-5, D-22): after DISCONNECT with a receipt, the
 //!   connection closes when the RECEIPT arrives, when the peer closes (R-8), or 15 s after the
 //!   DISCONNECT was queued (`disconnect_timeout`) with [`CloseReason::ReceiptTimeout`].
+//! * **opening the session** (`connect_timeout`, 10 s by default): a server whose client has
+//!   not sent CONNECT in time answers ERROR and closes; a client that has not received
+//!   CONNECTED (or ERROR) in time after its CONNECT closes. Both fail with
+//!   [`ConnectionError::ConnectTimeout`]. The server's clock starts at
+//!   [`ServerConnection::start`] (call it when the transport is accepted), else at the first
+//!   `handle_input` or `handle_timeout`.
 //!
 //! # States
 //!

@@ -358,13 +358,16 @@ timed_struct! {
 /// }
 /// ```
 ///
-/// Client frames arrive as [`ServerEvent`]s after validation. A client that breaks the
-/// protocol (first frame not CONNECT, a second CONNECT, missing required headers, unknown ack
-/// mode, reused subscription or transaction id, unknown transaction or subscription, a server
-/// command, malformed or oversized frames) is answered with ERROR, with `receipt-id` when the
-/// frame asked for a receipt; its open transactions are reported aborted, and the connection
-/// closes once the ERROR is handed out (D-16, D-24, H-8, R-7, R-11). `handle_input` then
-/// returns the [`ConnectionError`], and keeps returning it.
+/// Client frames arrive as [`ServerEvent`]s after validation, one per `poll_event` call, which
+/// is also when each is applied (see [`poll_event`](ServerConnection::poll_event)). A client
+/// that breaks the protocol (first frame not CONNECT, a second CONNECT, missing required
+/// headers, unknown ack mode, reused subscription or transaction id, unknown transaction or
+/// subscription, more subscriptions or open transactions than the configured maximum, a
+/// server command, malformed or oversized frames, no CONNECT in time) is answered with ERROR,
+/// with `receipt-id` when the frame asked for a receipt; its open transactions are reported
+/// aborted, and the connection closes once the ERROR is handed out (D-16, D-24, H-8, R-7,
+/// R-11). [`failure`](ServerConnection::failure) then reports the [`ConnectionError`], and
+/// `handle_input` returns it from then on.
 ///
 /// The application answers: [`accept`](ServerConnection::accept) or
 /// [`error`](ServerConnection::error) a CONNECT (C-10), delivers with
@@ -831,12 +834,10 @@ impl<I: Timestamp> ServerConnection<I> {
                     return true;
                 }
             },
-            State::AwaitingAccept => {
-                if self.check_held(now).is_err() {
-                    return true;
-                }
-            }
             _ => {}
+        }
+        if self.check_held(now).is_err() {
+            return true;
         }
         if let Some(at) = self.core.timeout_due.take() {
             self.run_timers(at);
