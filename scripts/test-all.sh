@@ -50,7 +50,7 @@ cargo build --manifest-path tests/no_std_check/Cargo.toml --target-dir target/no
 NO_STD_TARGET=thumbv7em-none-eabihf
 step "no_std: the same crate for $NO_STD_TARGET, a target without std"
 if rustup target list --installed 2>/dev/null | grep -qx "$NO_STD_TARGET" \
-  || timeout 300 rustup target add "$NO_STD_TARGET"; then
+  || timeout 120 rustup target add "$NO_STD_TARGET"; then
   cargo build --manifest-path tests/no_std_check/Cargo.toml --target-dir target/no_std_check \
     --target "$NO_STD_TARGET"
 else
