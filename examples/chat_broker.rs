@@ -56,16 +56,20 @@
 //! input). Frames themselves are bounded by the codec's default [`Limits`](stomp_codec::Limits)
 //! (8 MiB of body, 64 KiB of headers).
 //!
-//! | what                                   | limit            | beyond it                          |
-//! |----------------------------------------|------------------|------------------------------------|
-//! | time to send CONNECT                   | 10 s             | ERROR, connection closed           |
-//! | subscriptions per connection           | 256              | ERROR, connection closed           |
-//! | open transactions per connection       | 16               | ERROR, connection closed           |
-//! | SENDs held in a connection's transactions | 1000 frames, 16 MiB | ERROR, connection closed      |
-//! | unacknowledged messages per connection | 1000, 16 MiB     | ERROR, connection closed (its messages go back to their queues) |
-//! | destinations known at once             | 1024             | ERROR for the SUBSCRIBE, or the SEND to a queue without subscriber, that needs a new one |
-//! | messages waiting in one queue          | 1000, 16 MiB     | the oldest waiting message of that queue is dropped |
-//! | messages waiting in all queues         | 64 MiB           | the oldest waiting message of any queue is dropped |
+//! * CONNECT must arrive within 10 s of the transport being accepted;
+//! * per connection: 256 subscriptions, 16 open transactions, 1000 SEND frames or 16 MiB held
+//!   in open transactions, 1000 unacknowledged messages or 16 MiB of them;
+//! * 1024 destinations known at once (only a SUBSCRIBE, or a SEND to a queue nobody subscribes
+//!   to, needs one);
+//!
+//! beyond any of these the client gets an ERROR and the connection closes: the frame that goes
+//! over is refused (a MESSAGE that would go over goes back to its queue, with the connection's
+//! other unacknowledged queue messages). And waiting messages:
+//!
+//! * a queue keeps at most 1000 waiting messages and 16 MiB: beyond, its oldest waiting
+//!   message is dropped;
+//! * all queues together keep at most 64 MiB: beyond, the oldest waiting message of any queue
+//!   is dropped.
 //!
 //! A destination is known while it has a subscriber or a waiting message; it is forgotten as
 //! soon as it has neither. Sizes count body and header bytes.

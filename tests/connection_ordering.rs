@@ -279,3 +279,44 @@ fn a_receipt_received_before_the_disconnect_deadline_wins_over_it_d22() {
         ]
     );
 }
+
+#[test]
+fn bytes_that_will_never_be_read_do_not_delay_the_end_of_input_r6_d16() {
+    let now = Instant::now();
+    // After DISCONNECT with a receipt, later input is ignored ...
+    let mut s = server_connected(ServerConfig::default(), now, CONNECT12);
+    s.handle_input(
+        now,
+        b"DISCONNECT\nreceipt:d\n\n\0SEND\ndestination:/q\n\nlate\0",
+    )
+    .unwrap();
+    assert_eq!(
+        server_events(&mut s),
+        vec![ServerEvent::Disconnect {
+            receipt: Some(b("d"))
+        }]
+    );
+    s.handle_close();
+    assert!(
+        s.is_closed(),
+        "R-8: a close after DISCONNECT is a normal end"
+    );
+    assert_eq!(
+        server_events(&mut s),
+        vec![ServerEvent::Closed(CloseReason::Disconnected)]
+    );
+    // ... and frames held until `accept` are never read if the client leaves first (D-16).
+    let mut s = stomp_codec::ServerConnection::new(ServerConfig::default());
+    s.handle_input(
+        now,
+        format!("{CONNECT12}SEND\ndestination:/q\n\nx\0").as_bytes(),
+    )
+    .unwrap();
+    assert!(matches!(s.poll_event(), Some(ServerEvent::Connect(_))));
+    s.handle_close();
+    assert!(s.is_closed());
+    assert_eq!(
+        server_events(&mut s),
+        vec![ServerEvent::Closed(CloseReason::PeerClosed)]
+    );
+}

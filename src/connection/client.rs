@@ -857,8 +857,8 @@ impl<I: Timestamp> ClientConnection<I> {
     /// The transport ended (EOF or reset). After DISCONNECT this is a normal close;
     /// otherwise the connection closes with [`CloseReason::PeerClosed`].
     ///
-    /// It takes effect in order with the input: at once when every byte received has been
-    /// through `poll_event`, else once `poll_event` has reported the frames still buffered.
+    /// It takes effect in order with the input: at once unless frames received before it are
+    /// still to be reported, else once `poll_event` has reported them.
     pub fn handle_close(&mut self) {
         if self.state != State::Closed {
             self.core.input_closed = true;
@@ -867,7 +867,7 @@ impl<I: Timestamp> ClientConnection<I> {
     }
 
     /// Applies a pending timeout check and end of input at once when no received bytes wait
-    /// in the decoder (nothing was received before them that the application has not seen).
+    /// in the decoder (no frame received before them is still to be reported).
     fn settle(&mut self) {
         if self.core.decoder.buffered() == 0 {
             while self.step() {}
@@ -885,9 +885,9 @@ impl<I: Timestamp> ClientConnection<I> {
     /// Runs the timers due at `now`: our own heart-beat (B-4) at once; the DISCONNECT receipt
     /// deadline (D-22), the connect deadline
     /// ([`connect_timeout`](ClientConfig::connect_timeout)) and the server's heart-beat timeout
-    /// (B-6) in order with the input: at once when every byte received has been through
-    /// `poll_event`, else once `poll_event` has reported the frames received before `now`.
-    /// Calling it early, late or repeatedly is harmless.
+    /// (B-6) in order with the input: at once unless frames received before `now` are still to
+    /// be reported, else once `poll_event` has reported them. Calling it early, late or
+    /// repeatedly is harmless.
     pub fn handle_timeout(&mut self, now: I) {
         if self.state == State::Closed {
             return;

@@ -58,20 +58,22 @@ pub struct ServerConfig {
     pub limits: Limits,
     /// How many subscriptions a client may have active at once. One more SUBSCRIBE is answered
     /// with ERROR and the connection closes (H-8: a server may cap any unbounded input).
-    /// Default 1024 ([`DEFAULT_MAX_SUBSCRIPTIONS`](super::DEFAULT_MAX_SUBSCRIPTIONS)): far more than a chat or dashboard
-    /// client needs, and it bounds the per-connection state a client can make the server
-    /// keep.
+    /// Default 1024 ([`DEFAULT_MAX_SUBSCRIPTIONS`](super::DEFAULT_MAX_SUBSCRIPTIONS)): far
+    /// more than a chat or dashboard client needs, and it bounds the per-connection state a
+    /// client can make the server keep.
     pub max_subscriptions: usize,
     /// How many transactions a client may have open at once; one more BEGIN is answered with
-    /// ERROR and the connection closes (H-8). Default 256 ([`DEFAULT_MAX_TRANSACTIONS`](super::DEFAULT_MAX_TRANSACTIONS)).
+    /// ERROR and the connection closes (H-8). Default 256
+    /// ([`DEFAULT_MAX_TRANSACTIONS`](super::DEFAULT_MAX_TRANSACTIONS)).
     pub max_transactions: usize,
     /// How long a client may take to send its CONNECT (or STOMP) frame; when it has not
     /// arrived in time the server sends ERROR and closes
     /// ([`ConnectionError::ConnectTimeout`]), so that a client that sends nothing, or trickles
     /// a partial frame, cannot hold the connection forever. The time counts from
     /// [`ServerConnection::start`], or else from the first `handle_input` or `handle_timeout`
-    /// call. Default 10 s ([`DEFAULT_CONNECT_TIMEOUT`](super::DEFAULT_CONNECT_TIMEOUT)); `None` disables it. Waiting for the
-    /// application's [`accept`](ServerConnection::accept) is not counted.
+    /// call. Default 10 s ([`DEFAULT_CONNECT_TIMEOUT`](super::DEFAULT_CONNECT_TIMEOUT));
+    /// `None` disables it. Waiting for the application's [`accept`](ServerConnection::accept)
+    /// is not counted.
     pub connect_timeout: Option<Duration>,
 }
 
@@ -730,8 +732,8 @@ impl<I: Timestamp> ServerConnection<I> {
     /// otherwise open transactions are aborted and the connection closes with
     /// [`CloseReason::PeerClosed`].
     ///
-    /// It takes effect in order with the input: at once when every byte received has been
-    /// through `poll_event`, else once `poll_event` has reported the frames still buffered.
+    /// It takes effect in order with the input: at once unless frames received before it are
+    /// still to be reported, else once `poll_event` has reported them.
     pub fn handle_close(&mut self) {
         if self.state != State::Closed {
             self.core.input_closed = true;
@@ -739,10 +741,12 @@ impl<I: Timestamp> ServerConnection<I> {
         }
     }
 
-    /// Applies a pending timeout check and end of input at once when no received bytes wait
-    /// in the decoder (nothing was received before them that the application has not seen).
+    /// Applies a pending timeout check and end of input at once when no received frame waits
+    /// to be reported before them (no bytes in the decoder, or none that will be decoded: after
+    /// DISCONNECT or ERROR, or held until `accept`).
     fn settle(&mut self) {
-        if self.core.decoder.buffered() == 0 {
+        let decoding = matches!(self.state, State::AwaitingConnect | State::Connected);
+        if !decoding || self.core.decoder.buffered() == 0 {
             while self.step() {}
         }
     }
@@ -767,10 +771,9 @@ impl<I: Timestamp> ServerConnection<I> {
 
     /// Runs the timers due at `now`: our own heart-beat (B-4) at once; the client's heart-beat
     /// timeout (B-6) and the connect deadline
-    /// ([`connect_timeout`](ServerConfig::connect_timeout)) in order with the input, that is,
-    /// at once when every byte received has been through `poll_event`, else once
-    /// `poll_event` has reported the frames received before `now`. Calling it early, late or
-    /// repeatedly is harmless.
+    /// ([`connect_timeout`](ServerConfig::connect_timeout)) in order with the input: at once
+    /// unless frames received before `now` are still to be reported, else once `poll_event`
+    /// has reported them. Calling it early, late or repeatedly is harmless.
     pub fn handle_timeout(&mut self, now: I) {
         if self.state == State::Closed {
             return;
