@@ -326,7 +326,8 @@ mod version;
 pub use connection::{
     Accept, AckMode, ClientConfig, ClientConnection, ClientEvent, CloseReason, ConnectRequest,
     ConnectionError, ErrorReply, FrameOptions, Message, ServerConfig, ServerConnection,
-    ServerEvent, Timestamp, UsageError, DEFAULT_DISCONNECT_TIMEOUT, DEFAULT_HEART_BEAT,
+    ServerEvent, Timestamp, UsageError, DEFAULT_CONNECT_TIMEOUT, DEFAULT_DISCONNECT_TIMEOUT,
+    DEFAULT_HEART_BEAT, DEFAULT_MAX_SUBSCRIPTIONS, DEFAULT_MAX_TRANSACTIONS,
 };
 pub use decode::{Decoder, Item};
 pub use encode::{encode, Encoder};
