@@ -1216,6 +1216,14 @@ impl<I: Timestamp> ClientConnection<I> {
         self.core.pending_transmit()
     }
 
+    /// Received bytes held by the decoder: the unfinished frame (or lone CR) after the last
+    /// input. At most [`Limits::max_frame`](crate::Limits::max_frame) plus the bytes of the last
+    /// `handle_input`, whatever the server sends (D-12). It no longer grows
+    /// once the connection is closed or has failed.
+    pub fn buffered_input(&self) -> usize {
+        self.core.decoder.buffered()
+    }
+
     /// The ack mode of the active subscription `id`, if there is one.
     pub fn subscription(&self, id: impl AsRef<[u8]>) -> Option<AckMode> {
         self.subscriptions.get(id.as_ref()).map(|s| s.ack)

@@ -1192,6 +1192,14 @@ impl<I: Timestamp> ServerConnection<I> {
         self.core.pending_transmit()
     }
 
+    /// Received bytes held by the decoder: the unfinished frame (or lone CR) after the last
+    /// input. At most [`Limits::max_frame`](crate::Limits::max_frame) plus the bytes of the last
+    /// `handle_input`, whatever the client sends (D-12). It no longer grows
+    /// once the connection is closed or has failed.
+    pub fn buffered_input(&self) -> usize {
+        self.core.decoder.buffered()
+    }
+
     /// The destination and ack mode of the client's subscription `id`, if it is active.
     pub fn subscription(&self, id: impl AsRef<[u8]>) -> Option<(&Bytes, AckMode)> {
         self.subscriptions
