@@ -14,6 +14,7 @@
 //!   still works.
 //!
 //! Run with `cargo test --test error_completeness`.
+#![cfg(feature = "std")]
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};

@@ -2,6 +2,7 @@
 //! (`fuzz/corpus/{decode_vs_reference,client_connection,server_connection}/seed-*`) through the
 //! very functions the targets call, and checks that each named connection seed reaches what its
 //! name says; then runs the connection drivers on random operation bytes.
+#![cfg(feature = "std")]
 
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -15,6 +15,7 @@
 //! decoder inside holds at most a frame beyond the last input. A peer that floods frames grows
 //! the event queue by one event per frame: that is the bound, and the back-pressure rule is the
 //! caller's — stop reading the transport while `pending_events()` is above its budget.
+#![cfg(feature = "std")]
 
 use std::time::{Duration, Instant};
 

@@ -6,6 +6,7 @@
 //! `handle_timeout` call, however far the clock jumped (B-4).
 //!
 //! Time is virtual: tests move an `Instant` by hand. Every loop is bounded.
+#![cfg(feature = "std")]
 
 use std::time::{Duration, Instant};
 
