@@ -14,10 +14,10 @@
 //!
 //! * **Destinations.** `/queue/...` delivers each message to *one* subscriber, round-robin
 //!   over the queue's subscribers; a message sent while a queue has no subscriber waits in the
-//!   queue (at most 1000 per queue; beyond that the oldest is dropped) and goes to the next
-//!   subscriber. Every other destination (`/topic/...`, the chat rooms) is a topic: each message
-//!   goes to every current subscriber, and nobody receives what was sent before they
-//!   subscribed.
+//!   queue (within the limits below) and goes to the next subscriber. Every other destination
+//!   (`/topic/...`, the chat rooms) is a topic: each message goes to every current subscriber,
+//!   and nobody receives what was sent before they subscribed (a message to a topic nobody
+//!   subscribes to is simply dropped).
 //! * **Acknowledgements.** `auto`: a delivered message is done. `client`: an ACK covers the
 //!   message and every earlier unacknowledged message of the same subscription (cumulative),
 //!   and so does a NACK. `client-individual`: an ACK or NACK covers one message. A NACKed
@@ -26,19 +26,53 @@
 //! * **Unacknowledged messages** of a client that disconnects (or goes silent, or
 //!   unsubscribes) go back to their queue, marked `redelivered:true`, and are delivered to
 //!   another subscriber; unacknowledged topic messages are dropped.
-//! * **Transactions.** SEND, ACK and NACK with a `transaction` header are held and applied, in
-//!   order, at COMMIT; ABORT, DISCONNECT and a lost connection discard them.
+//! * **Transactions.** SEND frames with a `transaction` header are held and published, in
+//!   order, at COMMIT. An ACK or NACK with a `transaction` header is checked when it arrives
+//!   (an unknown message is an ERROR at once, so a COMMIT never applies half a transaction) and
+//!   reserves the messages it covers: they take effect at COMMIT, go back to waiting for an
+//!   ACK at ABORT, and stay reserved if their subscription ends in between (UNSUBSCRIBE does not
+//!   take them back; COMMIT still consumes them, ABORT gives them back to their queue as
+//!   redelivered). ABORT, DISCONNECT and a lost connection discard the held SENDs. COMMIT is
+//!   all or nothing: it is refused with ERROR, applying nothing, only when a held SEND would
+//!   need a new destination beyond the limit below.
 //! * **Receipts.** Every frame with a `receipt` header is answered with RECEIPT once it has been
 //!   processed (for COMMIT: once the transaction has been applied), or with an ERROR that names
-//!   the receipt.
+//!   the receipt. ERROR frames carry a short `message` header and the details in the body.
 //! * **Heart-beats.** CONNECTED offers `1000,1000`, so each client chooses its own rate (at most
 //!   one per second each way). A client that stays silent for twice its interval is dropped.
 //! * **WebSocket.** Path `/ws`, subprotocols `v12.stomp`, `v11.stomp` and `v10.stomp`: the first
-//!   one in the client's list that the broker knows is chosen, and the STOMP versions offered
-//!   on the connection are capped by it. Text and binary messages are fed, in order, to the same
-//!   decoder as TCP bytes (a message may hold part of a frame, several frames or heart-beat
-//!   EOLs); outgoing bytes go out as text messages when they are UTF-8, else as binary ones.
+//!   one in the client's list that the broker knows is chosen
+//!   ([`websocket::choose_subprotocol`]), and the STOMP versions offered on the connection are
+//!   capped by it. Text and binary messages are fed, in order, to the same connection as TCP
+//!   bytes (a message may hold part of a frame, several frames or heart-beat EOLs); outgoing
+//!   bytes go out as text messages when they are UTF-8 ([`websocket::fits_text_message`]),
+//!   else as binary ones. After a protocol failure (an ERROR sent) the WebSocket is closed with
+//!   status 1002, as Spring does (W-8); otherwise with 1000.
 //! * No authentication: any login is accepted, and `host` is ignored.
+//!
+//! # Limits
+//!
+//! No client can make the broker keep more than this (H-8: a server may cap any unbounded
+//! input). Frames themselves are bounded by the codec's default [`Limits`](stomp_codec::Limits)
+//! (8 MiB of body, 64 KiB of headers).
+//!
+//! * CONNECT must arrive within 10 s of the transport being accepted;
+//! * per connection: 256 subscriptions, 16 open transactions, 1000 SEND frames or 16 MiB held
+//!   in open transactions, 1000 unacknowledged messages or 16 MiB of them;
+//! * 1024 destinations known at once (only a SUBSCRIBE, or a SEND to a queue nobody subscribes
+//!   to, needs one);
+//!
+//! beyond any of these the client gets an ERROR and the connection closes: the frame that goes
+//! over is refused (a MESSAGE that would go over goes back to its queue, with the connection's
+//! other unacknowledged queue messages). And waiting messages:
+//!
+//! * a queue keeps at most 1000 waiting messages and 16 MiB: beyond, its oldest waiting
+//!   message is dropped;
+//! * all queues together keep at most 64 MiB: beyond, the oldest waiting message of any queue
+//!   is dropped.
+//!
+//! A destination is known while it has a subscriber or a waiting message; it is forgotten as
+//! soon as it has neither. Sizes count body and header bytes.
 //!
 //! # How it is built
 //!
@@ -47,7 +81,8 @@
 //! to send, as the connection module documents. The rooms are a [`Broker`] behind a mutex that
 //! every task shares; it routes a SEND by putting a [`Delivery`] on the channel of each
 //! receiving task, which turns it into a MESSAGE on its own connection. Channels are unbounded,
-//! so a slow subscriber makes its channel grow: a production broker would bound it.
+//! so a slow subscriber makes its channel grow until its socket stays full for 10 s and it is
+//! dropped: a production broker would bound it, and the number of connections too.
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
@@ -57,9 +92,10 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures_util::{SinkExt, StreamExt};
+use stomp_codec::websocket::{self, Subprotocol};
 use stomp_codec::{
-    Accept, AckMode, CloseReason, ErrorReply, Frame, HeartBeat, ServerConfig, ServerConnection,
-    ServerEvent, Version, VersionSet,
+    Accept, AckMode, CloseReason, ConnectionError, ErrorReply, Frame, HeartBeat, ServerConfig,
+    ServerConnection, ServerEvent, Version, VersionSet,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -67,7 +103,8 @@ use tokio::sync::mpsc;
 use tokio::time::{sleep_until, timeout, Instant};
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
-use tokio_tungstenite::tungstenite::protocol::frame::Utf8Bytes;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::frame::{CloseFrame, Utf8Bytes};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::WebSocketStream;
 
@@ -86,22 +123,72 @@ Routing: /queue/... sends each message to one subscriber, round-robin (messages 
 queue while it has none); any other destination, e.g. /topic/room, is a topic: every subscriber
 gets every message. Unacknowledged queue messages of a client that leaves are redelivered to
 another subscriber; unacknowledged topic messages are dropped; NACKed messages are dropped.
-SEND/ACK/NACK in a transaction take effect at COMMIT. Heart-beats: CONNECTED offers 1000,1000.";
+SEND/ACK/NACK in a transaction take effect at COMMIT, all or nothing; an ACK/NACK of an unknown
+message is an ERROR as soon as it arrives. Heart-beats: CONNECTED offers 1000,1000.
+
+Limits (beyond them: ERROR and the connection closes, unless said otherwise):
+  CONNECT within 10 s; per connection 256 subscriptions, 16 open transactions, 1000 SENDs or
+  16 MiB held in transactions, 1000 unacknowledged messages or 16 MiB; 1024 destinations in all
+  (ERROR for the frame that needs one more); a queue keeps 1000 waiting messages or 16 MiB and
+  all queues 64 MiB (beyond: the oldest waiting message is dropped).";
 
 /// The heart-beat of CONNECTED: the broker can send every second and wants to hear from the
 /// client at most every second, so the client's own offer decides (B-3: the larger value wins).
 const HEART_BEAT: HeartBeat = HeartBeat::new(1_000, 1_000);
 /// A client that does not take its bytes within this is dropped (its socket buffers are full).
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Messages a queue keeps while it has no subscriber.
+/// A client must send CONNECT within this after its transport is accepted.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Subscriptions one connection may have (the connection answers one more with ERROR).
+const MAX_SUBSCRIPTIONS: usize = 256;
+/// Transactions one connection may have open (likewise).
+const MAX_TRANSACTIONS: usize = 16;
+/// SEND frames, and their bytes, held in the open transactions of one connection.
+const MAX_HELD: usize = 1000;
+const MAX_HELD_BYTES: usize = 16 << 20;
+/// Delivered messages, and their bytes, one connection may leave unacknowledged.
+const MAX_UNACKED: usize = 1000;
+const MAX_UNACKED_BYTES: usize = 16 << 20;
+/// Destinations known at once (with a subscriber or a waiting message).
+const MAX_DESTINATIONS: usize = 1024;
+/// Messages, and bytes, a queue keeps while it has no subscriber; beyond, the oldest go.
 const QUEUE_BACKLOG: usize = 1000;
-/// The WebSocket path and subprotocols, most capable first.
+const QUEUE_BACKLOG_BYTES: usize = 16 << 20;
+/// Bytes all queues keep together; beyond, the oldest waiting message of any queue goes.
+const TOTAL_BACKLOG_BYTES: usize = 64 << 20;
+/// The WebSocket path.
 const WS_PATH: &str = "/ws";
-const SUBPROTOCOLS: [(&str, Version); 3] = [
-    ("v12.stomp", Version::V1_2),
-    ("v11.stomp", Version::V1_1),
-    ("v10.stomp", Version::V1_0),
-];
+
+/// What a message costs to keep: body and header bytes, plus a little for the bookkeeping.
+fn size_of(frame: &Frame) -> usize {
+    let headers: usize = frame
+        .headers()
+        .iter()
+        .map(|(name, value)| name.len() + value.len() + 2)
+        .sum();
+    frame.body().len() + headers + 32
+}
+
+fn shown(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Why a frame is refused: the short `message` header of the ERROR and the details of its body
+/// (R-10).
+#[derive(Debug)]
+struct Refusal {
+    message: &'static str,
+    detail: String,
+}
+
+impl Refusal {
+    fn new(message: &'static str, detail: impl Into<String>) -> Refusal {
+        Refusal {
+            message,
+            detail: detail.into(),
+        }
+    }
+}
 
 // ---- the shared state: rooms and subscribers ------------------------------------------------
 
@@ -123,7 +210,12 @@ struct Delivery {
 struct Broker {
     next_session: SessionId,
     sessions: HashMap<SessionId, mpsc::UnboundedSender<Delivery>>,
+    /// Destinations with a subscriber or a waiting message (no others are kept).
     destinations: HashMap<Bytes, Destination>,
+    /// Bytes waiting in all queues.
+    backlog_bytes: usize,
+    /// Arrival order of waiting messages, across queues (the oldest goes first).
+    next_seq: u64,
 }
 
 #[derive(Debug, Default)]
@@ -133,11 +225,37 @@ struct Destination {
     /// Where round-robin continues (queues).
     next: usize,
     /// Messages waiting for a subscriber (queues).
-    backlog: VecDeque<Frame>,
+    backlog: VecDeque<Waiting>,
+    /// Their bytes.
+    backlog_bytes: usize,
+}
+
+impl Destination {
+    fn is_unused(&self) -> bool {
+        self.subscribers.is_empty() && self.backlog.is_empty()
+    }
+}
+
+/// A message waiting in a queue.
+#[derive(Debug)]
+struct Waiting {
+    seq: u64,
+    size: usize,
+    content: Frame,
 }
 
 fn is_queue(destination: &[u8]) -> bool {
     destination.starts_with(b"/queue/")
+}
+
+fn too_many_destinations(destination: &[u8]) -> Refusal {
+    Refusal::new(
+        "too many destinations",
+        format!(
+            "the broker knows {MAX_DESTINATIONS} destinations, its limit, and {} would be one more",
+            shown(destination)
+        ),
+    )
 }
 
 impl Broker {
@@ -153,73 +271,171 @@ impl Broker {
         for destination in self.destinations.values_mut() {
             destination.subscribers.retain(|(s, _)| *s != session);
         }
+        self.destinations.retain(|_, d| !d.is_unused());
     }
 
-    fn subscribe(&mut self, session: SessionId, subscription: Bytes, destination: Bytes) {
+    fn subscribe(
+        &mut self,
+        session: SessionId,
+        subscription: Bytes,
+        destination: Bytes,
+    ) -> Result<(), Refusal> {
+        if !self.destinations.contains_key(&destination)
+            && self.destinations.len() >= MAX_DESTINATIONS
+        {
+            return Err(too_many_destinations(&destination));
+        }
         let dest = self.destinations.entry(destination.clone()).or_default();
         dest.subscribers.push((session, subscription.clone()));
         // The first subscriber of a queue gets what waited for one.
         if let Some(deliveries) = self.sessions.get(&session) {
-            while let Some(content) = dest.backlog.pop_front() {
+            while let Some(waiting) = dest.backlog.pop_front() {
+                dest.backlog_bytes -= waiting.size;
+                self.backlog_bytes -= waiting.size;
                 let delivery = Delivery {
                     destination: destination.clone(),
                     subscription: subscription.clone(),
-                    content,
+                    content: waiting.content,
                 };
                 if let Err(unsent) = deliveries.send(delivery) {
-                    dest.backlog.push_front(unsent.0.content);
+                    dest.backlog_bytes += waiting.size;
+                    self.backlog_bytes += waiting.size;
+                    dest.backlog.push_front(Waiting {
+                        content: unsent.0.content,
+                        ..waiting
+                    });
                     break;
                 }
             }
         }
+        Ok(())
     }
 
     fn unsubscribe(&mut self, session: SessionId, subscription: &[u8], destination: &[u8]) {
         if let Some(dest) = self.destinations.get_mut(destination) {
             dest.subscribers
                 .retain(|(s, id)| !(*s == session && id == subscription));
+            if dest.is_unused() {
+                self.destinations.remove(destination);
+            }
+        }
+    }
+
+    /// Whether messages to `destinations` can all be published: only a queue that the broker
+    /// does not know yet needs room for a new destination (its message may have to wait).
+    fn has_room_for<'a>(
+        &self,
+        destinations: impl Iterator<Item = &'a Bytes>,
+    ) -> Result<(), Refusal> {
+        let mut new: Vec<&Bytes> = destinations
+            .filter(|d| is_queue(d) && !self.destinations.contains_key(*d))
+            .collect();
+        new.sort();
+        new.dedup();
+        match new.first() {
+            Some(first) if self.destinations.len() + new.len() > MAX_DESTINATIONS => {
+                Err(too_many_destinations(first))
+            }
+            _ => Ok(()),
         }
     }
 
     /// Routes a message: to every subscriber of a topic, to the next subscriber of a queue (or
-    /// into its backlog).
-    fn publish(&mut self, destination: &Bytes, content: Frame) {
-        let queue = is_queue(destination);
-        let dest = self.destinations.entry(destination.clone()).or_default();
-        if !queue {
-            for (session, subscription) in &dest.subscribers {
-                if let Some(deliveries) = self.sessions.get(session) {
-                    let _ = deliveries.send(Delivery {
-                        destination: destination.clone(),
-                        subscription: subscription.clone(),
-                        content: content.clone(),
-                    });
+    /// into its backlog). Refused only when a queue without subscriber is not known yet and
+    /// the broker knows as many destinations as it may.
+    fn publish(&mut self, destination: &Bytes, content: Frame) -> Result<(), Refusal> {
+        if !is_queue(destination) {
+            // Nobody subscribed: nobody receives it, and nothing is kept.
+            if let Some(dest) = self.destinations.get(destination) {
+                for (session, subscription) in &dest.subscribers {
+                    if let Some(deliveries) = self.sessions.get(session) {
+                        let _ = deliveries.send(Delivery {
+                            destination: destination.clone(),
+                            subscription: subscription.clone(),
+                            content: content.clone(),
+                        });
+                    }
                 }
             }
-            return;
+            return Ok(());
         }
         let mut content = content;
-        for _ in 0..dest.subscribers.len() {
-            dest.next = (dest.next + 1) % dest.subscribers.len();
-            let (session, subscription) = &dest.subscribers[dest.next];
-            let Some(deliveries) = self.sessions.get(session) else {
-                continue;
-            };
-            let delivery = Delivery {
-                destination: destination.clone(),
-                subscription: subscription.clone(),
-                content,
-            };
-            match deliveries.send(delivery) {
-                Ok(()) => return,
-                // That session's task has ended: try the next subscriber.
-                Err(unsent) => content = unsent.0.content,
+        if let Some(dest) = self.destinations.get_mut(destination) {
+            for _ in 0..dest.subscribers.len() {
+                dest.next = (dest.next + 1) % dest.subscribers.len();
+                let (session, subscription) = &dest.subscribers[dest.next];
+                let Some(deliveries) = self.sessions.get(session) else {
+                    continue;
+                };
+                let delivery = Delivery {
+                    destination: destination.clone(),
+                    subscription: subscription.clone(),
+                    content,
+                };
+                match deliveries.send(delivery) {
+                    Ok(()) => return Ok(()),
+                    // That session's task has ended: try the next subscriber.
+                    Err(unsent) => content = unsent.0.content,
+                }
             }
+        } else if self.destinations.len() >= MAX_DESTINATIONS {
+            return Err(too_many_destinations(destination));
         }
-        if dest.backlog.len() == QUEUE_BACKLOG {
-            dest.backlog.pop_front();
+        self.wait_in_queue(destination, content);
+        Ok(())
+    }
+
+    /// Keeps a message until the queue has a subscriber, dropping the oldest waiting messages
+    /// beyond the limits of the queue and of all queues.
+    fn wait_in_queue(&mut self, destination: &Bytes, content: Frame) {
+        let size = size_of(&content);
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let dest = self.destinations.entry(destination.clone()).or_default();
+        dest.backlog.push_back(Waiting { seq, size, content });
+        dest.backlog_bytes += size;
+        self.backlog_bytes += size;
+        let mut dropped = 0;
+        while dest.backlog.len() > QUEUE_BACKLOG || dest.backlog_bytes > QUEUE_BACKLOG_BYTES {
+            let Some(oldest) = dest.backlog.pop_front() else {
+                break;
+            };
+            dest.backlog_bytes -= oldest.size;
+            self.backlog_bytes -= oldest.size;
+            dropped += 1;
         }
-        dest.backlog.push_back(content);
+        if dropped > 0 {
+            println!(
+                "chat_broker: queue {} is full: {dropped} oldest message(s) dropped",
+                shown(destination)
+            );
+        }
+        while self.backlog_bytes > TOTAL_BACKLOG_BYTES {
+            // The oldest waiting message of any queue goes.
+            let Some(key) = self
+                .destinations
+                .iter()
+                .filter_map(|(key, d)| d.backlog.front().map(|w| (w.seq, key)))
+                .min()
+                .map(|(_, key)| key.clone())
+            else {
+                break;
+            };
+            let Some(dest) = self.destinations.get_mut(&key) else {
+                break;
+            };
+            if let Some(oldest) = dest.backlog.pop_front() {
+                dest.backlog_bytes -= oldest.size;
+                self.backlog_bytes -= oldest.size;
+            }
+            if dest.is_unused() {
+                self.destinations.remove(&key);
+            }
+            println!(
+                "chat_broker: all queues are full: the oldest message of {} dropped",
+                shown(&key)
+            );
+        }
     }
 }
 
@@ -241,15 +457,11 @@ struct Unacked {
     mode: AckMode,
     destination: Bytes,
     content: Frame,
-}
-
-/// A frame of an open transaction, applied at COMMIT.
-#[derive(Debug)]
-#[allow(clippy::large_enum_variant)] // Frames are moved, not copied: no need to box them.
-enum Pending {
-    Send { destination: Bytes, content: Frame },
-    Ack { id: Bytes },
-    Nack { id: Bytes },
+    size: usize,
+    /// An ACK (`true`) or NACK of an open transaction covers it: it takes effect at COMMIT.
+    claim: Option<(Bytes, bool)>,
+    /// Its subscription ended while it was claimed: ABORT gives it back to its queue.
+    orphaned: bool,
 }
 
 /// What one connection task knows besides its [`ServerConnection`].
@@ -260,15 +472,18 @@ struct Session {
     conn: ServerConnection,
     /// Delivered messages of `client` and `client-individual` subscriptions, oldest first.
     unacked: Vec<Unacked>,
-    transactions: HashMap<Bytes, Vec<Pending>>,
+    unacked_bytes: usize,
+    /// The SEND frames (destination, content) held by each open transaction.
+    transactions: HashMap<Bytes, Vec<(Bytes, Frame)>>,
+    /// How many SEND frames, and bytes, all open transactions hold.
+    held: usize,
+    held_bytes: usize,
+    /// Whether the session ended with a protocol failure (an ERROR sent).
+    failed: bool,
 }
 
 fn now() -> std::time::Instant {
     std::time::Instant::now()
-}
-
-fn shown(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 impl Session {
@@ -297,44 +512,26 @@ impl Session {
                 transaction: Some(tx),
                 frame,
                 ..
-            } => self.hold(
-                &tx,
-                Pending::Send {
-                    destination,
-                    content: frame,
-                },
-            ),
+            } => self.hold(&tx, destination, frame),
             ServerEvent::Send {
                 destination, frame, ..
-            } => {
-                lock(&self.broker).publish(&destination, frame);
-                Ok(())
-            }
+            } => lock(&self.broker).publish(&destination, frame),
             ServerEvent::Subscribe {
                 id, destination, ..
-            } => {
-                lock(&self.broker).subscribe(self.id, id, destination);
-                Ok(())
-            }
+            } => lock(&self.broker).subscribe(self.id, id, destination),
             ServerEvent::Unsubscribe {
                 id, destination, ..
             } => {
                 lock(&self.broker).unsubscribe(self.id, &id, &destination);
-                self.release(|u| u.subscription == id);
+                self.end_subscription(&id);
                 Ok(())
             }
             ServerEvent::Ack {
-                id,
-                transaction: Some(tx),
-                ..
-            } => self.hold(&tx, Pending::Ack { id }),
-            ServerEvent::Ack { id, .. } => self.settle(&id, true),
+                id, transaction, ..
+            } => self.settle(&id, true, transaction),
             ServerEvent::Nack {
-                id,
-                transaction: Some(tx),
-                ..
-            } => self.hold(&tx, Pending::Nack { id }),
-            ServerEvent::Nack { id, .. } => self.settle(&id, false),
+                id, transaction, ..
+            } => self.settle(&id, false, transaction),
             ServerEvent::Begin { transaction, .. } => {
                 self.transactions.insert(transaction, Vec::new());
                 Ok(())
@@ -342,7 +539,7 @@ impl Session {
             ServerEvent::Commit { transaction, .. } => self.commit(&transaction),
             ServerEvent::Abort { transaction, .. }
             | ServerEvent::TransactionAborted { transaction } => {
-                self.transactions.remove(&transaction);
+                self.abort(&transaction);
                 Ok(())
             }
             ServerEvent::Disconnect { .. } => {
@@ -364,75 +561,191 @@ impl Session {
                 return;
             }
         };
-        let answered = match (outcome, receipt) {
-            (Ok(()), Some(receipt)) => self.conn.receipt(now(), receipt),
-            (Ok(()), None) => Ok(()),
-            (Err(message), receipt) => {
-                self.log(format!("ERROR: {message}"));
-                let mut reply = ErrorReply::new(message);
-                reply.receipt_id = receipt;
-                self.conn.error(now(), reply)
+        match (outcome, receipt) {
+            (Ok(()), Some(receipt)) => {
+                if let Err(e) = self.conn.receipt(now(), receipt) {
+                    self.log(format!("cannot answer: {e}"));
+                }
             }
-        };
-        if let Err(e) = answered {
-            self.log(format!("cannot answer: {e}"));
+            (Ok(()), None) => {}
+            (Err(refusal), receipt) => self.refuse(refusal, receipt),
         }
     }
 
-    fn on_closed(&self, reason: &CloseReason) {
+    /// Answers with ERROR (R-9: then the connection closes) and routes nothing more here.
+    fn refuse(&mut self, refusal: Refusal, receipt: Option<Bytes>) {
+        self.log(format!("ERROR: {}: {}", refusal.message, refusal.detail));
+        let mut reply = ErrorReply::new(refusal.message).detail(refusal.detail);
+        reply.receipt_id = receipt;
+        if let Err(e) = self.conn.error(now(), reply) {
+            self.log(format!("cannot answer: {e}"));
+        }
+        self.failed = true;
+        lock(&self.broker).unregister(self.id);
+    }
+
+    fn on_closed(&mut self, reason: &CloseReason) {
         match reason {
             CloseReason::Disconnected => self.log("closed after DISCONNECT"),
             CloseReason::PeerClosed => self.log("closed by the client without DISCONNECT"),
-            CloseReason::Failed(e) => self.log(format!("closed: the client failed: {e}")),
+            CloseReason::Failed(e) => {
+                // A heart-beat timeout is silence, not a protocol error.
+                self.failed |= !matches!(e, ConnectionError::HeartbeatTimeout { .. });
+                self.log(format!("closed: the client failed: {e}"));
+            }
             other => self.log(format!("closed: {other:?}")),
         }
     }
 
-    /// Puts a frame of transaction `tx` aside until COMMIT (the connection has checked that
+    /// Puts a SEND of transaction `tx` aside until COMMIT (the connection has checked that
     /// `tx` is open).
-    fn hold(&mut self, tx: &Bytes, pending: Pending) -> Result<(), String> {
+    fn hold(&mut self, tx: &Bytes, destination: Bytes, content: Frame) -> Result<(), Refusal> {
+        let size = size_of(&content);
+        if self.held >= MAX_HELD || self.held_bytes + size > MAX_HELD_BYTES {
+            return Err(Refusal::new(
+                "transaction too large",
+                format!(
+                    "open transactions may hold at most {MAX_HELD} SEND frames and \
+                     {MAX_HELD_BYTES} bytes on one connection"
+                ),
+            ));
+        }
+        self.held += 1;
+        self.held_bytes += size;
         self.transactions
             .entry(tx.clone())
             .or_default()
-            .push(pending);
+            .push((destination, content));
         Ok(())
     }
 
-    fn commit(&mut self, tx: &Bytes) -> Result<(), String> {
-        for pending in self.transactions.remove(tx).unwrap_or_default() {
-            match pending {
-                Pending::Send {
-                    destination,
-                    content,
-                } => lock(&self.broker).publish(&destination, content),
-                Pending::Ack { id } => self.settle(&id, true)?,
-                Pending::Nack { id } => self.settle(&id, false)?,
+    /// Takes the SENDs held by `tx` out of the counts.
+    fn take_held(&mut self, tx: &Bytes) -> Vec<(Bytes, Frame)> {
+        let sends = self.transactions.remove(tx).unwrap_or_default();
+        self.held -= sends.len();
+        self.held_bytes -= sends.iter().map(|(_, c)| size_of(c)).sum::<usize>();
+        sends
+    }
+
+    /// Applies `tx`: every check was made when its frames arrived, and the only thing that
+    /// can still fail (room for new destinations) is checked before anything is applied.
+    fn commit(&mut self, tx: &Bytes) -> Result<(), Refusal> {
+        let sends = self.take_held(tx);
+        {
+            let mut broker = lock(&self.broker);
+            broker.has_room_for(sends.iter().map(|(d, _)| d))?;
+            for (destination, content) in sends {
+                if let Err(refusal) = broker.publish(&destination, content) {
+                    // Not reached: has_room_for checked it under the same lock.
+                    self.log(format!("message dropped: {}", refusal.detail));
+                }
             }
+        }
+        let claimed = |u: &Unacked| u.claim.as_ref().is_some_and(|(t, _)| t == tx);
+        let nacked = self
+            .unacked
+            .iter()
+            .filter(|u| claimed(u) && u.claim.as_ref().is_some_and(|(_, ack)| !ack))
+            .count();
+        let mut freed = 0;
+        self.unacked.retain(|u| {
+            let settled = claimed(u);
+            if settled {
+                freed += u.size;
+            }
+            !settled
+        });
+        self.unacked_bytes -= freed;
+        if nacked > 0 {
+            self.log(format!(
+                "COMMIT of {}: {nacked} NACKed message(s) dropped",
+                shown(tx)
+            ));
         }
         Ok(())
     }
 
+    /// Discards `tx`: its SENDs are dropped, the messages its ACK/NACKs covered wait for an ACK
+    /// again, or go back to their queue if their subscription has ended.
+    fn abort(&mut self, tx: &Bytes) {
+        self.take_held(tx);
+        for u in &mut self.unacked {
+            if u.claim.as_ref().is_some_and(|(t, _)| t == tx) {
+                u.claim = None;
+            }
+        }
+        self.release(|u| u.orphaned && u.claim.is_none());
+    }
+
+    /// An UNSUBSCRIBE: the subscription's unacknowledged messages go back to their queue,
+    /// except those an open transaction has acknowledged, which stay until it ends.
+    fn end_subscription(&mut self, id: &Bytes) {
+        for u in &mut self.unacked {
+            if u.subscription == id && u.claim.is_some() {
+                u.orphaned = true;
+            }
+        }
+        self.release(|u| u.subscription == id && !u.orphaned);
+    }
+
     /// ACK (`ack` true) or NACK of the message `id`: in `client` mode also every earlier
-    /// message of its subscription. Both end the messages' delivery; NACKed ones are dropped.
-    fn settle(&mut self, id: &Bytes, ack: bool) -> Result<(), String> {
+    /// message of its subscription. Without a transaction it takes effect now (NACKed messages
+    /// are dropped); with one, the messages are reserved for its COMMIT.
+    fn settle(&mut self, id: &Bytes, ack: bool, tx: Option<Bytes>) -> Result<(), Refusal> {
         let what = if ack { "ACK" } else { "NACK" };
         let Some(at) = self.unacked.iter().position(|u| u.message_id == id) else {
-            return Err(format!(
-                "{what} of an unknown message: no message with id {:?} waits for ACK or NACK",
-                shown(id)
+            return Err(Refusal::new(
+                "unknown message",
+                format!(
+                    "{what} of message {:?}: no message with this id waits for ACK or NACK",
+                    shown(id)
+                ),
             ));
         };
+        if let Some((other, _)) = &self.unacked[at].claim {
+            return Err(Refusal::new(
+                "message already acknowledged",
+                format!(
+                    "{what} of message {:?}: transaction {:?} already acknowledges it",
+                    shown(id),
+                    shown(other)
+                ),
+            ));
+        }
         let subscription = self.unacked[at].subscription.clone();
         let cumulative = self.unacked[at].mode == AckMode::Client;
-        let mut index = 0;
-        self.unacked.retain(|u| {
-            let settled =
-                index == at || (cumulative && index < at && u.subscription == subscription);
-            index += 1;
-            !settled
-        });
-        if !ack {
-            self.log(format!("NACK of {}: message dropped", shown(id)));
+        let covers = |index: usize, u: &Unacked| {
+            index == at
+                || (cumulative
+                    && index < at
+                    && u.subscription == subscription
+                    && u.claim.is_none()
+                    && !u.orphaned)
+        };
+        match tx {
+            Some(tx) => {
+                for (index, u) in self.unacked.iter_mut().enumerate() {
+                    if covers(index, u) {
+                        u.claim = Some((tx.clone(), ack));
+                    }
+                }
+            }
+            None => {
+                let mut index = 0;
+                let mut freed = 0;
+                self.unacked.retain(|u| {
+                    let settled = covers(index, u);
+                    index += 1;
+                    if settled {
+                        freed += u.size;
+                    }
+                    !settled
+                });
+                self.unacked_bytes -= freed;
+                if !ack {
+                    self.log(format!("NACK of {}: message dropped", shown(id)));
+                }
+            }
         }
         Ok(())
     }
@@ -440,11 +753,12 @@ impl Session {
     /// Takes back the unacknowledged messages that match: queue messages go back to their
     /// queue as redelivered, topic messages are dropped.
     fn release(&mut self, matches: impl Fn(&Unacked) -> bool) {
-        let (released, kept) = std::mem::take(&mut self.unacked)
+        let (released, kept): (Vec<Unacked>, Vec<Unacked>) = std::mem::take(&mut self.unacked)
             .into_iter()
             .partition(|u| matches(u));
         self.unacked = kept;
         for u in released {
+            self.unacked_bytes -= u.size;
             self.requeue(&u.destination, u.content);
         }
     }
@@ -452,7 +766,9 @@ impl Session {
     fn requeue(&self, destination: &Bytes, mut content: Frame) {
         if is_queue(destination) {
             content.headers_mut().set("redelivered", "true");
-            lock(&self.broker).publish(destination, content);
+            if let Err(refusal) = lock(&self.broker).publish(destination, content) {
+                self.log(format!("redelivery dropped: {}", refusal.detail));
+            }
         }
     }
 
@@ -463,18 +779,44 @@ impl Session {
             subscription,
             content,
         } = delivery;
-        // The subscription may have gone (UNSUBSCRIBE) since the message was routed.
-        let Some((_, mode)) = self.conn.subscription(&subscription) else {
+        // The subscription may have gone (UNSUBSCRIBE) since the message was routed, or the
+        // session may be ending: another subscriber may take it.
+        let Some((_, mode)) = self
+            .conn
+            .subscription(&subscription)
+            .filter(|_| self.conn.is_connected())
+        else {
             return self.requeue(&destination, content);
         };
+        let size = size_of(&content);
+        if mode.needs_ack()
+            && (self.unacked.len() >= MAX_UNACKED || self.unacked_bytes + size > MAX_UNACKED_BYTES)
+        {
+            // Routed elsewhere once this session has left the broker.
+            let refusal = Refusal::new(
+                "too many unacknowledged messages",
+                format!(
+                    "a connection may leave at most {MAX_UNACKED} messages and \
+                     {MAX_UNACKED_BYTES} bytes unacknowledged"
+                ),
+            );
+            self.refuse(refusal, None);
+            return self.requeue(&destination, content);
+        }
         match self.conn.message(now(), &subscription, &content) {
-            Ok(message_id) if mode.needs_ack() => self.unacked.push(Unacked {
-                message_id,
-                subscription,
-                mode,
-                destination,
-                content,
-            }),
+            Ok(message_id) if mode.needs_ack() => {
+                self.unacked_bytes += size;
+                self.unacked.push(Unacked {
+                    message_id,
+                    subscription,
+                    mode,
+                    destination,
+                    content,
+                    size,
+                    claim: None,
+                    orphaned: false,
+                });
+            }
             Ok(_) => {}
             // The session is ending: another subscriber may take it.
             Err(_) if !self.conn.is_connected() => self.requeue(&destination, content),
@@ -524,6 +866,8 @@ impl Transport {
                 }
                 Ok(Input::Bytes(buf.split().freeze()))
             }
+            // Each message's payload, text or binary, is fed as it is: the connection's decoder
+            // keeps its state from message to message (W-3, W-4).
             Transport::Ws(ws) => match ws.next().await {
                 None | Some(Ok(WsMessage::Close(_))) => Ok(Input::Closed),
                 Some(Ok(WsMessage::Text(text))) => Ok(Input::Bytes(text.into())),
@@ -549,20 +893,43 @@ impl Transport {
         match self {
             Transport::Tcp(stream, _) => stream.write_all(&bytes).await,
             Transport::Ws(ws) => {
-                let message = match Utf8Bytes::try_from(bytes.clone()) {
-                    Ok(text) => WsMessage::Text(text),
-                    Err(_) => WsMessage::Binary(bytes),
+                // Text messages must be UTF-8 (W-4).
+                let message = if websocket::fits_text_message(&bytes) {
+                    Utf8Bytes::try_from(bytes)
+                        .map(WsMessage::Text)
+                        .map_err(io::Error::other)?
+                } else {
+                    WsMessage::Binary(bytes)
                 };
                 ws.send(message).await.map_err(io::Error::other)
             }
         }
     }
 
-    async fn close(&mut self) {
+    /// Closes the transport; a WebSocket with status 1002 after a protocol failure (W-8), else
+    /// 1000.
+    async fn close(&mut self, protocol_failure: bool) {
         let closing = async {
             let _ = match self {
                 Transport::Tcp(stream, _) => stream.shutdown().await,
-                Transport::Ws(ws) => ws.close(None).await.map_err(io::Error::other),
+                // The WebSocket close handshake (not `SinkExt::close`).
+                Transport::Ws(ws) => {
+                    let frame = if protocol_failure {
+                        CloseFrame {
+                            code: CloseCode::Protocol,
+                            reason: Utf8Bytes::from_static("STOMP protocol error"),
+                        }
+                    } else {
+                        CloseFrame {
+                            code: CloseCode::Normal,
+                            reason: Utf8Bytes::from_static(""),
+                        }
+                    };
+                    ws.as_mut()
+                        .close(Some(frame))
+                        .await
+                        .map_err(io::Error::other)
+                }
             };
         };
         let _ = timeout(Duration::from_secs(1), closing).await;
@@ -581,14 +948,24 @@ async fn serve(
     let config = ServerConfig::default()
         .versions(versions)
         .heart_beat(HEART_BEAT)
-        .server(concat!("chat_broker/", env!("CARGO_PKG_VERSION")));
+        .server(concat!("chat_broker/", env!("CARGO_PKG_VERSION")))
+        .max_subscriptions(MAX_SUBSCRIPTIONS)
+        .max_transactions(MAX_TRANSACTIONS)
+        .connect_timeout(Some(CONNECT_TIMEOUT));
+    let mut conn = ServerConnection::new(config);
+    // The CONNECT deadline counts from now, even if the client never sends a byte.
+    conn.start(now());
     let mut session = Session {
         id,
         peer: peer.to_string(),
         broker,
-        conn: ServerConnection::new(config),
+        conn,
         unacked: Vec::new(),
+        unacked_bytes: 0,
         transactions: HashMap::new(),
+        held: 0,
+        held_bytes: 0,
+        failed: false,
     };
     session.log(match transport {
         Transport::Tcp(..) => "TCP connection",
@@ -606,14 +983,18 @@ async fn serve(
         if session.conn.is_closed() {
             break;
         }
-        // Then wait for bytes, a delivery, or the connection's next timer.
+        // Then wait for bytes, a delivery, or the connection's next timer. Bytes that are ready
+        // win (`biased`): after a stall, the input that arrived in time is fed before a timer
+        // that has meanwhile expired can declare the client silent.
         let wake = session.conn.poll_timeout().map(Instant::from_std);
         tokio::select! {
+            biased;
             input = transport.recv() => match input {
                 Ok(Input::Bytes(bytes)) => {
+                    // Protocol errors in the bytes are reported by the events (ERROR queued,
+                    // then Closed); this only fails for input the connection no longer reads.
                     if let Err(e) = session.conn.handle_input_bytes(now(), bytes) {
-                        // An ERROR is queued; the connection closes once it is sent.
-                        session.log(format!("protocol error: {e}"));
+                        session.log(format!("input refused: {e}"));
                     }
                 }
                 Ok(Input::Activity) => session.conn.note_activity(now()),
@@ -627,8 +1008,9 @@ async fn serve(
             () = sleep_until_some(wake) => session.conn.handle_timeout(now()),
         }
     }
+    let failed = session.failed;
     session.finish(&mut deliveries);
-    transport.close().await;
+    transport.close(failed).await;
 }
 
 fn drain_events(session: &mut Session) -> bool {
@@ -724,33 +1106,29 @@ fn choose_subprotocol(
     if request.uri().path() != WS_PATH {
         return Err(refuse(StatusCode::NOT_FOUND, "STOMP is served on /ws"));
     }
-    let offered: Vec<String> = request
+    let offered = request
         .headers()
         .get_all("sec-websocket-protocol")
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|p| p.trim().to_ascii_lowercase())
-        .collect();
-    if offered.is_empty() {
-        // No subprotocol asked for: plain STOMP, any version.
-        return Ok((response, VersionSet::ALL));
-    }
-    let Some((name, top)) = offered
-        .iter()
-        .find_map(|p| SUBPROTOCOLS.iter().find(|(name, _)| name == p))
-    else {
-        return Err(refuse(
-            StatusCode::BAD_REQUEST,
-            "no supported subprotocol: use v12.stomp, v11.stomp or v10.stomp",
-        ));
+        .map(HeaderValue::as_bytes);
+    let top = match websocket::choose_subprotocol(offered, VersionSet::ALL) {
+        // No subprotocol asked for: plain STOMP, any version (W-1).
+        Subprotocol::NotOffered => return Ok((response, VersionSet::ALL)),
+        Subprotocol::Unsupported => {
+            return Err(refuse(
+                StatusCode::BAD_REQUEST,
+                "no supported subprotocol: use v12.stomp, v11.stomp or v10.stomp",
+            ))
+        }
+        Subprotocol::Chosen(top) => top,
     };
-    response
-        .headers_mut()
-        .insert("sec-websocket-protocol", HeaderValue::from_static(name));
+    response.headers_mut().insert(
+        "sec-websocket-protocol",
+        HeaderValue::from_static(top.subprotocol()),
+    );
     let versions = Version::ALL
         .into_iter()
-        .filter(|v| v <= top)
+        .filter(|v| *v <= top)
         .fold(VersionSet::EMPTY, VersionSet::with);
     Ok((response, versions))
 }

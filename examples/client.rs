@@ -267,11 +267,11 @@ impl Session {
                     reason,
                 });
             }
-            let now = Instant::now();
-            if now >= step_deadline {
+            let checked = Instant::now();
+            if checked >= step_deadline {
                 return Err(Failure::Timeout {
                     waiting_for: what.into(),
-                    after: now - step_started,
+                    after: checked - step_started,
                 });
             }
             // Wake up for the connection's own timers (heart-beats) or the step deadline.
@@ -280,21 +280,26 @@ impl Session {
                 None => step_deadline,
             };
             self.read_buf.reserve(8 * 1024);
+            // Bytes that are ready win over a timer (`biased`): after a stall, what the broker
+            // sent in time is fed before a deadline that has meanwhile passed is checked.
             tokio::select! {
+                biased;
                 read = self.stream.read_buf(&mut self.read_buf) => match read? {
                     0 => self.conn.handle_close(),
                     _ => {
                         let bytes = self.read_buf.split().freeze();
-                        // A protocol error is also reported as `Closed(Failed(..))`, handled above.
-                        let _ = self.conn.handle_input_bytes(Instant::now().into_std(), bytes);
+                        // Protocol errors are reported as `Closed(Failed(..))`, handled above.
+                        let _ = self.conn.handle_input_bytes(now(), bytes);
                     }
                 },
-                () = sleep_until(wake) => self.conn.handle_timeout(Instant::now().into_std()),
+                () = sleep_until(wake) => self.conn.handle_timeout(now()),
             }
         }
     }
 }
 
+/// The one clock the connection is given (`now` of every call): the standard monotonic
+/// clock. Its deadlines are turned into tokio's `Instant` only to sleep.
 fn now() -> std::time::Instant {
     std::time::Instant::now()
 }

@@ -14,8 +14,8 @@ use std::io::{self, BufRead, BufWriter, Read, Write};
 use std::process::ExitCode;
 
 use bytes::BytesMut;
-use serde_json::{Map, Value};
-use stomp_codec::{Command, Decoder, Encoder, Frame, Item, Version};
+use serde_json::Value;
+use stomp_codec::{Decoder, Encoder, Item, Version};
 
 const HELP: &str = "\
 stompcat: inspect and produce STOMP traffic as JSON lines
@@ -185,8 +185,11 @@ fn decode(version: Version, chunk: usize) -> Result<ExitCode, Failure> {
         decoder.push(piece);
         loop {
             match decoder.next_item() {
-                Ok(Some(Item::Frame(frame))) => writeln!(out, "{}", frame_json(&frame))?,
-                Ok(Some(Item::Heartbeat)) => writeln!(out, "{{\"heartbeat\":true}}")?,
+                // The library's serde form (feature `serde`) is the line format.
+                Ok(Some(item)) => {
+                    serde_json::to_writer(&mut out, &item).map_err(io::Error::from)?;
+                    out.write_all(b"\n")?;
+                }
                 Ok(None) => break,
                 Err(err) => {
                     writeln!(
@@ -209,22 +212,6 @@ fn decode(version: Version, chunk: usize) -> Result<ExitCode, Failure> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// One decoded frame as a JSON object, keys in the documented order.
-fn frame_json(frame: &Frame) -> String {
-    let text = |bytes: &[u8]| Value::from(String::from_utf8_lossy(bytes).into_owned());
-    let headers: Vec<Value> = frame
-        .headers()
-        .iter()
-        .map(|(name, value)| Value::Array(vec![text(name), text(value)]))
-        .collect();
-    format!(
-        "{{\"command\":{},\"headers\":{},\"body_hex\":\"{}\"}}",
-        text(frame.command().as_bytes()),
-        Value::Array(headers),
-        to_hex(frame.body())
-    )
-}
-
 /// `stompcat encode`: JSON lines on stdin, STOMP wire bytes on stdout.
 fn encode(version: Version) -> Result<ExitCode, Failure> {
     let encoder = Encoder::new(version);
@@ -236,18 +223,18 @@ fn encode(version: Version) -> Result<ExitCode, Failure> {
         if line.trim().is_empty() {
             continue;
         }
-        let result = match parse_line(&line) {
-            Ok(None) => {
+        let result = match serde_json::from_str::<Item>(&line) {
+            Ok(Item::Heartbeat) => {
                 out.write_all(b"\n")?;
                 continue;
             }
-            Ok(Some(frame)) => encoder.encode(&frame, &mut wire).map_err(|err| {
+            Ok(Item::Frame(frame)) => encoder.encode(&frame, &mut wire).map_err(|err| {
                 format!(
                     "line {number}: cannot encode the {} frame: {err}",
                     frame.command()
                 )
             }),
-            Err(message) => Err(format!("line {number}: {message}")),
+            Err(err) => Err(format!("line {number}: bad frame JSON: {err}")),
         };
         if let Err(message) = result {
             out.flush()?;
@@ -258,90 +245,4 @@ fn encode(version: Version) -> Result<ExitCode, Failure> {
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// Reads one JSON line: `Ok(None)` for a heart-beat, else the frame it describes.
-fn parse_line(line: &str) -> Result<Option<Frame>, String> {
-    let value: Value = serde_json::from_str(line).map_err(|err| format!("bad JSON: {err}"))?;
-    let Value::Object(object) = value else {
-        return Err("expected a JSON object".into());
-    };
-    if let Some(beat) = object.get("heartbeat") {
-        return match (beat, object.len()) {
-            (Value::Bool(true), 1) => Ok(None),
-            _ => Err("a heart-beat line must be exactly {\"heartbeat\":true}".into()),
-        };
-    }
-    if let Some(key) = object
-        .keys()
-        .find(|k| !matches!(k.as_str(), "command" | "headers" | "body_hex" | "body"))
-    {
-        return Err(format!(
-            "unexpected key \"{key}\" (a frame has command, headers, body_hex or body)"
-        ));
-    }
-    let word = match object.get("command") {
-        Some(Value::String(word)) => word,
-        _ => return Err("\"command\" must be a string".into()),
-    };
-    let command = Command::from_bytes(word.as_bytes())
-        .or_else(|| Command::extension(word.clone()))
-        .ok_or(format!("invalid command \"{}\"", word.escape_debug()))?;
-    let mut builder = Frame::builder(command).headers(parse_headers(&object)?);
-    builder = match (object.get("body_hex"), object.get("body")) {
-        (Some(_), Some(_)) => return Err("give \"body_hex\" or \"body\", not both".into()),
-        (Some(Value::String(hex)), None) => builder.body(from_hex(hex)?),
-        (None, Some(Value::String(text))) => builder.body(text.clone()),
-        (None, None) => builder,
-        _ => return Err("the body must be a string".into()),
-    };
-    Ok(Some(builder.build()))
-}
-
-/// The `headers` field: an array of `[name, value]` string pairs (absent = none).
-fn parse_headers(object: &Map<String, Value>) -> Result<Vec<(String, String)>, String> {
-    let Some(headers) = object.get("headers") else {
-        return Ok(Vec::new());
-    };
-    let Value::Array(headers) = headers else {
-        return Err("\"headers\" must be an array of [name, value] pairs".into());
-    };
-    headers
-        .iter()
-        .enumerate()
-        .map(|(i, pair)| match pair.as_array().map(Vec::as_slice) {
-            Some([Value::String(name), Value::String(value)]) => Ok((name.clone(), value.clone())),
-            _ => Err(format!(
-                "headers[{i}] must be a [name, value] pair of strings"
-            )),
-        })
-        .collect()
-}
-
-/// Lowercase hex of `bytes`.
-fn to_hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut hex = String::with_capacity(bytes.len() * 2);
-    for &b in bytes {
-        hex.push(DIGITS[usize::from(b >> 4)] as char);
-        hex.push(DIGITS[usize::from(b & 0xf)] as char);
-    }
-    hex
-}
-
-/// Bytes from hex digits (either case).
-fn from_hex(hex: &str) -> Result<Vec<u8>, String> {
-    if hex.len() % 2 != 0 {
-        return Err("\"body_hex\" has an odd number of digits".into());
-    }
-    let digit = |c: u8| {
-        (c as char).to_digit(16).ok_or(format!(
-            "\"body_hex\" has a non-hex character {:?}",
-            c as char
-        ))
-    };
-    hex.as_bytes()
-        .chunks(2)
-        .map(|pair| Ok((digit(pair[0])? * 16 + digit(pair[1])?) as u8))
-        .collect()
 }

@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
 """Checks of what examples/chat_broker.rs promises, driven by the real stomp.py client over TCP:
-topic fan-out, queue round-robin and backlog, transactions (COMMIT applies, ABORT discards),
-ACK modes (client = cumulative, client-individual), NACK drops, redelivery of unacknowledged
-queue messages after a disconnect, ACK/NACK inside transactions, ERROR with receipt-id for a bad
-ACK, a STOMP 1.1 session, and (with --ws-url) the WebSocket transport: subprotocol choice, and
-STOMP frames split across and packed into WebSocket messages. Each check uses destinations of
-its own.
+topic fan-out, queue round-robin and backlog, transactions (COMMIT applies, ABORT discards,
+all or nothing), ACK modes (client = cumulative, client-individual), NACK drops, redelivery of
+unacknowledged queue messages after a disconnect, ACK/NACK inside transactions (also across an
+UNSUBSCRIBE), ERROR with receipt-id and a short message for a bad ACK, a STOMP 1.1 session; with
+raw sockets: a RECEIPT for a frame followed by DISCONNECT in the same packet, the CONNECT
+deadline, and the broker's limits (queue backlog by count and bytes, destinations, unacknowledged
+messages, transaction size); and (with --ws-url) the WebSocket transport: subprotocol choice,
+STOMP frames split across and packed into WebSocket messages, close status 1002 after a protocol
+error. Each check uses destinations of its own.
 
   .venv/bin/python chat_broker_checks.py --port 40123 --ws-url ws://127.0.0.1:40124/ws
 
@@ -14,6 +17,7 @@ Prints one line per check and exits 0 only when all pass.
 
 import argparse
 import os
+import socket
 import sys
 import threading
 import time
@@ -105,6 +109,99 @@ class Client(stomp.ConnectionListener):
 def expect(cond, why):
     if not cond:
         raise Failed(why)
+
+
+class Raw:
+    """A TCP connection speaking raw STOMP bytes, to control what goes into one packet."""
+
+    CONNECT = b"CONNECT\naccept-version:1.2\nhost:/\nheart-beat:0,0\n\n\0"
+
+    def __init__(self, port, connect=True):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+        self.received = b""
+        self.closed = False
+        if connect:
+            self.send(self.CONNECT)
+            self.until(lambda: self.count(b"CONNECTED\n") == 1, "CONNECTED")
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def count(self, start):
+        """How many received frames begin with `start` (e.g. b"MESSAGE\n")."""
+        return sum(1 for f in self.frames() if f.startswith(start))
+
+    def frames(self):
+        """The frames received so far (bodies here never contain NUL), EOLs between them dropped."""
+        return [f.lstrip(b"\r\n") for f in self.received.split(b"\0")[:-1]]
+
+    def until(self, done, what, timeout=TIMEOUT):
+        """Reads until done() holds; fails on timeout, or at EOF if done() still does not hold."""
+        deadline = time.monotonic() + timeout
+        while not done():
+            if self.closed:
+                raise Failed(f"connection closed while waiting for {what}; frames {self.frames()[-3:]!r}")
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise Failed(f"timed out waiting for {what}; frames {self.frames()[-3:]!r}")
+            self.sock.settimeout(left)
+            try:
+                data = self.sock.recv(1 << 20)
+            except socket.timeout:
+                continue
+            except ConnectionResetError:
+                data = b""
+            if not data:
+                self.closed = True
+            self.received += data
+
+    def until_closed(self, what, timeout=TIMEOUT):
+        deadline = time.monotonic() + timeout
+        while not self.closed:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise Failed(f"the broker did not close the connection ({what}); frames {self.frames()[-3:]!r}")
+            self.sock.settimeout(left)
+            try:
+                data = self.sock.recv(1 << 20)
+            except socket.timeout:
+                continue
+            except ConnectionResetError:
+                data = b""
+            if not data:
+                self.closed = True
+            self.received += data
+
+    def settle(self):
+        """Reads whatever else arrives until QUIET passes without data."""
+        while not self.closed:
+            self.sock.settimeout(QUIET)
+            try:
+                data = self.sock.recv(1 << 20)
+            except socket.timeout:
+                return
+            except ConnectionResetError:
+                data = b""
+            if not data:
+                self.closed = True
+            self.received += data
+
+    def disconnect(self):
+        self.send(b"DISCONNECT\nreceipt:bye\n\n\0")
+        self.until(lambda: b"receipt-id:bye" in self.received, "the RECEIPT for DISCONNECT")
+        self.close()
+
+    def error(self):
+        """The first ERROR frame received, as (headers dict, body)."""
+        for f in self.frames():
+            if f.startswith(b"ERROR\n"):
+                head, _, body = f.partition(b"\n\n")
+                headers = dict(line.split(b":", 1) for line in head.split(b"\n")[1:] if b":" in line)
+                return headers, body
+        return None
+
+    def close(self):
+        self.sock.close()
 
 
 def bodies(messages):
@@ -251,6 +348,167 @@ def check_bad_ack_gets_error_with_receipt_id(port, run):
     a._wait(lambda: a.errors, "ERROR for an ACK of an unknown message")
     e = a.errors[0]
     expect(e.headers.get("receipt-id") == "bad-ack", f"ERROR without receipt-id:bad-ack: {e.headers}")
+    # R-10: a short description in `message`, the details in the body.
+    message = e.headers.get("message", "")
+    expect(0 < len(message) <= 40 and "no-such-message" not in message, f"ERROR message header {message!r}")
+    expect("no-such-message" in (e.body or ""), f"ERROR body without the details: {e.body!r}")
+
+
+def check_receipt_before_disconnect_in_one_packet(port, run):
+    # SEND with a receipt and DISCONNECT without one in the same packet: the broker processes
+    # the SEND, confirms it, then closes (R-3, R-8).
+    c = Raw(port)
+    c.send(b"SEND\ndestination:/topic/rd-" + run.encode() + b"\nreceipt:r1\n\nhi\0DISCONNECT\n\n\0")
+    c.until_closed("after DISCONNECT")
+    expect(c.count(b"RECEIPT\n") == 1 and b"receipt-id:r1" in c.received, f"got {c.frames()}")
+    c.close()
+
+
+def check_commit_is_all_or_nothing(port, run):
+    # An ACK of an unknown message inside a transaction is refused when it arrives: the SENDs
+    # held before it are never published, the ones after it never held, COMMIT never applied.
+    queue = f"/queue/atomic-{run}".encode()
+    a = Client(port)
+    a.subscribe(queue.decode(), "s")
+    c = Raw(port)
+    c.send(b"BEGIN\ntransaction:t\n\n\0SEND\ndestination:" + queue + b"\ntransaction:t\n\nA\0"
+           b"ACK\nid:bogus\ntransaction:t\nreceipt:bad\n\n\0SEND\ndestination:" + queue
+           + b"\ntransaction:t\n\nB\0COMMIT\ntransaction:t\nreceipt:c\n\n\0")
+    c.until_closed("after the ERROR")
+    headers, _ = c.error() or ({}, b"")
+    expect(headers.get(b"receipt-id") == b"bad", f"expected an ERROR about the ACK: {c.frames()}")
+    expect(c.count(b"RECEIPT\n") == 0, f"the COMMIT was confirmed: {c.frames()}")
+    time.sleep(QUIET)
+    expect(a.messages == [], f"part of a refused transaction was published: {bodies(a.messages)}")
+    a.disconnect()
+    c.close()
+
+
+def check_acks_in_transactions_survive_unsubscribe(port, run):
+    # Messages acknowledged in an open transaction stay reserved by it when their subscription
+    # ends: COMMIT consumes them, ABORT gives them back to the queue (redelivered).
+    a, b, c = Client(port), Client(port), Client(port)
+    queue = f"/queue/txunsub-{run}"
+    a.subscribe(queue, "s", ack="client-individual")
+    c.send(queue, "consumed by COMMIT")
+    c.send(queue, "back after ABORT")
+    got = a.received(2, queue)
+    b.subscribe(queue, "s")
+    a.begin("t1")
+    a.ack(got[0], transaction="t1")
+    a.begin("t2")
+    a.ack(got[1], transaction="t2")
+    a.confirmed("UNSUBSCRIBE", lambda r: a.conn.unsubscribe("s", headers={"receipt": r}))
+    a.commit("t1")
+    a.abort("t2")
+    again = b.received(1, queue)
+    expect(bodies(again) == ["back after ABORT"], f"B got {bodies(again)}")
+    expect(again[0].headers.get("redelivered") == "true", "the message given back lacks redelivered:true")
+    for x in (a, b, c):
+        x.disconnect()
+
+
+def check_idle_connection_is_closed_after_the_connect_timeout(port, run):
+    # A client that sends nothing gets ERROR and is closed after 10 s.
+    c = Raw(port, connect=False)
+    t = time.monotonic()
+    c.until_closed("a client that sends nothing", timeout=15)
+    took = time.monotonic() - t
+    headers, _ = c.error() or ({}, b"")
+    expect(headers.get(b"message") == b"connect timeout", f"got {c.frames()}")
+    expect(8 <= took <= 13, f"closed after {took:.1f} s, expected 10 s")
+    c.close()
+
+
+def check_queue_backlog_limits(port, run):
+    # A queue keeps at most 1000 waiting messages: the oldest go first.
+    queue = f"/queue/limit-{run}".encode()
+    c = Raw(port)
+    c.send(b"".join(b"SEND\ndestination:" + queue + b"\n\nm%d\0" % i for i in range(1001))
+           + b"SEND\ndestination:/topic/x\nreceipt:done\n\n\0")
+    c.until(lambda: b"receipt-id:done" in c.received, "the RECEIPT after 1001 SENDs")
+    a = Raw(port)
+    a.send(b"SUBSCRIBE\nid:s\ndestination:" + queue + b"\n\n\0")
+    a.until(lambda: a.count(b"MESSAGE\n") >= 1000, "1000 waiting messages")
+    a.settle()
+    got = [f.rsplit(b"\n", 1)[-1] for f in a.frames() if f.startswith(b"MESSAGE\n")]
+    expect(len(got) == 1000 and got[0] == b"m1" and got[-1] == b"m1000", f"got {len(got)}: {got[:2]}..{got[-1:]}")
+    # ... and at most 16 MiB: of three 6 MiB messages, the last two.
+    big = f"/queue/limit-bytes-{run}".encode()
+    c.send(b"".join(b"SEND\ndestination:" + big + b"\n\n" + bytes([65 + i]) * (6 << 20) + b"\0" for i in range(3))
+           + b"SEND\ndestination:/topic/x\nreceipt:big\n\n\0")
+    c.until(lambda: b"receipt-id:big" in c.received, "the RECEIPT after three 6 MiB SENDs", timeout=30)
+    b = Raw(port)
+    b.send(b"SUBSCRIBE\nid:s\ndestination:" + big + b"\n\n\0")
+    b.until(lambda: b.count(b"MESSAGE\n") >= 2, "2 waiting messages", timeout=30)
+    b.settle()
+    firsts = [f.split(b"\n\n", 1)[1][:1] for f in b.frames() if f.startswith(b"MESSAGE\n")]
+    expect(firsts == [b"B", b"C"], f"got messages starting with {firsts}")
+    for x in (a, b, c):
+        x.close()
+
+
+def check_destinations_are_capped_and_forgotten(port, run):
+    # 1024 destinations at most; topics without subscribers take none; unused ones are forgotten.
+    c = Raw(port)
+    c.send(b"".join(b"SEND\ndestination:/topic/nobody-%d\n\nx\0" % i for i in range(1100))
+           + b"SEND\ndestination:/topic/nobody\nreceipt:sent\n\n\0")
+    c.until(lambda: b"receipt-id:sent" in c.received, "the RECEIPT after 1100 SENDs to topics")
+    conns, confirmed, error = [], 0, None
+    for k in range(5):  # 256 subscriptions each (the per-connection limit)
+        x = Raw(port)
+        conns.append(x)
+        x.send(b"".join(b"SUBSCRIBE\nid:%d\ndestination:/topic/cap-%s-%d-%d\nreceipt:%d\n\n\0"
+                        % (i, run.encode(), k, i, i) for i in range(256)))
+        x.until(lambda: x.count(b"RECEIPT\n") == 256 or x.error(), "256 RECEIPTs or an ERROR")
+        confirmed += x.count(b"RECEIPT\n")
+        if x.error():
+            error = x.error()
+            break
+    expect(error is not None, f"{confirmed} destinations accepted, expected at most 1024")
+    expect(error[0].get(b"message") == b"too many destinations", f"ERROR {error}")
+    # Other checks' destinations may still be known (a few at most); the topics without
+    # subscriber above must not count.
+    expect(1000 <= confirmed <= 1024, f"{confirmed} new destinations accepted before the ERROR")
+    for x in conns:
+        if x.error():
+            x.close()
+        else:
+            x.disconnect()
+    # Their destinations are forgotten: there is room again.
+    y = Raw(port)
+    y.send(b"".join(b"SUBSCRIBE\nid:%d\ndestination:/topic/again-%s-%d\nreceipt:%d\n\n\0"
+                    % (i, run.encode(), i, i) for i in range(256)))
+    y.until(lambda: y.count(b"RECEIPT\n") == 256 or y.error(), "256 RECEIPTs or an ERROR")
+    expect(not y.error(), f"after the others left: ERROR {y.error()}")
+    y.disconnect()
+    c.close()
+
+
+def check_unacknowledged_messages_are_capped(port, run):
+    room = f"/topic/unacked-cap-{run}".encode()
+    a = Raw(port)
+    a.send(b"SUBSCRIBE\nid:s\ndestination:" + room + b"\nack:client\nreceipt:sub\n\n\0")
+    a.until(lambda: b"receipt-id:sub" in a.received, "the RECEIPT for SUBSCRIBE")
+    c = Raw(port)
+    c.send(b"".join(b"SEND\ndestination:" + room + b"\n\nm%d\0" % i for i in range(1001)))
+    a.until_closed("a client with 1001 unacknowledged messages")
+    headers, _ = a.error() or ({}, b"")
+    expect(headers.get(b"message") == b"too many unacknowledged messages", f"got {a.frames()[-2:]}")
+    expect(a.count(b"MESSAGE\n") == 1000, f"{a.count(b'MESSAGE')} messages delivered before the ERROR")
+    a.close()
+    c.close()
+
+
+def check_transactions_are_capped(port, run):
+    c = Raw(port)
+    c.send(b"BEGIN\ntransaction:t\n\n\0"
+           + b"".join(b"SEND\ndestination:/queue/held-%s\ntransaction:t\n\nm%d\0" % (run.encode(), i)
+                      for i in range(1001)))
+    c.until_closed("a transaction holding 1001 SENDs")
+    headers, _ = c.error() or ({}, b"")
+    expect(headers.get(b"message") == b"transaction too large", f"got {c.frames()[-1:]}")
+    c.close()
 
 
 def check_stomp_1_1_session(port, run):
@@ -319,6 +577,35 @@ def check_websocket_framing(ws_url, run):
     c.ws.close()
 
 
+def close_status(c, what):
+    """Reads until the broker's WebSocket close frame; returns its status code."""
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline:
+        opcode, data = c.ws.recv_data(control_frame=True)
+        if opcode == websocket.ABNF.OPCODE_CLOSE:
+            return int.from_bytes(data[:2], "big") if len(data) >= 2 else None
+        c.received += data
+    raise Failed(f"no close frame {what}")
+
+
+def check_websocket_close_status(ws_url, run):
+    # W-8: after a protocol error, ERROR then close status 1002 (as Spring); after DISCONNECT, 1000.
+    c = RawWs(ws_url, ["v12.stomp"])
+    c.send(b"CONNECT\naccept-version:1.2\nhost:/\nheart-beat:0,0\n\n\0")
+    c.frames_until(b"CONNECTED", "CONNECTED")
+    c.send(b"BOGUS\n\n\0")
+    status = close_status(c, "after a malformed frame")
+    expect(b"ERROR\n" in c.received, f"no ERROR before the close: {c.received!r}")
+    expect(status == 1002, f"close status {status}, expected 1002")
+    c.ws.close()
+    c = RawWs(ws_url, ["v12.stomp"])
+    c.send(b"CONNECT\naccept-version:1.2\nhost:/\nheart-beat:0,0\n\n\0DISCONNECT\nreceipt:bye\n\n\0")
+    status = close_status(c, "after DISCONNECT")
+    expect(b"receipt-id:bye" in c.received, f"no RECEIPT before the close: {c.received!r}")
+    expect(status == 1000, f"close status {status}, expected 1000")
+    c.ws.close()
+
+
 def check_websocket_subprotocol_caps_version(ws_url, run):
     c = RawWs(ws_url, ["v11.stomp", "v12.stomp"])
     expect(c.ws.getsubprotocol() == "v11.stomp", f"subprotocol {c.ws.getsubprotocol()!r}, expected the client's first")
@@ -345,8 +632,16 @@ CHECKS = [
     check_unacked_topic_messages_are_dropped,
     check_bad_ack_gets_error_with_receipt_id,
     check_stomp_1_1_session,
+    check_receipt_before_disconnect_in_one_packet,
+    check_commit_is_all_or_nothing,
+    check_acks_in_transactions_survive_unsubscribe,
+    check_queue_backlog_limits,
+    check_destinations_are_capped_and_forgotten,
+    check_unacknowledged_messages_are_capped,
+    check_transactions_are_capped,
+    check_idle_connection_is_closed_after_the_connect_timeout,
 ]
-WS_CHECKS = [check_websocket_framing, check_websocket_subprotocol_caps_version]
+WS_CHECKS = [check_websocket_framing, check_websocket_subprotocol_caps_version, check_websocket_close_status]
 
 
 def main():

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The whole test suite: formatting, lints, every test (unit, integration, examples, doc tests,
-# the fuzz seed-corpus replay) and the no_std build. Run from anywhere: `./scripts/test-all.sh`.
+# The whole test suite: formatting, lints and docs in every feature combination, every test
+# (unit, integration, examples, doc tests, the fuzz seed-corpus replay) with no features, the
+# default features and all features, and the no_std proofs.
+# Run from anywhere: `./scripts/test-all.sh`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -8,14 +10,67 @@ step() { printf '\n==> %s\n' "$*"; }
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
+cargo fmt --manifest-path tests/no_std_check/Cargo.toml -- --check
 
 step "cargo clippy (all targets, all features, -D warnings)"
 cargo clippy --all-targets --all-features -- -D warnings
 
-step "cargo build --no-default-features (codec without std)"
-cargo build --no-default-features --lib
+# Every feature combination a user can choose: std on or off, serde on or off, tokio-codec
+# (which implies std) on or off.
+step "cargo clippy --lib in every feature combination (-D warnings)"
+for features in "--no-default-features" "--no-default-features --features serde" "" \
+  "--features serde" "--features tokio-codec"; do
+  echo "-- cargo clippy --lib $features"
+  # shellcheck disable=SC2086 # the feature flags are meant to split into words
+  cargo clippy --lib $features -- -D warnings
+done
+echo "-- cargo clippy --lib --tests --no-default-features"
+cargo clippy --lib --tests --no-default-features -- -D warnings
 
-step "cargo test (unit, integration, examples, doc tests, fuzz corpus replay)"
+step "cargo doc in the three main combinations (warnings are errors)"
+for features in "--no-default-features" "" "--all-features"; do
+  echo "-- cargo doc --no-deps $features"
+  # shellcheck disable=SC2086
+  RUSTDOCFLAGS="-D warnings" cargo doc --no-deps $features --target-dir target/doc-check
+done
+
+if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
+  echo "-- cargo +nightly doc --all-features with --cfg docsrs (as docs.rs builds it)"
+  RUSTDOCFLAGS="--cfg docsrs" cargo +nightly doc --no-deps --all-features \
+    --target-dir target/doc-docsrs
+else
+  echo "-- NOT RUN: the docs.rs build (--cfg docsrs) needs a nightly toolchain"
+fi
+
+# no_std: see the README section "no_std" for what each step proves.
+step "no_std: cargo build --no-default-features (codec and connections without the std feature)"
+cargo build --no-default-features --lib
+step "no_std: a #![no_std] crate with its own panic handler links stomp-codec (tests/no_std_check)"
+cargo build --manifest-path tests/no_std_check/Cargo.toml --target-dir target/no_std_check
+NO_STD_TARGET=thumbv7em-none-eabihf
+step "no_std: the same crate for $NO_STD_TARGET, a target without std"
+if rustup target list --installed 2>/dev/null | grep -qx "$NO_STD_TARGET" \
+  || timeout 120 rustup target add "$NO_STD_TARGET"; then
+  cargo build --manifest-path tests/no_std_check/Cargo.toml --target-dir target/no_std_check \
+    --target "$NO_STD_TARGET"
+else
+  echo "NOT RUN: the $NO_STD_TARGET target could not be installed (rustup target add failed);"
+  echo "         the host build of tests/no_std_check above still proves that std is not linked."
+fi
+
+# The tests in three combinations. The crate's own dev-dependency on itself turns `serde` on for
+# every test build (stompcat uses it), so "default" is std + serde, and --all-features adds
+# tokio-codec: together these also cover each optional feature on its own.
+step "cargo test --no-default-features --lib --tests (codec, connections on Duration time, serde)"
+# tests/stompcat.rs runs the stompcat example, which `--tests` does not build: build it first
+# (it needs no std feature). The other examples and the doc tests use the std clock.
+cargo build --no-default-features --example stompcat
+cargo test --no-default-features --lib --tests
+
+step "cargo test (default features: unit, integration, examples, doc tests)"
+cargo test
+
+step "cargo test --all-features (unit, integration, examples, doc tests, fuzz corpus replay)"
 cargo test --all-features
 
 if [ "${STOMP_SKIP_INTEROP:-0}" = "1" ]; then

@@ -134,9 +134,15 @@ impl Decoder {
         if self.failed.is_some() || bytes.is_empty() {
             return;
         }
-        self.thaw();
-        // A counted body: room for the whole frame is made once instead of regrowing.
-        self.buf.reserve(self.need.saturating_sub(self.buf.len()));
+        if !self.frozen.is_empty() {
+            self.thaw();
+        }
+        if self.need > self.buf.capacity() {
+            // A counted body: room for the whole frame is made at once instead of regrowing
+            // (in doubling steps past MAX_RESERVE, so a huge declared length allocates nothing
+            // before its bytes arrive).
+            self.buf.reserve(reserve_step(self.need, self.buf.len()));
+        }
         self.buf.extend_from_slice(bytes);
     }
 
@@ -155,11 +161,10 @@ impl Decoder {
     }
 
     /// Moves frozen input into the growable buffer so that more can be appended.
+    #[cold]
     fn thaw(&mut self) {
-        if !self.frozen.is_empty() {
-            self.buf.extend_from_slice(&self.frozen);
-            self.frozen = Bytes::new();
-        }
+        self.buf.extend_from_slice(&self.frozen);
+        self.frozen = Bytes::new();
     }
 
     /// The next frame or heart-beat; `Ok(None)` when more bytes are needed.
@@ -218,7 +223,9 @@ impl Decoder {
         match self.parser.step(buf) {
             Ok(Step::NeedMore) => {
                 if let Some(total) = self.parser.expected_len() {
-                    buf.reserve(total.saturating_sub(buf.len()));
+                    if total > buf.capacity() {
+                        buf.reserve(reserve_step(total, buf.len()));
+                    }
                 }
                 Ok(None)
             }
@@ -297,6 +304,16 @@ enum Stage {
     CountedBody { nul: usize },
     /// Scanning for the NUL that ends a body without `content-length`.
     ScannedBody,
+}
+
+/// Most octets reserved ahead of their arrival for a counted body, beyond the buffer's size.
+const MAX_RESERVE: usize = 8 << 20;
+
+/// How much to reserve towards a frame of `total` octets when `len` are buffered: all of it
+/// when that is modest, else at most as much again as is buffered (at least `MAX_RESERVE`), so
+/// the buffer grows geometrically with what really arrives.
+fn reserve_step(total: usize, len: usize) -> usize {
+    total.saturating_sub(len).min(len.max(MAX_RESERVE))
 }
 
 /// Size of the blocks that hold decoded frames' header tables and unescaped text.
@@ -429,7 +446,7 @@ impl Parser {
                 Stage::Command | Stage::Headers => {
                     let Some(found) = memchr2(LF, NUL, &data[self.scan..]) else {
                         self.scan = data.len();
-                        return match self.partial_line_violation(data, data.len()) {
+                        return match self.partial_line_violation(data, data.len(), true) {
                             Some(err) => Err(err),
                             None => Ok(Step::NeedMore),
                         };
@@ -484,7 +501,16 @@ impl Parser {
     /// Limit violations visible in the unfinished line `data[line_start..end]` (no LF or NUL in
     /// it). Each check fires at a fixed offset as soon as the octet there has arrived, so any
     /// chunking reports the same one; among several, the smallest offset wins.
-    fn partial_line_violation(&self, data: &[u8], end: usize) -> Option<DecodeError> {
+    ///
+    /// `cr_may_end` says whether a CR at the end of the line may still be (or is) the CR of a
+    /// CRLF: true while the line is open or ends with LF, false when a NUL ends it (the CR is
+    /// then content, D-12).
+    fn partial_line_violation(
+        &self,
+        data: &[u8],
+        end: usize,
+        cr_may_end: bool,
+    ) -> Option<DecodeError> {
         let limits = &self.config.limits;
         let pending = &data[self.line_start..end];
         let mut best: Option<(usize, LimitKind, usize)> = None;
@@ -499,7 +525,8 @@ impl Parser {
             consider(head_max, head_kind, head_max);
         }
         // A line that is surely a header (not the blank line) when the count is used up.
-        let is_header = pending.len() >= 2 || pending.first().is_some_and(|&b| b != CR);
+        let is_header =
+            pending.len() >= 2 || pending.first().is_some_and(|&b| b != CR || !cr_may_end);
         if self.stage == Stage::Headers && is_header && self.entries.len() >= limits.max_headers {
             consider(self.line_start, LimitKind::HeaderCount, limits.max_headers);
         }
@@ -508,7 +535,8 @@ impl Parser {
             Stage::Command => (limits.max_command_line, LimitKind::CommandLine),
             _ => (limits.max_header_line, LimitKind::HeaderLine),
         };
-        if pending.len() > max + 1 || (pending.len() == max + 1 && pending.last() != Some(&CR)) {
+        let open_cr = cr_may_end && pending.last() == Some(&CR);
+        if pending.len() > max + 1 || (pending.len() == max + 1 && !open_cr) {
             consider(self.line_start + max, kind, max);
         }
         best.map(|(index, kind, max)| self.limit(index, kind, max))
@@ -537,7 +565,7 @@ impl Parser {
             || end > head_max
             || self.entries.len() >= self.config.limits.max_headers
         {
-            if let Some(err) = self.partial_line_violation(data, end) {
+            if let Some(err) = self.partial_line_violation(data, end, data[end] == LF) {
                 return Err(err);
             }
         }

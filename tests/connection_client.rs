@@ -1,5 +1,7 @@
 //! The client role: every local refusal (UsageError), ACK/NACK per version, and what it does
 //! with server frames (S-1..S-14, C-1, C-11, D-16, D-23, D-24, R-6).
+// Uses std::time::Instant and ClientConnection::new/ServerConnection::new (feature `std`).
+#![cfg(feature = "std")]
 
 mod common_connection;
 
@@ -38,6 +40,20 @@ fn refused(
         0,
         "a refused frame never reaches the wire"
     );
+}
+
+/// Feeds `input`, which must fail the connection: the error is found when the events are
+/// polled, after the events of the frames before it, and ends them as `Closed(Failed(..))`.
+fn fails(c: &mut ClientConnection, now: Instant, input: &[u8]) -> ConnectionError {
+    c.handle_input(now, input).unwrap();
+    let events = client_events(c);
+    match events.last() {
+        Some(ClientEvent::Closed(CloseReason::Failed(err))) => {
+            assert_eq!(c.failure(), Some(err));
+            err.clone()
+        }
+        _ => panic!("expected a failure: {events:?}"),
+    }
 }
 
 fn raw(command: Command, headers: &[(&str, &str)]) -> Frame {
@@ -121,9 +137,7 @@ fn a_hand_built_connect_is_checked_too_c3_c11() {
         .unwrap();
     drain_client(&mut c);
     // Only what the frame offered is acceptable (C-6).
-    let err = c
-        .handle_input(now, b"CONNECTED\nversion:1.2\n\n\0")
-        .unwrap_err();
+    let err = fails(&mut c, now, b"CONNECTED\nversion:1.2\n\n\0");
     assert!(matches!(err, ConnectionError::VersionNotOffered { .. }));
 }
 
@@ -629,9 +643,7 @@ fn unexpected_server_frames_are_fatal_s2_d16() {
     let now = Instant::now();
     // Before CONNECT, anything; before CONNECTED, anything but CONNECTED/ERROR.
     let mut c = ClientConnection::new(ClientConfig::new("/"));
-    let err = c
-        .handle_input(now, b"CONNECTED\nversion:1.2\n\n\0")
-        .unwrap_err();
+    let err = fails(&mut c, now, b"CONNECTED\nversion:1.2\n\n\0");
     assert!(matches!(
         err,
         ConnectionError::UnexpectedFrame {
@@ -641,9 +653,7 @@ fn unexpected_server_frames_are_fatal_s2_d16() {
     ));
     let mut c = ClientConnection::new(ClientConfig::new("/"));
     c.connect(now).unwrap();
-    let err = c
-        .handle_input(now, b"MESSAGE\ndestination:/q\nmessage-id:1\n\n\0")
-        .unwrap_err();
+    let err = fails(&mut c, now, b"MESSAGE\ndestination:/q\nmessage-id:1\n\n\0");
     assert!(matches!(
         err,
         ConnectionError::UnexpectedFrame {
@@ -654,15 +664,12 @@ fn unexpected_server_frames_are_fatal_s2_d16() {
     // A second CONNECTED; a client command sent to a client.
     for input in ["CONNECTED\nversion:1.2\n\n\0", "SEND\ndestination:/q\n\n\0"] {
         let mut c = connected(Version::V1_2, now);
-        let err = c.handle_input(now, input.as_bytes()).unwrap_err();
+        let err = fails(&mut c, now, input.as_bytes());
         assert!(
             matches!(err, ConnectionError::UnexpectedFrame { .. }),
             "{err}"
         );
-        assert_eq!(
-            client_events(&mut c),
-            vec![ClientEvent::Closed(CloseReason::Failed(err))]
-        );
+        assert_eq!(c.handle_input(now, b"\n"), Err(err), "sticky");
     }
 }
 
@@ -670,14 +677,15 @@ fn unexpected_server_frames_are_fatal_s2_d16() {
 fn frames_before_a_decode_error_are_delivered_then_the_error_is_sticky_f11() {
     let now = Instant::now();
     let mut c = connected(Version::V1_2, now);
-    let err = c
-        .handle_input(
-            now,
-            b"RECEIPT\nreceipt-id:x\n\n\0RECEIPT\nbad\\qescape:1\n\n\0",
-        )
-        .unwrap_err();
-    assert!(matches!(err, ConnectionError::Decode(_)));
+    // Buffered: the error surfaces when polling reaches it, after the frame before it.
+    c.handle_input(
+        now,
+        b"RECEIPT\nreceipt-id:x\n\n\0RECEIPT\nbad\\qescape:1\n\n\0",
+    )
+    .unwrap();
     let events = client_events(&mut c);
+    let err = c.failure().cloned().unwrap();
+    assert!(matches!(err, ConnectionError::Decode(_)));
     assert_eq!(
         events,
         vec![
@@ -738,4 +746,32 @@ fn the_client_config_headers_go_into_connect_c5() {
     assert_eq!(header(f, "host"), Some(&b"vh"[..]));
     assert_eq!(header(f, "client-id"), Some(&b"c1"[..]));
     assert_eq!(header(f, "login"), None);
+}
+
+#[test]
+fn a_1_0_unsubscribe_by_destination_ends_the_oldest_subscription_s6() {
+    // The client applies the server's rule: one subscription per UNSUBSCRIBE, the one made
+    // without an id, else the oldest to that destination.
+    let now = Instant::now();
+    let mut c = connected(Version::V1_0, now);
+    for id in ["b", "a"] {
+        c.subscribe(now, id, "/q", AckMode::Auto, opts()).unwrap();
+    }
+    let by_destination = || raw(Command::Unsubscribe, &[("destination", "/q")]);
+    c.send_frame(now, by_destination()).unwrap();
+    assert_eq!(c.subscription("b"), None, "the oldest ended");
+    assert_eq!(c.subscription("a"), Some(AckMode::Auto));
+    c.send_frame(now, raw(Command::Subscribe, &[("destination", "/q")]))
+        .unwrap();
+    c.send_frame(now, by_destination()).unwrap();
+    assert_eq!(c.subscription("/q"), None, "the one without an id first");
+    assert_eq!(c.subscription("a"), Some(AckMode::Auto));
+    c.send_frame(now, by_destination()).unwrap();
+    drain_client(&mut c);
+    let r = c.send_frame(now, by_destination());
+    refused(
+        &mut c,
+        r.map(|_| None),
+        UsageError::UnknownSubscription { id: "/q".into() },
+    );
 }

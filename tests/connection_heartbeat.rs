@@ -1,5 +1,7 @@
 //! Heart-beats in simulated time (B-1..B-8, D-19, D-20, R-6). No test sleeps: the clock is an
 //! `Instant` moved by hand or jumped to the earliest `poll_timeout`.
+// Uses std::time::Instant and ClientConnection::new/ServerConnection::new (feature `std`).
+#![cfg(feature = "std")]
 
 mod common_connection;
 
@@ -74,6 +76,7 @@ fn an_eol_is_sent_when_nothing_was_written_for_the_interval_b4_d20() {
         b"CONNECTED\nversion:1.2\nheart-beat:0,1000\n\n\0",
     )
     .unwrap();
+    client_events(&mut c); // applies the CONNECTED
     assert_eq!(c.poll_timeout(), Some(t0 + ms(1000)), "n after the CONNECT");
     c.handle_timeout(t0 + ms(999));
     assert_eq!(c.poll_transmit(), None, "not due yet");
@@ -326,4 +329,51 @@ fn the_server_sends_eols_when_idle_b4() {
     s.handle_timeout(t0 + ms(500));
     assert_eq!(s.poll_transmit().as_deref(), Some(&b"\n"[..]));
     assert_eq!(s.poll_timeout(), Some(t0 + ms(1000)));
+}
+
+#[test]
+fn a_clock_that_steps_back_neither_rewinds_nor_fires_a_timer_b6_d20() {
+    // Bytes stamped earlier than a time already seen count as arriving at that time: the
+    // receive deadline (last activity + n + grace) must not move back, which used to make a
+    // healthy peer look silent.
+    let t0 = Instant::now() + Duration::from_secs(1000);
+    let mut p = Pair::new(
+        ClientConfig::new("/").heart_beat(HeartBeat::new(1000, 1000)),
+        ServerConfig::default().heart_beat(HeartBeat::new(1000, 1000)),
+    );
+    p.now = t0;
+    p.handshake();
+    let before = (p.client.poll_timeout(), p.server.poll_timeout());
+    let back = t0 - Duration::from_millis(500);
+    p.client.handle_input(back, b"\n").unwrap();
+    p.server.handle_input(back, b"\n").unwrap();
+    p.client.handle_timeout(back);
+    p.server.handle_timeout(back);
+    assert!(
+        p.client.poll_timeout() >= before.0,
+        "no deadline moved back"
+    );
+    assert!(
+        p.server.poll_timeout() >= before.1,
+        "no deadline moved back"
+    );
+    // 1.5 s after t0 is within 2 s of the EOLs (received, at the latest clock, at t0).
+    p.client.handle_timeout(t0 + ms(1500));
+    p.server.handle_timeout(t0 + ms(1500));
+    p.pump();
+    assert!(
+        !p.client_log
+            .iter()
+            .any(|e| matches!(e, ClientEvent::HeartbeatTimeout | ClientEvent::Closed(_))),
+        "{:?}",
+        p.client_log
+    );
+    assert!(
+        !p.server_log
+            .iter()
+            .any(|e| matches!(e, ServerEvent::HeartbeatTimeout | ServerEvent::Closed(_))),
+        "{:?}",
+        p.server_log
+    );
+    assert!(p.client.is_connected() && p.server.is_connected());
 }

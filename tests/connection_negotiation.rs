@@ -1,4 +1,6 @@
 //! Version and CONNECT negotiation (C-1..C-11, D-14, D-16..D-19, E-8).
+// Uses std::time::Instant and ClientConnection::new/ServerConnection::new (feature `std`).
+#![cfg(feature = "std")]
 
 mod common_connection;
 
@@ -174,13 +176,14 @@ fn no_common_version_gets_error_with_supported_versions_c9() {
         "CONNECT\naccept-version:2.0\nhost:/\n\n\0",
     ] {
         let mut s = ServerConnection::new(config.clone());
-        let err = s.handle_input(now, connect.as_bytes()).unwrap_err();
+        s.handle_input(now, connect.as_bytes()).unwrap();
+        // No Closed before the ERROR is handed out.
+        assert_eq!(server_events(&mut s), vec![]);
+        let err = s.failure().cloned().unwrap();
         assert!(
             matches!(err, ConnectionError::NoCommonVersion { .. }),
             "{err}"
         );
-        // No Closed before the ERROR is handed out.
-        assert_eq!(server_events(&mut s), vec![]);
         let out = drain_server(&mut s);
         let f = &frames(&out, Version::V1_0)[0];
         assert!(is(f, Command::Error));
@@ -271,13 +274,10 @@ fn a_version_the_client_did_not_offer_is_fatal_c6() {
     ] {
         let mut c = ClientConnection::new(ClientConfig::new("/").versions(offered));
         c.connect(now).unwrap();
-        let err = c.handle_input(now, connected.as_bytes()).unwrap_err();
-        assert_eq!(
-            err,
-            ConnectionError::VersionNotOffered {
-                version: shown.into()
-            }
-        );
+        c.handle_input(now, connected.as_bytes()).unwrap();
+        let err = ConnectionError::VersionNotOffered {
+            version: shown.into(),
+        };
         assert_eq!(
             client_events(&mut c),
             vec![ClientEvent::Closed(CloseReason::Failed(err.clone()))]
@@ -412,10 +412,14 @@ fn invalid_heart_beat_on_connected_fails_the_client_d19() {
     let now = Instant::now();
     let mut c = ClientConnection::new(ClientConfig::new("/"));
     c.connect(now).unwrap();
-    let err = c
-        .handle_input(now, b"CONNECTED\nversion:1.2\nheart-beat:x\n\n\0")
-        .unwrap_err();
-    assert_eq!(err, ConnectionError::InvalidHeartBeat { value: "x".into() });
+    c.handle_input(now, b"CONNECTED\nversion:1.2\nheart-beat:x\n\n\0")
+        .unwrap();
+    let err = ConnectionError::InvalidHeartBeat { value: "x".into() };
+    assert_eq!(
+        client_events(&mut c),
+        vec![ClientEvent::Closed(CloseReason::Failed(err.clone()))]
+    );
+    assert_eq!(c.failure(), Some(&err));
 }
 
 #[test]
@@ -494,6 +498,15 @@ fn accept_only_answers_a_pending_connect() {
     );
     s.handle_input(now, b"CONNECT\naccept-version:1.2\n\n\0")
         .unwrap();
+    assert_eq!(
+        s.accept(now, Accept::new()),
+        Err(UsageError::NotAwaitingConnect),
+        "the CONNECT is applied when poll_event reports it"
+    );
+    assert!(matches!(
+        server_events(&mut s).as_slice(),
+        [ServerEvent::Connect(_)]
+    ));
     s.accept(now, Accept::new()).unwrap();
     assert_eq!(
         s.accept(now, Accept::new()),
@@ -527,4 +540,32 @@ fn frames_right_after_connected_use_the_negotiated_escaping_e8() {
             receipt_id: b("a:b")
         }
     );
+}
+
+#[test]
+fn the_no_common_version_error_names_the_versions_in_wire_form_c9_r10() {
+    // The body explains in words (C-9): versions as in accept-version, "(none)" for a set with
+    // no version we know, never the Rust debug form.
+    let now = Instant::now();
+    let config = ServerConfig::default().versions(set(&[Version::V1_1, Version::V1_2]));
+    for (connect, offered) in [
+        ("CONNECT\naccept-version:2.0,1.3\n\n\0", "(none)"),
+        ("CONNECT\naccept-version:1.0\n\n\0", "1.0"),
+    ] {
+        let mut s = ServerConnection::new(config.clone());
+        s.handle_input(now, connect.as_bytes()).unwrap();
+        assert_eq!(server_events(&mut s), vec![]);
+        let f = &frames(&drain_server(&mut s), Version::V1_0)[0];
+        assert!(is(f, Command::Error));
+        assert_eq!(
+            header(f, "message"),
+            Some(&b"no common protocol version"[..]),
+            "R-10: short"
+        );
+        let body = String::from_utf8_lossy(f.body()).into_owned();
+        assert_eq!(
+            body,
+            format!("no common protocol version: client offers {offered}, server supports 1.1,1.2")
+        );
+    }
 }

@@ -1,6 +1,8 @@
 //! A client and a server back to back in memory: the whole client round trip of the examples
 //! in every version and chunking, and a property test that any sequence of operations with any
 //! chunking loses, duplicates and reorders nothing (F-11, R-2, S-3, S-13, B-4, B-5).
+// Uses std::time::Instant and ClientConnection::new/ServerConnection::new (feature `std`).
+#![cfg(feature = "std")]
 
 mod common_connection;
 

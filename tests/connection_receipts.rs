@@ -1,4 +1,6 @@
 //! Receipts, DISCONNECT and closing (R-1..R-11, D-21, D-22, D-23).
+// Uses std::time::Instant and ClientConnection::new/ServerConnection::new (feature `std`).
+#![cfg(feature = "std")]
 
 mod common_connection;
 
@@ -75,6 +77,12 @@ fn caller_ids_are_accepted_unless_pending_r1_d21() {
     // Once confirmed, the id may be used again.
     c.handle_input(now, receipt_frame("mine").as_bytes())
         .unwrap();
+    assert_eq!(
+        client_events(&mut c),
+        vec![ClientEvent::ReceiptConfirmed {
+            receipt_id: b("mine")
+        }]
+    );
     assert_eq!(c.send(now, "/q", "e", mine).unwrap(), Some(b("mine")));
     // A raw frame's receipt header is tracked the same way.
     let raw = stomp_codec::Frame::builder(Command::Send)

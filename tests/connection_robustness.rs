@@ -1,5 +1,7 @@
 //! No panics and no lost invariants on any input or call order: both roles fed arbitrary mixes
 //! of valid frames, garbage and timer calls (STYLE "no panics on any input", D-23).
+// Uses std::time::Instant and ClientConnection::new/ServerConnection::new (feature `std`).
+#![cfg(feature = "std")]
 
 mod common_connection;
 

@@ -1,6 +1,8 @@
 //! The server role: validation of client frames with ERROR + close (D-16, D-24, H-8, R-9,
 //! R-11, R-12, S-2), MESSAGE building (S-13, S-14), transactions (S-11, R-7), and its own
 //! refusals.
+// Uses std::time::Instant and ClientConnection::new/ServerConnection::new (feature `std`).
+#![cfg(feature = "std")]
 
 mod common_connection;
 
@@ -31,8 +33,10 @@ fn fails(
     version: Version,
 ) -> (ConnectionError, Frame, Vec<ServerEvent>) {
     let now = Instant::now();
-    let err = s.handle_input(now, input).unwrap_err();
+    // The input is buffered; polling the events applies it and finds the error (R-3: in order).
+    s.handle_input(now, input).unwrap();
     let mut events = server_events(s);
+    let err = s.failure().cloned().expect("the input is a protocol error");
     let out = drain_server(s);
     let fs = frames(&out, version);
     assert_eq!(fs.len(), 1, "exactly one ERROR: {fs:?}");
@@ -499,6 +503,7 @@ fn the_server_refuses_what_it_may_not_send() {
     );
     s.handle_input(now, connect_text(Version::V1_1).as_bytes())
         .unwrap();
+    server_events(&mut s);
     assert_eq!(
         s.message(now, "s", &content),
         Err(UsageError::NotConnected {
@@ -514,6 +519,7 @@ fn the_server_refuses_what_it_may_not_send() {
     );
     s.handle_input(now, b"SUBSCRIBE\nid:s\ndestination:/q\n\n\0")
         .unwrap();
+    server_events(&mut s);
     // A CR cannot be written in a 1.1 header (E-9).
     let cr = Frame::builder(Command::Send).header("k", "a\rb").build();
     assert!(matches!(
@@ -613,10 +619,50 @@ fn an_error_whose_receipt_id_cannot_be_encoded_still_goes_out() {
 fn closing_before_the_error_is_written_keeps_the_reason() {
     let now = Instant::now();
     let mut s = server(Version::V1_2, now);
-    let err = s.handle_input(now, b"SEND\n\n\0").unwrap_err();
+    s.handle_input(now, b"SEND\n\n\0").unwrap();
+    assert_eq!(
+        server_events(&mut s),
+        vec![],
+        "ERROR queued, not yet handed out"
+    );
+    let err = s.failure().cloned().unwrap();
     s.handle_close();
     assert_eq!(
         server_events(&mut s),
         vec![ServerEvent::Closed(CloseReason::Failed(err))]
     );
+}
+
+#[test]
+fn a_1_0_unsubscribe_by_destination_ends_one_subscription_the_oldest_s6() {
+    // S-6 (1.0): UNSUBSCRIBE may name the destination. With several subscriptions to it, one
+    // ends per frame: the one SUBSCRIBE made without an id, else the oldest (not the one whose
+    // id sorts first).
+    let now = Instant::now();
+    let mut s = server(Version::V1_0, now);
+    s.handle_input(
+        now,
+        b"SUBSCRIBE\nid:b\ndestination:/q\n\n\0SUBSCRIBE\nid:a\ndestination:/q\n\n\0\
+          SUBSCRIBE\ndestination:/q\n\n\0",
+    )
+    .unwrap();
+    assert_eq!(server_events(&mut s).len(), 3);
+    let unsubscribed = |s: &mut ServerConnection| {
+        s.handle_input(now, b"UNSUBSCRIBE\ndestination:/q\n\n\0")
+            .unwrap();
+        match server_events(s).as_slice() {
+            [ServerEvent::Unsubscribe {
+                id, destination, ..
+            }] => {
+                assert_eq!(destination, &b("/q"));
+                id.clone()
+            }
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(unsubscribed(&mut s), b("/q"), "the one without an id");
+    assert_eq!(unsubscribed(&mut s), b("b"), "then the oldest");
+    assert_eq!(unsubscribed(&mut s), b("a"));
+    let (err, _, _) = fails(&mut s, b"UNSUBSCRIBE\ndestination:/q\n\n\0", Version::V1_0);
+    assert!(matches!(err, ConnectionError::UnknownSubscription { .. }));
 }

@@ -701,7 +701,6 @@ fn model_and_decoder_follow_hand_worked_cases() {
 /// line limit and makes the line an extra header. The decoder treats it as a possible EOL CR
 /// (imitated by `reference::Quirks::cr_before_nul_may_end_line`).
 #[test]
-#[ignore = "decoder bug: a CR right before a NUL in the head is not counted by the limits"]
 fn cr_before_nul_counts_against_the_limits_d12() {
     let limit = |offset, limit, max| Some(DecodeError::LimitExceeded { offset, limit, max });
     let cases: [(&[u8], Version, Limits, Option<DecodeError>); 4] = [

@@ -1,9 +1,9 @@
 //! The client role: [`ClientConnection`] and its [`ClientConfig`].
 
-use std::collections::{HashMap, HashSet, VecDeque};
-use std::string::{String, ToString};
-use std::time::{Duration, Instant};
-use std::vec::Vec;
+use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use core::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 
@@ -18,8 +18,9 @@ use super::error::{ConnectionError, UsageError};
 use super::names::*;
 use super::receipts::Receipts;
 use super::{
-    interval, AckMode, ClientEvent, CloseReason, Core, FrameOptions, Message, ReceiptRequest,
-    Timer, DEFAULT_DISCONNECT_TIMEOUT, DEFAULT_HEART_BEAT,
+    by_destination, interval, timed_struct, AckMode, ClientEvent, CloseReason, Core, FrameOptions,
+    Message, ReceiptRequest, Timer, Timestamp, DEFAULT_CONNECT_TIMEOUT, DEFAULT_DISCONNECT_TIMEOUT,
+    DEFAULT_HEART_BEAT,
 };
 
 /// How a [`ClientConnection`] connects: the CONNECT headers and the connection's own settings.
@@ -60,8 +61,16 @@ pub struct ClientConfig {
     /// ActiveMQ Artemis allow: the peer's own timer fires only after n, and networks and
     /// schedulers add delay, so a strict n drops healthy connections.
     pub heartbeat_grace: Option<Duration>,
-    /// How long to wait for the RECEIPT of DISCONNECT (D-22). Default 15 s.
+    /// How long to wait for the RECEIPT of DISCONNECT (D-22). Default 15 s. A duration too
+    /// large for the clock type (e.g. `Duration::MAX`) is clamped to the latest point it can
+    /// represent, which in practice means waiting until the server answers or closes.
     pub disconnect_timeout: Duration,
+    /// How long to wait for CONNECTED (or ERROR) after CONNECT is queued; when it has not
+    /// arrived in time the connection fails with [`ConnectionError::ConnectTimeout`], so a
+    /// server that accepts the transport but never answers is not waited for forever.
+    /// Default 10 s ([`DEFAULT_CONNECT_TIMEOUT`](super::DEFAULT_CONNECT_TIMEOUT)); `None`
+    /// waits without limit.
+    pub connect_timeout: Option<Duration>,
     /// Decoder limits for frames from the server (D-12).
     pub limits: Limits,
 }
@@ -79,6 +88,7 @@ impl ClientConfig {
             headers: Vec::new(),
             heartbeat_grace: None,
             disconnect_timeout: DEFAULT_DISCONNECT_TIMEOUT,
+            connect_timeout: Some(DEFAULT_CONNECT_TIMEOUT),
             limits: Limits::default(),
         }
     }
@@ -139,6 +149,13 @@ impl ClientConfig {
         self
     }
 
+    /// Sets [`connect_timeout`](ClientConfig::connect_timeout); `None` disables it.
+    #[must_use]
+    pub fn connect_timeout(mut self, timeout: Option<Duration>) -> ClientConfig {
+        self.connect_timeout = timeout;
+        self
+    }
+
     /// Sets [`limits`](ClientConfig::limits).
     #[must_use]
     pub fn limits(mut self, limits: Limits) -> ClientConfig {
@@ -183,6 +200,8 @@ enum State {
 struct Subscription {
     destination: Bytes,
     ack: AckMode,
+    /// Order of creation, for a 1.0 UNSUBSCRIBE by destination (oldest first).
+    seq: u64,
 }
 
 /// What a validated outgoing frame changes once it is queued.
@@ -208,6 +227,7 @@ enum Effect {
     Disconnect,
 }
 
+timed_struct! {
 /// The client role of one STOMP connection, sans IO: no socket, thread or clock inside.
 ///
 /// # Driving it
@@ -249,9 +269,11 @@ enum Effect {
 /// # Failures
 ///
 /// A server that breaks the protocol (undecodable bytes, a frame other than CONNECTED or ERROR
-/// first, a version not offered, a client command) or goes silent past its heart-beat interval
-/// plus grace ends the connection with [`CloseReason::Failed`]; `handle_input` returns the
-/// same [`ConnectionError`] from then on. A server frame that merely lacks a required header is
+/// first, a version not offered, a client command), does not answer CONNECT in time, or goes
+/// silent past its heart-beat interval plus grace ends the connection with
+/// [`CloseReason::Failed`], reported by `poll_event` in order with the frames received before
+/// (see [`poll_event`](ClientConnection::poll_event)); `handle_input` returns the same
+/// [`ConnectionError`] from then on. A server frame that merely lacks a required header is
 /// dropped and reported as [`ClientEvent::ProtocolViolation`] (D-24). An ERROR frame is
 /// reported as [`ClientEvent::ErrorReceived`], then `Closed(ErrorReceived)` (D-23).
 ///
@@ -265,24 +287,39 @@ enum Effect {
 #[derive(Debug)]
 pub struct ClientConnection {
     config: ClientConfig,
-    core: Core,
+    core: Core<I>,
     state: State,
     version: Option<Version>,
     offered: VersionSet,
     offered_heart_beat: HeartBeat,
     receipts: Receipts,
     /// Active subscriptions by id (by destination for a 1.0 SUBSCRIBE without id).
-    subscriptions: HashMap<Bytes, Subscription>,
-    transactions: HashSet<Bytes>,
+    subscriptions: BTreeMap<Bytes, Subscription>,
+    /// Creation number of the next subscription.
+    next_subscription: u64,
+    transactions: BTreeSet<Bytes>,
     events: VecDeque<ClientEvent>,
     failed: Option<ConnectionError>,
     /// Close once the queued bytes are handed out (DISCONNECT without receipt, D-22).
     close_after_flush: Option<CloseReason>,
 }
+}
 
-impl ClientConnection {
-    /// A connection that has sent nothing yet.
+#[cfg(feature = "std")]
+#[cfg_attr(docsrs, doc(cfg(feature = "std")))]
+impl ClientConnection<std::time::Instant> {
+    /// A connection that has sent nothing yet, on the standard clock: `now` is a
+    /// `std::time::Instant`.
     pub fn new(config: ClientConfig) -> ClientConnection {
+        ClientConnection::new_generic(config)
+    }
+}
+
+impl<I: Timestamp> ClientConnection<I> {
+    /// A connection that has sent nothing yet, for any [`Timestamp`] type (e.g. [`Duration`]
+    /// since boot, without `std`): name the type, as in
+    /// `ClientConnection::<Duration>::new_generic(config)`.
+    pub fn new_generic(config: ClientConfig) -> ClientConnection<I> {
         let core = Core::new(config.limits, config.heartbeat_grace);
         ClientConnection {
             config,
@@ -292,8 +329,9 @@ impl ClientConnection {
             offered: VersionSet::EMPTY,
             offered_heart_beat: HeartBeat::NONE,
             receipts: Receipts::new(),
-            subscriptions: HashMap::new(),
-            transactions: HashSet::new(),
+            subscriptions: BTreeMap::new(),
+            next_subscription: 0,
+            transactions: BTreeSet::new(),
             events: VecDeque::new(),
             failed: None,
             close_after_flush: None,
@@ -311,7 +349,7 @@ impl ClientConnection {
     ///
     /// Refused when already called ([`UsageError::AlreadyConnected`]), when the config's extra
     /// headers hold a `receipt` (C-11), offer no version, or ask for STOMP with only 1.0.
-    pub fn connect(&mut self, now: Instant) -> Result<(), UsageError> {
+    pub fn connect(&mut self, now: I) -> Result<(), UsageError> {
         if self.config.versions.is_empty() {
             self.check_state(&Command::Connect)?;
             return Err(UsageError::NoVersionOffered);
@@ -324,7 +362,7 @@ impl ClientConnection {
     /// [`FrameOptions::transaction`], the transaction must be open (S-11).
     pub fn send(
         &mut self,
-        now: Instant,
+        now: I,
         destination: impl AsRef<[u8]>,
         body: impl Into<Bytes>,
         options: FrameOptions,
@@ -343,7 +381,7 @@ impl ClientConnection {
     /// of the subscription then arrive as [`ClientEvent::Message`].
     pub fn subscribe(
         &mut self,
-        now: Instant,
+        now: I,
         id: impl AsRef<[u8]>,
         destination: impl AsRef<[u8]>,
         ack: AckMode,
@@ -366,7 +404,7 @@ impl ClientConnection {
     /// Queues UNSUBSCRIBE of the active subscription `id` (S-6).
     pub fn unsubscribe(
         &mut self,
-        now: Instant,
+        now: I,
         id: impl AsRef<[u8]>,
         options: FrameOptions,
     ) -> Result<Option<Bytes>, UsageError> {
@@ -385,7 +423,7 @@ impl ClientConnection {
     /// `message-id` (S-9). Refused when the MESSAGE lacks them.
     pub fn ack<M: AsRef<Frame> + ?Sized>(
         &mut self,
-        now: Instant,
+        now: I,
         message: &M,
         options: FrameOptions,
     ) -> Result<Option<Bytes>, UsageError> {
@@ -396,7 +434,7 @@ impl ClientConnection {
     /// [`ack`](ClientConnection::ack). Refused in 1.0 (S-1).
     pub fn nack<M: AsRef<Frame> + ?Sized>(
         &mut self,
-        now: Instant,
+        now: I,
         message: &M,
         options: FrameOptions,
     ) -> Result<Option<Bytes>, UsageError> {
@@ -406,7 +444,7 @@ impl ClientConnection {
     /// Queues BEGIN of a new transaction (S-11); refused if `transaction` is already open.
     pub fn begin(
         &mut self,
-        now: Instant,
+        now: I,
         transaction: impl AsRef<[u8]>,
         options: FrameOptions,
     ) -> Result<Option<Bytes>, UsageError> {
@@ -416,7 +454,7 @@ impl ClientConnection {
     /// Queues COMMIT of an open transaction (S-11).
     pub fn commit(
         &mut self,
-        now: Instant,
+        now: I,
         transaction: impl AsRef<[u8]>,
         options: FrameOptions,
     ) -> Result<Option<Bytes>, UsageError> {
@@ -426,7 +464,7 @@ impl ClientConnection {
     /// Queues ABORT of an open transaction (S-11).
     pub fn abort(
         &mut self,
-        now: Instant,
+        now: I,
         transaction: impl AsRef<[u8]>,
         options: FrameOptions,
     ) -> Result<Option<Bytes>, UsageError> {
@@ -442,7 +480,7 @@ impl ClientConnection {
     /// `Closed(Disconnected)` follows as soon as `poll_transmit` has handed the DISCONNECT out.
     pub fn disconnect(
         &mut self,
-        now: Instant,
+        now: I,
         options: FrameOptions,
     ) -> Result<Option<Bytes>, UsageError> {
         let frame = self.build(Command::Disconnect, &[], options, false, Bytes::new());
@@ -452,13 +490,13 @@ impl ClientConnection {
     /// Queues any client frame, checked by the same rules as the typed methods (state, role,
     /// version, required headers, subscription, transaction and receipt bookkeeping). Its
     /// `receipt` header, if any, is tracked as a caller-chosen receipt id.
-    pub fn send_frame(&mut self, now: Instant, frame: Frame) -> Result<Option<Bytes>, UsageError> {
+    pub fn send_frame(&mut self, now: I, frame: Frame) -> Result<Option<Bytes>, UsageError> {
         self.submit(now, frame)
     }
 
     fn transaction_frame(
         &mut self,
-        now: Instant,
+        now: I,
         command: Command,
         transaction: &[u8],
         options: FrameOptions,
@@ -475,7 +513,7 @@ impl ClientConnection {
 
     fn acknowledge(
         &mut self,
-        now: Instant,
+        now: I,
         command: Command,
         message: &Frame,
         options: FrameOptions,
@@ -491,15 +529,15 @@ impl ClientConnection {
             })
         };
         let headers: Vec<(&str, &[u8])> = match version {
-            Version::V1_2 => std::vec![(ID, need(ACK)?)],
-            Version::V1_1 => std::vec![
+            Version::V1_2 => alloc::vec![(ID, need(ACK)?)],
+            Version::V1_1 => alloc::vec![
                 (MESSAGE_ID, need(MESSAGE_ID)?),
                 (SUBSCRIPTION, need(SUBSCRIPTION)?)
             ],
             Version::V1_0 if command == Command::Nack => {
                 return Err(UsageError::NotInVersion { command, version })
             }
-            Version::V1_0 => std::vec![(MESSAGE_ID, need(MESSAGE_ID)?)],
+            Version::V1_0 => alloc::vec![(MESSAGE_ID, need(MESSAGE_ID)?)],
         };
         let frame = self.build(command, &headers, options, true, Bytes::new());
         self.submit(now, frame)
@@ -566,7 +604,7 @@ impl ClientConnection {
     }
 
     /// Validates, queues and records one outgoing frame. Nothing changes on error.
-    fn submit(&mut self, now: Instant, frame: Frame) -> Result<Option<Bytes>, UsageError> {
+    fn submit(&mut self, now: I, frame: Frame) -> Result<Option<Bytes>, UsageError> {
         let command = frame.command().clone();
         self.check_state(&command)?;
         let receipt = frame.headers().get_bytes(RECEIPT);
@@ -653,7 +691,11 @@ impl ClientConnection {
                 };
                 Effect::Subscribe {
                     key,
-                    sub: Subscription { destination, ack },
+                    sub: Subscription {
+                        destination,
+                        ack,
+                        seq: self.next_subscription,
+                    },
                 }
             }
             Command::Unsubscribe => {
@@ -661,10 +703,9 @@ impl ClientConnection {
                     Some(id) => id,
                     None if version == Version::V1_0 => {
                         let destination = require(DESTINATION)?;
-                        self.subscriptions
-                            .iter()
-                            .find(|(_, s)| s.destination == destination)
-                            .map_or(destination, |(k, _)| k.clone())
+                        by_destination(&self.subscriptions, destination, |s| {
+                            (&s.destination, s.seq)
+                        })
                     }
                     None => return Err(missing(ID)),
                 };
@@ -720,7 +761,7 @@ impl ClientConnection {
         })
     }
 
-    fn apply(&mut self, now: Instant, effect: Effect, with_receipt: bool) {
+    fn apply(&mut self, now: I, effect: Effect, with_receipt: bool) {
         match effect {
             Effect::None => {}
             Effect::Connect {
@@ -730,9 +771,13 @@ impl ClientConnection {
                 self.offered = offered;
                 self.offered_heart_beat = heart_beat;
                 self.state = State::Connecting;
+                if let Some(timeout) = self.config.connect_timeout {
+                    self.core.arm(Timer::Connect, now, timeout);
+                }
             }
             Effect::Subscribe { key, sub } => {
                 self.subscriptions.insert(key, sub);
+                self.next_subscription = self.next_subscription.wrapping_add(1);
             }
             Effect::Unsubscribe { key } => {
                 self.subscriptions.remove(&key);
@@ -748,8 +793,8 @@ impl ClientConnection {
                 self.transactions.clear();
                 self.core.stop_timers();
                 if with_receipt {
-                    let deadline = now.checked_add(self.config.disconnect_timeout);
-                    self.core.timers.set(Timer::DisconnectReceipt, deadline);
+                    let timeout = self.config.disconnect_timeout;
+                    self.core.arm(Timer::DisconnectReceipt, now, timeout);
                 } else {
                     self.close_after_flush = Some(CloseReason::Disconnected);
                 }
@@ -761,43 +806,49 @@ impl ClientConnection {
 
     /// Feeds bytes received from the server, in any chunking (F-11).
     ///
-    /// Every byte counts as activity for the heart-beat timeout, even in the middle of a frame
-    /// (B-5). Frames complete in the input become events. After a fatal error the connection
-    /// is closed and every later call returns the same error; after a normal close, input is
-    /// discarded (D-23).
-    pub fn handle_input(&mut self, now: Instant, bytes: &[u8]) -> Result<(), ConnectionError> {
-        if let Some(err) = &self.failed {
-            return Err(err.clone());
-        }
-        if self.state == State::Closed || bytes.is_empty() {
+    /// Every byte counts as activity for the heart-beat timeout at once, even in the middle
+    /// of a frame (B-5). Frames are only buffered here:
+    /// [`poll_event`](ClientConnection::poll_event) decodes and applies them one at a time, so
+    /// the connection's state is always the state after the last event you polled (a MESSAGE
+    /// can be acknowledged while you handle it even if an ERROR arrived in the same read).
+    ///
+    /// A protocol error in the input therefore surfaces when `poll_event` reaches it, as
+    /// `Closed(Failed(..))` after the events of the frames before it;
+    /// [`failure`](ClientConnection::failure) reports it, and from then on this method returns
+    /// it. After a normal close, input is discarded (D-23).
+    pub fn handle_input(&mut self, now: I, bytes: &[u8]) -> Result<(), ConnectionError> {
+        if !self.take_input(now, bytes.len())? {
             return Ok(());
         }
-        self.core.note_rx(now);
         self.core.decoder.push(bytes);
-        self.process(now)
+        Ok(())
     }
 
     /// [`handle_input`](ClientConnection::handle_input) for bytes the caller already owns:
     /// frames are then slices of them, without a copy.
-    pub fn handle_input_bytes(
-        &mut self,
-        now: Instant,
-        bytes: Bytes,
-    ) -> Result<(), ConnectionError> {
+    pub fn handle_input_bytes(&mut self, now: I, bytes: Bytes) -> Result<(), ConnectionError> {
+        if !self.take_input(now, bytes.len())? {
+            return Ok(());
+        }
+        self.core.decoder.push_bytes(bytes);
+        Ok(())
+    }
+
+    /// Whether input of `len` bytes is to be read; records the activity.
+    fn take_input(&mut self, now: I, len: usize) -> Result<bool, ConnectionError> {
         if let Some(err) = &self.failed {
             return Err(err.clone());
         }
-        if self.state == State::Closed || bytes.is_empty() {
-            return Ok(());
+        let reading = self.state != State::Closed && !self.core.input_closed && len > 0;
+        if reading {
+            self.core.note_rx(now);
         }
-        self.core.note_rx(now);
-        self.core.decoder.push_bytes(bytes);
-        self.process(now)
+        Ok(reading)
     }
 
     /// Records that the peer showed life some other way (e.g. a WebSocket ping), which
     /// postpones the heart-beat timeout like received bytes do (D-20).
-    pub fn note_activity(&mut self, now: Instant) {
+    pub fn note_activity(&mut self, now: I) {
         if self.state != State::Closed {
             self.core.note_rx(now);
         }
@@ -805,7 +856,25 @@ impl ClientConnection {
 
     /// The transport ended (EOF or reset). After DISCONNECT this is a normal close;
     /// otherwise the connection closes with [`CloseReason::PeerClosed`].
+    ///
+    /// It takes effect in order with the input: at once unless frames received before it are
+    /// still to be reported, else once `poll_event` has reported them.
     pub fn handle_close(&mut self) {
+        if self.state != State::Closed {
+            self.core.input_closed = true;
+            self.settle();
+        }
+    }
+
+    /// Applies a pending timeout check and end of input at once when no received bytes wait
+    /// in the decoder (no frame received before them is still to be reported).
+    fn settle(&mut self) {
+        if self.core.decoder.buffered() == 0 {
+            while self.step() {}
+        }
+    }
+
+    fn apply_close(&mut self) {
         match self.state {
             State::Closed => {}
             State::Disconnecting => self.close(CloseReason::Disconnected),
@@ -813,42 +882,76 @@ impl ClientConnection {
         }
     }
 
-    /// Runs the timers due at `now`: the DISCONNECT receipt deadline (D-22), the peer's
-    /// heart-beat timeout (B-6) and our own heart-beat (B-4). Calling it early, late or
+    /// Runs the timers due at `now`: our own heart-beat (B-4) at once; the DISCONNECT receipt
+    /// deadline (D-22), the connect deadline
+    /// ([`connect_timeout`](ClientConfig::connect_timeout)) and the server's heart-beat timeout
+    /// (B-6) in order with the input: at once unless frames received before `now` are still to
+    /// be reported, else once `poll_event` has reported them. Calling it early, late or
     /// repeatedly is harmless.
-    pub fn handle_timeout(&mut self, now: Instant) {
+    pub fn handle_timeout(&mut self, now: I) {
         if self.state == State::Closed {
             return;
         }
-        if self.core.timers.expired(Timer::DisconnectReceipt, now) {
+        let now = self.core.note_timeout(now);
+        self.core.send_heart_beat_if_due(now);
+        self.settle();
+    }
+
+    /// The closing timers, checked at `at` (a `handle_timeout` time) after the input received
+    /// before it.
+    fn run_timers(&mut self, at: I) {
+        if self.state == State::Closed {
+            return;
+        }
+        if self.core.timers.expired(Timer::DisconnectReceipt, at) {
             self.close(CloseReason::ReceiptTimeout);
             return;
         }
-        if let Some(err) = self.core.peer_silent(now) {
-            self.events.push_back(ClientEvent::HeartbeatTimeout);
-            self.fail(err);
+        if self.state == State::Connecting && self.core.timers.expired(Timer::Connect, at) {
+            let timeout = self.config.connect_timeout.unwrap_or_default();
+            self.fail(ConnectionError::ConnectTimeout { timeout });
             return;
         }
-        self.core.send_heart_beat_if_due(now);
+        if let Some(err) = self.core.peer_silent(at) {
+            self.events.push_back(ClientEvent::HeartbeatTimeout);
+            self.fail(err);
+        }
     }
 
-    fn process(&mut self, now: Instant) -> Result<(), ConnectionError> {
-        while self.state != State::Closed {
+    /// Decodes and applies the next piece of input: a frame, then (once the buffered frames
+    /// are done) a pending timeout check or end of input. Returns whether anything was done.
+    fn step(&mut self) -> bool {
+        if self.state == State::Closed {
+            return false;
+        }
+        if let Some(now) = self.core.latest_seen() {
             match self.core.decoder.next_item() {
-                Ok(None) => break,
-                Ok(Some(Item::Heartbeat)) => {}
+                Ok(None) => {}
+                Ok(Some(Item::Heartbeat)) => return true,
                 Ok(Some(Item::Frame(frame))) => {
                     if let Err(err) = self.on_frame(now, frame) {
-                        return Err(self.fail(err));
+                        self.fail(err);
                     }
+                    return true;
                 }
-                Err(err) => return Err(self.fail(err.into())),
+                Err(err) => {
+                    self.fail(err.into());
+                    return true;
+                }
             }
         }
-        Ok(())
+        if let Some(at) = self.core.timeout_due.take() {
+            self.run_timers(at);
+            return true;
+        }
+        if core::mem::take(&mut self.core.input_closed) {
+            self.apply_close();
+            return true;
+        }
+        false
     }
 
-    fn on_frame(&mut self, now: Instant, frame: Frame) -> Result<(), ConnectionError> {
+    fn on_frame(&mut self, now: I, frame: Frame) -> Result<(), ConnectionError> {
         let unexpected = |context| ConnectionError::UnexpectedFrame {
             command: frame.command().clone(),
             context,
@@ -879,7 +982,7 @@ impl ClientConnection {
     }
 
     /// CONNECTED: fix the version (C-6, E-8) and start the heart-beats (B-3, B-7, B-8).
-    fn on_connected(&mut self, now: Instant, frame: &Frame) -> Result<(), ConnectionError> {
+    fn on_connected(&mut self, now: I, frame: &Frame) -> Result<(), ConnectionError> {
         let h = frame.headers();
         let version = match h.get(VERSION) {
             None => Some(Version::V1_0),
@@ -903,6 +1006,7 @@ impl ClientConnection {
             HeartBeat::negotiate(self.offered_heart_beat, heart_beat)
         };
         let (send_interval, receive_interval) = (interval(send_ms), interval(receive_ms));
+        self.core.timers.set(Timer::Connect, None);
         self.version = Some(version);
         self.core.set_version(version);
         self.core
@@ -1021,9 +1125,24 @@ impl ClientConnection {
     // ---- output ------------------------------------------------------------------------
 
     /// The next event, oldest first.
+    ///
+    /// This is where the input is applied: when no event is waiting, the next buffered frame
+    /// is decoded, checked and applied to the connection's state, and its event returned.
+    /// Then come, in order, a timeout that [`handle_timeout`] found due and the end of input
+    /// from [`handle_close`].
+    ///
+    /// [`handle_timeout`]: ClientConnection::handle_timeout
+    /// [`handle_close`]: ClientConnection::handle_close
     #[must_use]
     pub fn poll_event(&mut self) -> Option<ClientEvent> {
-        self.events.pop_front()
+        loop {
+            if let Some(event) = self.events.pop_front() {
+                return Some(event);
+            }
+            if !self.step() {
+                return None;
+            }
+        }
     }
 
     /// All bytes queued for the server, to write in full; `None` when there are none.
@@ -1055,7 +1174,7 @@ impl ClientConnection {
     /// The next deadline: call [`handle_timeout`](ClientConnection::handle_timeout) when it
     /// has passed. `None` when no timer runs.
     #[must_use]
-    pub fn poll_timeout(&self) -> Option<Instant> {
+    pub fn poll_timeout(&self) -> Option<I> {
         self.core.timers.next()
     }
 
@@ -1086,7 +1205,8 @@ impl ClientConnection {
         self.receipts.len()
     }
 
-    /// Events waiting in the queue.
+    /// Events waiting in the queue. Frames still buffered are not counted: `poll_event`
+    /// decodes them one at a time.
     pub fn pending_events(&self) -> usize {
         self.events.len()
     }

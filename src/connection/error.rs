@@ -1,8 +1,8 @@
 //! Errors of the connection layer: what the peer did wrong ([`ConnectionError`], fatal) and what
 //! the caller asked for that the protocol does not allow ([`UsageError`], refused locally).
 
-use std::string::String;
-use std::time::Duration;
+use alloc::string::String;
+use core::time::Duration;
 
 use crate::error::{DecodeError, EncodeError};
 use crate::frame::Command;
@@ -33,7 +33,11 @@ pub enum ConnectionError {
         context: &'static str,
     },
     /// The client offered no version the server supports (C-9).
-    #[error("no common protocol version: client offers {offered:?}, server supports {supported}")]
+    #[error(
+        "no common protocol version: client offers {}, server supports {}",
+        Versions(*.offered),
+        Versions(*.supported)
+    )]
     NoCommonVersion {
         /// What the client's `accept-version` listed (empty set: only unknown tokens).
         offered: VersionSet,
@@ -103,6 +107,27 @@ pub enum ConnectionError {
         /// Bytes held at the time.
         buffered: usize,
     },
+    /// SUBSCRIBE while the client already has the most active subscriptions the server allows
+    /// ([`ServerConfig::max_subscriptions`](crate::ServerConfig::max_subscriptions), H-8).
+    #[error("too many subscriptions: at most {max} may be active")]
+    TooManySubscriptions {
+        /// The limit.
+        max: usize,
+    },
+    /// BEGIN while the client already has the most open transactions the server allows
+    /// ([`ServerConfig::max_transactions`](crate::ServerConfig::max_transactions), H-8).
+    #[error("too many transactions: at most {max} may be open")]
+    TooManyTransactions {
+        /// The limit.
+        max: usize,
+    },
+    /// The session was not opened in time: no CONNECT from the client (server), or no
+    /// CONNECTED from the server (client), within the configured `connect_timeout`.
+    #[error("the session was not opened within {timeout:?}")]
+    ConnectTimeout {
+        /// The configured timeout.
+        timeout: Duration,
+    },
     /// Nothing arrived within the negotiated interval plus grace (B-6, D-20).
     #[error("no data from the peer for {silence:?} (heart-beat interval {interval:?})")]
     HeartbeatTimeout {
@@ -133,6 +158,22 @@ impl ConnectionError {
             ConnectionError::MissingHost => "missing host header",
             ConnectionError::InputBeforeConnected { .. } => "frames sent before CONNECTED",
             ConnectionError::HeartbeatTimeout { .. } => "heart-beat timeout",
+            ConnectionError::TooManySubscriptions { .. } => "too many subscriptions",
+            ConnectionError::TooManyTransactions { .. } => "too many transactions",
+            ConnectionError::ConnectTimeout { .. } => "connect timeout",
+        }
+    }
+}
+
+/// A version set for messages: `1.1,1.2`, or `(none)` when empty.
+struct Versions(VersionSet);
+
+impl core::fmt::Display for Versions {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        if self.0.is_empty() {
+            f.write_str("(none)")
+        } else {
+            core::fmt::Display::fmt(&self.0, f)
         }
     }
 }

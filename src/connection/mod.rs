@@ -8,8 +8,10 @@
 //! # The drive loop
 //!
 //! Inputs are `handle_*` calls and the typed frame methods; outputs are `poll_*` calls. Every
-//! call that depends on time takes `now: Instant`, which must come from one monotonic clock and
-//! never go backwards.
+//! call that depends on time takes `now: Instant`, which must come from one monotonic clock
+//! (a `now` earlier than one already seen is taken as the latest one). (`Instant` is the
+//! connection's [`Timestamp`] type: `std::time::Instant` by default, or e.g. a `Duration`
+//! since boot without `std`.)
 //!
 //! ```text
 //! loop {
@@ -31,12 +33,29 @@
 //! ERROR or RECEIPT, the client's DISCONNECT) and close the transport. After that every input
 //! is ignored and every typed method fails with [`UsageError::Closed`].
 //!
+//! # Input is applied in order, as you poll
+//!
+//! `handle_input` only buffers bytes (and counts them as life for the heart-beat timers, B-5);
+//! `poll_event` decodes the next frame, checks it, applies it to the connection's state and
+//! returns its event, one frame at a time (the h11 shape). A timeout found by
+//! `handle_timeout` and the end of input reported by `handle_close` take their place in the
+//! same order: after the frames received before them (at once when nothing received is still
+//! waiting). So while you handle an event, the connection is in the state right after that
+//! frame, whatever else came in the same read: the server can still answer a SEND's receipt
+//! when a DISCONNECT or a malformed frame follows it (R-2, R-3), or deliver to the
+//! subscription whose SUBSCRIBE it is handling when an UNSUBSCRIBE follows.
+//!
+//! The same holds for failures: a malformed or illegal frame is found when `poll_event`
+//! reaches it, after the events of the frames before it; `failure()` then reports it and
+//! `handle_input` returns it from then on.
+//!
 //! Errors come in two kinds. A [`UsageError`] means *you* asked for something the protocol does
 //! not allow in this state, role or version (SEND before CONNECTED, ACK without the header the
 //! version needs, a frame after DISCONNECT...): nothing is queued, nothing changes, the
 //! connection stays usable. A [`ConnectionError`] means the *peer* broke the protocol or went
-//! silent: it is fatal and sticky (`handle_input` keeps returning it), it is also reported as
-//! `Closed(CloseReason::Failed(..))`, and a server has queued an ERROR frame about it.
+//! silent: it is fatal and sticky (`handle_input` keeps returning it once `poll_event` has
+//! reached it), it is reported as `Closed(CloseReason::Failed(..))`, and a server has queued an
+//! ERROR frame about it.
 //!
 //! # Queues and memory
 //!
@@ -44,18 +63,23 @@
 //!
 //! * the transmit queue holds the frames your calls produced, plus at most one heart-beat EOL
 //!   (an EOL is only added when the queue is empty) and at most one ERROR frame;
-//! * the event queue holds at most one or two events per frame you fed to `handle_input`, plus
-//!   a few for closing.
+//! * the event queue holds the few events of the frame `poll_event` applied last (a frame and
+//!   the transactions it aborted, say), plus a few for closing;
+//! * the decoder holds the bytes you fed to `handle_input` until `poll_event` has taken their
+//!   frames out (one frame at most is buffered beyond them, bounded by [`Limits`]).
 //!
 //! If you stop draining, stop reading the transport too: that is the back-pressure.
-//! `pending_transmit()` and `pending_events()` report the sizes. The decoder buffers at most one
-//! frame (bounded by [`Limits`]) beyond the bytes of the last `handle_input`.
+//! `pending_transmit()` and `pending_events()` report the sizes. A server also bounds what a
+//! client can make it remember: subscriptions and open transactions
+//! ([`ServerConfig::max_subscriptions`], [`ServerConfig::max_transactions`], H-8).
 //!
 //! # Timers
 //!
-//! Each connection keeps a fixed table of three deadlines (`SendHeartBeat`, `PeerSilent`,
-//! `DisconnectReceipt`); `poll_timeout` returns the earliest. Heart-beats run only in 1.1 and
-//! 1.2 sessions (B-8) and start once CONNECTED is received (client) or sent (server) (B-7):
+//! Each connection keeps a fixed table of four deadlines (`SendHeartBeat`, `PeerSilent`,
+//! `DisconnectReceipt`, `Connect`); `poll_timeout` returns the earliest. A deadline too far away
+//! for the [`Timestamp`] type is clamped to the latest point it can represent
+//! ([`Timestamp::saturating_add`]). Heart-beats run only in 1.1 and 1.2 sessions (B-8) and
+//! start once CONNECTED is received (client) or sent (server) (B-7):
 //!
 //! * **sending** (B-4, D-20): when nothing was queued for the negotiated interval, an EOL
 //!   (`\n`) is queued. Bytes count as written when they are queued.
@@ -69,6 +93,12 @@
 //! * **DISCONNECT receipt** (client, R-5, D-22): after DISCONNECT with a receipt, the
 //!   connection closes when the RECEIPT arrives, when the peer closes (R-8), or 15 s after the
 //!   DISCONNECT was queued (`disconnect_timeout`) with [`CloseReason::ReceiptTimeout`].
+//! * **opening the session** (`connect_timeout`, 10 s by default): a server whose client has
+//!   not sent CONNECT in time answers ERROR and closes; a client that has not received
+//!   CONNECTED (or ERROR) in time after its CONNECT closes. Both fail with
+//!   [`ConnectionError::ConnectTimeout`]. The server's clock starts at
+//!   [`ServerConnection::start`] (call it when the transport is accepted), else at the first
+//!   `handle_input` or `handle_timeout`.
 //!
 //! # States
 //!
@@ -166,10 +196,12 @@ mod client;
 mod error;
 mod receipts;
 mod server;
+mod timestamp;
 
-use std::string::String;
-use std::time::{Duration, Instant};
-use std::vec::Vec;
+use alloc::collections::BTreeMap;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 
@@ -184,6 +216,8 @@ use crate::version::{Version, VersionSet};
 pub use client::{ClientConfig, ClientConnection};
 pub use error::{ConnectionError, UsageError};
 pub use server::{Accept, ErrorReply, ServerConfig, ServerConnection};
+pub(crate) use timestamp::timed_struct;
+pub use timestamp::Timestamp;
 
 /// Header names the connection reads or writes (H-9: matched exactly).
 pub(crate) mod names {
@@ -213,6 +247,18 @@ pub const DEFAULT_HEART_BEAT: HeartBeat = HeartBeat::new(10_000, 10_000);
 
 /// How long a client waits for the RECEIPT of its DISCONNECT by default (D-22).
 pub const DEFAULT_DISCONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// How long a server waits for CONNECT, and a client for CONNECTED, by default
+/// ([`ServerConfig::connect_timeout`], [`ClientConfig::connect_timeout`]).
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How many active subscriptions a server allows a client by default
+/// ([`ServerConfig::max_subscriptions`], H-8).
+pub const DEFAULT_MAX_SUBSCRIPTIONS: usize = 1024;
+
+/// How many open transactions a server allows a client by default
+/// ([`ServerConfig::max_transactions`], H-8).
+pub const DEFAULT_MAX_TRANSACTIONS: usize = 256;
 
 /// Acknowledgement mode of a subscription (S-5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -602,32 +648,65 @@ pub(crate) enum Timer {
     PeerSilent = 1,
     /// The RECEIPT of DISCONNECT is overdue (D-22).
     DisconnectReceipt = 2,
+    /// The session is not open yet: no CONNECT (server) or no CONNECTED (client) in time.
+    Connect = 3,
 }
 
-#[derive(Debug, Default)]
-pub(crate) struct TimerTable([Option<Instant>; 3]);
+const TIMERS: usize = 4;
 
-impl TimerTable {
-    pub(crate) fn set(&mut self, timer: Timer, at: Option<Instant>) {
+#[derive(Debug)]
+pub(crate) struct TimerTable<I>([Option<I>; TIMERS]);
+
+impl<I> Default for TimerTable<I> {
+    fn default() -> Self {
+        TimerTable(core::array::from_fn(|_| None))
+    }
+}
+
+impl<I: Timestamp> TimerTable<I> {
+    pub(crate) fn set(&mut self, timer: Timer, at: Option<I>) {
         self.0[timer as usize] = at;
     }
 
-    pub(crate) fn get(&self, timer: Timer) -> Option<Instant> {
+    pub(crate) fn get(&self, timer: Timer) -> Option<I> {
         self.0[timer as usize]
     }
 
     /// Whether `timer` is armed and due at `now`.
-    pub(crate) fn expired(&self, timer: Timer, now: Instant) -> bool {
+    pub(crate) fn expired(&self, timer: Timer, now: I) -> bool {
         self.get(timer).is_some_and(|at| at <= now)
     }
 
     pub(crate) fn clear_all(&mut self) {
-        self.0 = [None; 3];
+        self.0 = [None; TIMERS];
     }
 
-    pub(crate) fn next(&self) -> Option<Instant> {
+    pub(crate) fn next(&self) -> Option<I> {
         self.0.iter().flatten().min().copied()
     }
+}
+
+/// The key of the subscription that a 1.0 UNSUBSCRIBE naming `destination` instead of an `id`
+/// ends (S-6). Only one subscription ends per UNSUBSCRIBE: the one a SUBSCRIBE without `id`
+/// made for that destination (its key is the destination), else the oldest active one to that
+/// destination. When none matches, the destination itself (which then names nothing).
+/// `view` gives a subscription's destination and creation number.
+pub(crate) fn by_destination<S>(
+    subscriptions: &BTreeMap<Bytes, S>,
+    destination: Bytes,
+    view: impl Fn(&S) -> (&Bytes, u64),
+) -> Bytes {
+    if subscriptions
+        .get(&destination)
+        .is_some_and(|s| *view(s).0 == destination)
+    {
+        return destination;
+    }
+    subscriptions
+        .iter()
+        .filter(|(_, s)| *view(s).0 == destination)
+        .min_by_key(|(_, s)| view(s).1)
+        .map_or(destination, |(key, _)| key.clone())
 }
 
 /// A negotiated heart-beat interval in ms as a duration; 0 means none (B-3).
@@ -637,23 +716,30 @@ pub(crate) fn interval(ms: u32) -> Option<Duration> {
 
 /// What both roles share: the codec pair, the transmit queue and the heart-beat timers.
 #[derive(Debug)]
-pub(crate) struct Core {
+pub(crate) struct Core<I> {
     pub(crate) decoder: Decoder,
     pub(crate) encoder: Encoder,
     out: BytesMut,
-    pub(crate) timers: TimerTable,
+    pub(crate) timers: TimerTable<I>,
     /// Interval at which we promised to send (B-4).
     send_every: Option<Duration>,
     /// Interval at which the peer promised to send, and the grace on top (B-6, D-20).
     peer_every: Option<Duration>,
     grace: Option<Duration>,
-    last_rx: Option<Instant>,
-    last_tx: Option<Instant>,
+    last_rx: Option<I>,
+    last_tx: Option<I>,
+    /// The latest `now` seen: time never goes backwards inside the connection.
+    latest: Option<I>,
+    /// `handle_timeout` was called at this time and its closing timers (peer silent, receipt
+    /// of DISCONNECT, connect) are still to be checked, after the input received before it.
+    pub(crate) timeout_due: Option<I>,
+    /// `handle_close` was called: the transport ended after the input buffered so far.
+    pub(crate) input_closed: bool,
 }
 
-impl Core {
+impl<I: Timestamp> Core<I> {
     /// Before negotiation both directions use 1.0 rules (D-14).
-    pub(crate) fn new(limits: Limits, grace: Option<Duration>) -> Core {
+    pub(crate) fn new(limits: Limits, grace: Option<Duration>) -> Core<I> {
         Core {
             decoder: Decoder::with_limits(Version::V1_0, limits),
             encoder: Encoder::new(Version::V1_0),
@@ -664,50 +750,86 @@ impl Core {
             grace,
             last_rx: None,
             last_tx: None,
+            latest: None,
+            timeout_due: None,
+            input_closed: false,
         }
     }
 
+    /// `now`, or the latest time already seen if `now` is earlier: a clock that steps back
+    /// must not rewind a timer (which could fire one early) or move one later.
+    pub(crate) fn clock(&mut self, now: I) -> I {
+        let now = self.latest.map_or(now, |latest| latest.max(now));
+        self.latest = Some(now);
+        now
+    }
+
+    /// The latest time seen, if any call has brought one yet (for work done in `poll_event`,
+    /// which takes no `now`).
+    pub(crate) fn latest_seen(&self) -> Option<I> {
+        self.latest
+    }
+
+    /// Arms `timer` to fire `after` from `now` (clamped to the latest representable point when
+    /// that is too far away).
+    pub(crate) fn arm(&mut self, timer: Timer, now: I, after: Duration) {
+        let now = self.clock(now);
+        self.timers.set(timer, Some(now.saturating_add(after)));
+    }
+
+    /// Records a `handle_timeout(now)` whose closing timers are checked once the input received
+    /// before it has been processed (the roles' `poll_event` does it).
+    pub(crate) fn note_timeout(&mut self, now: I) -> I {
+        let now = self.clock(now);
+        self.timeout_due = Some(now);
+        now
+    }
+
     /// Encodes `frame` onto the transmit queue; on error nothing is queued (E-9).
-    pub(crate) fn queue(&mut self, now: Instant, frame: &Frame) -> Result<(), EncodeError> {
+    pub(crate) fn queue(&mut self, now: I, frame: &Frame) -> Result<(), EncodeError> {
         self.encoder.encode(frame, &mut self.out)?;
         self.note_tx(now);
         Ok(())
     }
 
     /// Something was queued at `now`: the next heart-beat is due one interval later (D-20).
-    fn note_tx(&mut self, now: Instant) {
+    fn note_tx(&mut self, now: I) {
+        let now = self.clock(now);
         self.last_tx = Some(now);
         self.arm_send(now);
     }
 
-    fn arm_send(&mut self, from: Instant) {
+    fn arm_send(&mut self, from: I) {
         if let Some(every) = self.send_every {
             self.timers
-                .set(Timer::SendHeartBeat, from.checked_add(every));
+                .set(Timer::SendHeartBeat, Some(from.saturating_add(every)));
         }
     }
 
     /// Bytes arrived at `now` (B-5): the peer is alive.
-    pub(crate) fn note_rx(&mut self, now: Instant) {
+    pub(crate) fn note_rx(&mut self, now: I) {
+        let now = self.clock(now);
         self.last_rx = Some(now);
         self.arm_peer_silent(now);
     }
 
     /// The peer is dead if nothing arrives within interval + grace after `from` (D-20).
-    fn arm_peer_silent(&mut self, from: Instant) {
+    fn arm_peer_silent(&mut self, from: I) {
         if let Some(every) = self.peer_every {
             let span = every.saturating_add(self.grace.unwrap_or(every));
-            self.timers.set(Timer::PeerSilent, from.checked_add(span));
+            self.timers
+                .set(Timer::PeerSilent, Some(from.saturating_add(span)));
         }
     }
 
     /// Starts heart-beating in both directions (B-7).
     pub(crate) fn start_heart_beats(
         &mut self,
-        now: Instant,
+        now: I,
         send_every: Option<Duration>,
         peer_every: Option<Duration>,
     ) {
+        let now = self.clock(now);
         self.send_every = send_every;
         self.peer_every = peer_every;
         // Due n after the last octet written, e.g. the CONNECT (D-20).
@@ -724,7 +846,7 @@ impl Core {
 
     /// Queues a heart-beat EOL if the send timer is due. The EOL is skipped (but the timer
     /// re-armed) when bytes are still waiting to be drained: they will carry the beat.
-    pub(crate) fn send_heart_beat_if_due(&mut self, now: Instant) {
+    pub(crate) fn send_heart_beat_if_due(&mut self, now: I) {
         if self.timers.expired(Timer::SendHeartBeat, now) {
             if self.out.is_empty() {
                 self.out.extend_from_slice(b"\n");
@@ -734,7 +856,7 @@ impl Core {
     }
 
     /// If the peer has been silent too long: the error to fail with (B-6).
-    pub(crate) fn peer_silent(&self, now: Instant) -> Option<ConnectionError> {
+    pub(crate) fn peer_silent(&self, now: I) -> Option<ConnectionError> {
         if !self.timers.expired(Timer::PeerSilent, now) {
             return None;
         }
@@ -799,7 +921,8 @@ mod tests {
 
     #[test]
     fn the_timer_table_reports_the_earliest_deadline() {
-        let t0 = Instant::now();
+        // Any Timestamp will do: a Duration since an epoch builds with and without `std`.
+        let t0 = Duration::from_secs(100);
         let mut t = TimerTable::default();
         assert_eq!(t.next(), None);
         t.set(Timer::PeerSilent, Some(t0 + Duration::from_secs(2)));

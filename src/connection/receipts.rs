@@ -1,8 +1,8 @@
 //! Pending receipts of a client: id generation (D-21), matching and the DISCONNECT
 //! receipt whose arrival, or deadline (D-22), ends the session.
 
-use std::collections::HashMap;
-use std::format;
+use alloc::collections::BTreeMap;
+use alloc::format;
 
 use bytes::Bytes;
 
@@ -17,7 +17,7 @@ pub(crate) struct Receipts {
     /// Number of the next generated id (`rcpt-N`).
     next: u64,
     /// Pending id → command of the frame that asked for it.
-    pending: HashMap<Bytes, Command>,
+    pending: BTreeMap<Bytes, Command>,
     /// The receipt asked for by DISCONNECT, if any.
     disconnect: Option<Bytes>,
 }

@@ -1,11 +1,11 @@
 //! The server role: [`ServerConnection`], its [`ServerConfig`], and the [`Accept`] and
 //! [`ErrorReply`] answers.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
-use std::format;
-use std::string::{String, ToString};
-use std::time::{Duration, Instant};
-use std::vec::Vec;
+use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use core::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 
@@ -19,7 +19,9 @@ use crate::version::{Version, VersionSet};
 use super::error::{ConnectionError, UsageError};
 use super::names::*;
 use super::{
-    interval, AckMode, CloseReason, ConnectRequest, Core, ServerEvent, DEFAULT_HEART_BEAT,
+    by_destination, interval, timed_struct, AckMode, CloseReason, ConnectRequest, Core,
+    ServerEvent, Timer, Timestamp, DEFAULT_CONNECT_TIMEOUT, DEFAULT_HEART_BEAT,
+    DEFAULT_MAX_SUBSCRIPTIONS, DEFAULT_MAX_TRANSACTIONS,
 };
 
 /// Settings of a [`ServerConnection`].
@@ -54,6 +56,25 @@ pub struct ServerConfig {
     /// Decoder limits for frames from the client; exceeding one is answered with ERROR (H-8,
     /// D-12).
     pub limits: Limits,
+    /// How many subscriptions a client may have active at once. One more SUBSCRIBE is answered
+    /// with ERROR and the connection closes (H-8: a server may cap any unbounded input).
+    /// Default 1024 ([`DEFAULT_MAX_SUBSCRIPTIONS`](super::DEFAULT_MAX_SUBSCRIPTIONS)): far
+    /// more than a chat or dashboard client needs, and it bounds the per-connection state a
+    /// client can make the server keep.
+    pub max_subscriptions: usize,
+    /// How many transactions a client may have open at once; one more BEGIN is answered with
+    /// ERROR and the connection closes (H-8). Default 256
+    /// ([`DEFAULT_MAX_TRANSACTIONS`](super::DEFAULT_MAX_TRANSACTIONS)).
+    pub max_transactions: usize,
+    /// How long a client may take to send its CONNECT (or STOMP) frame; when it has not
+    /// arrived in time the server sends ERROR and closes
+    /// ([`ConnectionError::ConnectTimeout`]), so that a client that sends nothing, or trickles
+    /// a partial frame, cannot hold the connection forever. The time counts from
+    /// [`ServerConnection::start`], or else from the first `handle_input` or `handle_timeout`
+    /// call. Default 10 s ([`DEFAULT_CONNECT_TIMEOUT`](super::DEFAULT_CONNECT_TIMEOUT));
+    /// `None` disables it. Waiting for the application's [`accept`](ServerConnection::accept)
+    /// is not counted.
+    pub connect_timeout: Option<Duration>,
 }
 
 impl Default for ServerConfig {
@@ -65,6 +86,9 @@ impl Default for ServerConfig {
             require_host: false,
             server: Some(format!("stomp-codec/{}", env!("CARGO_PKG_VERSION"))),
             limits: Limits::default(),
+            max_subscriptions: DEFAULT_MAX_SUBSCRIPTIONS,
+            max_transactions: DEFAULT_MAX_TRANSACTIONS,
+            connect_timeout: Some(DEFAULT_CONNECT_TIMEOUT),
         }
     }
 }
@@ -109,6 +133,27 @@ impl ServerConfig {
     #[must_use]
     pub fn limits(mut self, limits: Limits) -> ServerConfig {
         self.limits = limits;
+        self
+    }
+
+    /// Sets [`max_subscriptions`](ServerConfig::max_subscriptions).
+    #[must_use]
+    pub fn max_subscriptions(mut self, max: usize) -> ServerConfig {
+        self.max_subscriptions = max;
+        self
+    }
+
+    /// Sets [`max_transactions`](ServerConfig::max_transactions).
+    #[must_use]
+    pub fn max_transactions(mut self, max: usize) -> ServerConfig {
+        self.max_transactions = max;
+        self
+    }
+
+    /// Sets [`connect_timeout`](ServerConfig::connect_timeout); `None` disables it.
+    #[must_use]
+    pub fn connect_timeout(mut self, timeout: Option<Duration>) -> ServerConfig {
+        self.connect_timeout = timeout;
         self
     }
 }
@@ -270,6 +315,8 @@ struct Subscription {
     ack: AckMode,
     /// Whether SUBSCRIBE had an `id` (only 1.0 may omit it; S-13 then omits `subscription`).
     has_id: bool,
+    /// Order of creation, for a 1.0 UNSUBSCRIBE by destination (oldest first).
+    seq: u64,
 }
 
 /// Headers of a MESSAGE's content that `message` does not copy: the ones it writes itself and
@@ -284,6 +331,7 @@ const NOT_COPIED: [&str; 7] = [
     CONTENT_LENGTH,
 ];
 
+timed_struct! {
 /// The server role of one STOMP connection, sans IO: no socket, thread or clock inside.
 ///
 /// Create one per accepted transport connection and drive it like a
@@ -312,13 +360,16 @@ const NOT_COPIED: [&str; 7] = [
 /// }
 /// ```
 ///
-/// Client frames arrive as [`ServerEvent`]s after validation. A client that breaks the
-/// protocol (first frame not CONNECT, a second CONNECT, missing required headers, unknown ack
-/// mode, reused subscription or transaction id, unknown transaction or subscription, a server
-/// command, malformed or oversized frames) is answered with ERROR, with `receipt-id` when the
-/// frame asked for a receipt; its open transactions are reported aborted, and the connection
-/// closes once the ERROR is handed out (D-16, D-24, H-8, R-7, R-11). `handle_input` then
-/// returns the [`ConnectionError`], and keeps returning it.
+/// Client frames arrive as [`ServerEvent`]s after validation, one per `poll_event` call, which
+/// is also when each is applied (see [`poll_event`](ServerConnection::poll_event)). A client
+/// that breaks the protocol (first frame not CONNECT, a second CONNECT, missing required
+/// headers, unknown ack mode, reused subscription or transaction id, unknown transaction or
+/// subscription, more subscriptions or open transactions than the configured maximum, a
+/// server command, malformed or oversized frames, no CONNECT in time) is answered with ERROR,
+/// with `receipt-id` when the frame asked for a receipt; its open transactions are reported
+/// aborted, and the connection closes once the ERROR is handed out (D-16, D-24, H-8, R-7,
+/// R-11). [`failure`](ServerConnection::failure) then reports the [`ConnectionError`], and
+/// `handle_input` returns it from then on.
 ///
 /// The application answers: [`accept`](ServerConnection::accept) or
 /// [`error`](ServerConnection::error) a CONNECT (C-10), delivers with
@@ -333,24 +384,41 @@ const NOT_COPIED: [&str; 7] = [
 #[derive(Debug)]
 pub struct ServerConnection {
     config: ServerConfig,
-    core: Core,
+    core: Core<I>,
     state: State,
     version: Option<Version>,
     /// Version and client heart-beat of the CONNECT awaiting `accept`.
     pending_connect: Option<(Version, HeartBeat)>,
-    subscriptions: HashMap<Bytes, Subscription>,
+    subscriptions: BTreeMap<Bytes, Subscription>,
     /// Open transactions, ordered so that R-7 aborts are reported deterministically.
     transactions: BTreeSet<Bytes>,
     disconnect_receipt: Option<Bytes>,
     next_message_id: u64,
+    /// Sequence number of the next subscription (for a 1.0 UNSUBSCRIBE by destination).
+    next_subscription: u64,
+    /// Whether the connect deadline has been armed (it is armed once).
+    started: bool,
     events: VecDeque<ServerEvent>,
     failed: Option<ConnectionError>,
     close_after_flush: Option<CloseReason>,
 }
+}
 
-impl ServerConnection {
-    /// A connection waiting for the client's CONNECT.
+#[cfg(feature = "std")]
+#[cfg_attr(docsrs, doc(cfg(feature = "std")))]
+impl ServerConnection<std::time::Instant> {
+    /// A connection waiting for the client's CONNECT, on the standard clock: `now` is a
+    /// `std::time::Instant`.
     pub fn new(config: ServerConfig) -> ServerConnection {
+        ServerConnection::new_generic(config)
+    }
+}
+
+impl<I: Timestamp> ServerConnection<I> {
+    /// A connection waiting for the client's CONNECT, for any [`Timestamp`] type (e.g. [`Duration`]
+    /// since boot, without `std`): name the type, as in
+    /// `ServerConnection::<Duration>::new_generic(config)`.
+    pub fn new_generic(config: ServerConfig) -> ServerConnection<I> {
         let core = Core::new(config.limits, config.heartbeat_grace);
         ServerConnection {
             config,
@@ -358,10 +426,12 @@ impl ServerConnection {
             state: State::AwaitingConnect,
             version: None,
             pending_connect: None,
-            subscriptions: HashMap::new(),
+            subscriptions: BTreeMap::new(),
             transactions: BTreeSet::new(),
             disconnect_receipt: None,
             next_message_id: 1,
+            next_subscription: 0,
+            started: false,
             events: VecDeque::new(),
             failed: None,
             close_after_flush: None,
@@ -373,15 +443,32 @@ impl ServerConnection {
         &self.config
     }
 
+    /// Starts the [`connect_timeout`](ServerConfig::connect_timeout) clock at `now`, the time
+    /// the transport connection was accepted. Call it right after creating the connection:
+    /// without it the clock starts with the first `handle_input` or `handle_timeout` call,
+    /// so a client that never sends a byte would not be caught. Later calls do nothing.
+    pub fn start(&mut self, now: I) {
+        if self.started {
+            return;
+        }
+        self.started = true;
+        if self.state != State::AwaitingConnect {
+            return;
+        }
+        if let Some(timeout) = self.config.connect_timeout {
+            self.core.arm(Timer::Connect, now, timeout);
+        }
+    }
+
     // ---- answers -----------------------------------------------------------------------
 
     /// Accepts the CONNECT reported by [`ServerEvent::Connect`]: queues CONNECTED with
     /// `version` (always, D-17), `heart-beat` (1.1+), `server`, and what `accept` adds (C-6,
     /// C-7); switches to the negotiated version (E-8) and starts the heart-beats (B-3, B-7).
     ///
-    /// Frames the client sent after its CONNECT are held until now and processed by this call,
-    /// so drain `poll_event` afterwards.
-    pub fn accept(&mut self, now: Instant, accept: Accept) -> Result<(), UsageError> {
+    /// Frames the client sent after its CONNECT are held until now; `poll_event` reports them
+    /// from here on.
+    pub fn accept(&mut self, now: I, accept: Accept) -> Result<(), UsageError> {
         match self.state {
             State::AwaitingAccept => {}
             State::Closing | State::Closed => return Err(UsageError::Closed),
@@ -415,8 +502,6 @@ impl ServerConnection {
         self.core
             .start_heart_beats(now, interval(to_client), interval(from_client));
         self.state = State::Connected;
-        // A protocol error in the held frames is answered and reported as events.
-        let _ = self.process(now);
         Ok(())
     }
 
@@ -436,7 +521,7 @@ impl ServerConnection {
     /// subscriber, E-9).
     pub fn message(
         &mut self,
-        now: Instant,
+        now: I,
         subscription: impl AsRef<[u8]>,
         content: &Frame,
     ) -> Result<Bytes, UsageError> {
@@ -450,7 +535,7 @@ impl ServerConnection {
     /// must be unique, S-13).
     pub fn message_with_id(
         &mut self,
-        now: Instant,
+        now: I,
         subscription: impl AsRef<[u8]>,
         message_id: impl AsRef<[u8]>,
         content: &Frame,
@@ -486,11 +571,7 @@ impl ServerConnection {
     /// Queues RECEIPT for a client frame's `receipt` (R-2, R-4). Send it once the frame (and
     /// every one before it) is processed (R-3). For the receipt of DISCONNECT, the connection
     /// closes once it is handed out (R-5, R-8).
-    pub fn receipt(
-        &mut self,
-        now: Instant,
-        receipt_id: impl AsRef<[u8]>,
-    ) -> Result<(), UsageError> {
+    pub fn receipt(&mut self, now: I, receipt_id: impl AsRef<[u8]>) -> Result<(), UsageError> {
         self.check_sending(Command::Receipt)?;
         let receipt_id = receipt_id.as_ref();
         let frame = Frame::builder(Command::Receipt)
@@ -510,7 +591,7 @@ impl ServerConnection {
     /// when a frame cannot be processed (R-9; set [`ErrorReply::receipt_id`] to the frame's
     /// receipt, R-11). Open transactions are reported aborted (R-7); input is then ignored
     /// (D-23).
-    pub fn error(&mut self, now: Instant, reply: impl Into<ErrorReply>) -> Result<(), UsageError> {
+    pub fn error(&mut self, now: I, reply: impl Into<ErrorReply>) -> Result<(), UsageError> {
         if matches!(self.state, State::Closing | State::Closed) {
             return Err(UsageError::Closed);
         }
@@ -537,7 +618,7 @@ impl ServerConnection {
 
     /// Queues ERROR (falling back to a bare one if the reply cannot be encoded, e.g. a
     /// `receipt-id` with a CR in a 1.0 session), then closes once it is handed out.
-    fn send_error(&mut self, now: Instant, reply: &ErrorReply, reason: CloseReason) {
+    fn send_error(&mut self, now: I, reply: &ErrorReply, reason: CloseReason) {
         self.abort_transactions();
         self.core.stop_timers();
         let queued = self.core.queue(now, &reply.frame(true)).is_ok()
@@ -551,12 +632,7 @@ impl ServerConnection {
     }
 
     /// The client broke the protocol: ERROR about it, then close (D-24, H-8, R-11).
-    fn fail(
-        &mut self,
-        now: Instant,
-        err: ConnectionError,
-        receipt: Option<Bytes>,
-    ) -> ConnectionError {
+    fn fail(&mut self, now: I, err: ConnectionError, receipt: Option<Bytes>) -> ConnectionError {
         self.failed = Some(err.clone());
         let mut reply = ErrorReply::new(err.error_message()).detail(err.to_string());
         reply.receipt_id = receipt;
@@ -569,7 +645,7 @@ impl ServerConnection {
     }
 
     fn abort_transactions(&mut self) {
-        for transaction in std::mem::take(&mut self.transactions) {
+        for transaction in core::mem::take(&mut self.transactions) {
             self.events
                 .push_back(ServerEvent::TransactionAborted { transaction });
         }
@@ -586,49 +662,67 @@ impl ServerConnection {
 
     /// Feeds bytes received from the client, in any chunking (F-11).
     ///
-    /// Every byte counts as activity (B-5). A protocol error is answered with ERROR (queued;
-    /// keep draining `poll_transmit`) and returned; later calls return it again and ignore
-    /// their input, as does any call after DISCONNECT (R-6, D-23).
-    pub fn handle_input(&mut self, now: Instant, bytes: &[u8]) -> Result<(), ConnectionError> {
+    /// Every byte counts as activity at once (B-5), but frames are only buffered here:
+    /// [`poll_event`](ServerConnection::poll_event) decodes and applies them one at a time, so
+    /// the connection's state (subscriptions, transactions, DISCONNECT) is always the state
+    /// after the last event you polled, and answering an event with `receipt` or `message`
+    /// works whatever else arrived in the same read (R-3).
+    ///
+    /// A protocol error in the input therefore surfaces when `poll_event` reaches it: the
+    /// events of the frames before it come first, then ERROR is queued and the connection
+    /// closes as described on [`ServerConnection`]; [`failure`](ServerConnection::failure)
+    /// reports it, and from then on this method returns it and ignores its input, as it does
+    /// after DISCONNECT (R-6, D-23). The one error returned at once is
+    /// [`ConnectionError::InputBeforeConnected`]: more than a frame's worth of bytes while the
+    /// CONNECT you have already been given waits for `accept` (D-16).
+    pub fn handle_input(&mut self, now: I, bytes: &[u8]) -> Result<(), ConnectionError> {
         if !self.take_input(now, bytes.len())? {
             return Ok(());
         }
         self.core.decoder.push(bytes);
-        self.process(now)
+        self.check_held(now)
     }
 
     /// [`handle_input`](ServerConnection::handle_input) for bytes the caller already owns
     /// (frames are slices of them, without a copy).
-    pub fn handle_input_bytes(
-        &mut self,
-        now: Instant,
-        bytes: Bytes,
-    ) -> Result<(), ConnectionError> {
+    pub fn handle_input_bytes(&mut self, now: I, bytes: Bytes) -> Result<(), ConnectionError> {
         if !self.take_input(now, bytes.len())? {
             return Ok(());
         }
         self.core.decoder.push_bytes(bytes);
-        self.process(now)
+        self.check_held(now)
     }
 
     /// Whether input of `len` bytes is to be read; records the activity.
-    fn take_input(&mut self, now: Instant, len: usize) -> Result<bool, ConnectionError> {
+    fn take_input(&mut self, now: I, len: usize) -> Result<bool, ConnectionError> {
         if let Some(err) = &self.failed {
             return Err(err.clone());
         }
+        self.start(now);
         let reading = matches!(
             self.state,
             State::AwaitingConnect | State::AwaitingAccept | State::Connected
-        );
+        ) && !self.core.input_closed;
         if reading && len > 0 {
             self.core.note_rx(now);
         }
         Ok(reading && len > 0)
     }
 
+    /// While the CONNECT waits for `accept`, the client should wait for CONNECTED (D-16):
+    /// hold at most a frame's worth of bytes.
+    fn check_held(&mut self, now: I) -> Result<(), ConnectionError> {
+        let buffered = self.core.decoder.buffered();
+        if self.state == State::AwaitingAccept && buffered > self.config.limits.max_frame {
+            let err = ConnectionError::InputBeforeConnected { buffered };
+            return Err(self.fail(now, err, None));
+        }
+        Ok(())
+    }
+
     /// Records that the client showed life some other way (e.g. a WebSocket ping), which
     /// postpones the heart-beat timeout like received bytes do (D-20).
-    pub fn note_activity(&mut self, now: Instant) {
+    pub fn note_activity(&mut self, now: I) {
         if self.state == State::Connected {
             self.core.note_rx(now);
         }
@@ -637,7 +731,27 @@ impl ServerConnection {
     /// The transport ended (EOF or reset). After DISCONNECT this is a normal close (R-8);
     /// otherwise open transactions are aborted (R-7) and the connection closes with
     /// [`CloseReason::PeerClosed`].
+    ///
+    /// It takes effect in order with the input: at once unless frames received before it are
+    /// still to be reported, else once `poll_event` has reported them.
     pub fn handle_close(&mut self) {
+        if self.state != State::Closed {
+            self.core.input_closed = true;
+            self.settle();
+        }
+    }
+
+    /// Applies a pending timeout check and end of input at once when no received frame waits
+    /// to be reported before them (no bytes in the decoder, or none that will be decoded: after
+    /// DISCONNECT or ERROR, or held until `accept`).
+    fn settle(&mut self) {
+        let decoding = matches!(self.state, State::AwaitingConnect | State::Connected);
+        if !decoding || self.core.decoder.buffered() == 0 {
+            while self.step() {}
+        }
+    }
+
+    fn apply_close(&mut self) {
         match self.state {
             State::Closed => {}
             State::Closing => {
@@ -655,40 +769,58 @@ impl ServerConnection {
         }
     }
 
-    /// Runs the timers due at `now`: the client's heart-beat timeout (B-6) and our own
-    /// heart-beat (B-4). Calling it early, late or repeatedly is harmless.
-    pub fn handle_timeout(&mut self, now: Instant) {
-        if self.state != State::Connected {
+    /// Runs the timers due at `now`: our own heart-beat (B-4) at once; the client's heart-beat
+    /// timeout (B-6) and the connect deadline
+    /// ([`connect_timeout`](ServerConfig::connect_timeout)) in order with the input: at once
+    /// unless frames received before `now` are still to be reported, else once `poll_event`
+    /// has reported them. Calling it early, late or repeatedly is harmless.
+    pub fn handle_timeout(&mut self, now: I) {
+        if self.state == State::Closed {
             return;
         }
-        if let Some(err) = self.core.peer_silent(now) {
-            self.failed = Some(err.clone());
-            self.abort_transactions();
-            self.events.push_back(ServerEvent::HeartbeatTimeout);
-            self.close(CloseReason::Failed(err));
-            return;
+        self.start(now);
+        let now = self.core.note_timeout(now);
+        if self.state == State::Connected {
+            self.core.send_heart_beat_if_due(now);
         }
-        self.core.send_heart_beat_if_due(now);
+        self.settle();
     }
 
-    fn process(&mut self, now: Instant) -> Result<(), ConnectionError> {
-        loop {
-            match self.state {
-                State::AwaitingConnect | State::Connected => {}
-                State::AwaitingAccept => {
-                    // The client should wait for CONNECTED (D-16); hold at most a frame.
-                    let buffered = self.core.decoder.buffered();
-                    if buffered > self.config.limits.max_frame {
-                        let err = ConnectionError::InputBeforeConnected { buffered };
-                        return Err(self.fail(now, err, None));
-                    }
-                    return Ok(());
-                }
-                _ => return Ok(()),
+    /// The closing timers, checked at `at` (a `handle_timeout` time) after the input received
+    /// before it.
+    fn run_timers(&mut self, at: I) {
+        match self.state {
+            State::AwaitingConnect if self.core.timers.expired(Timer::Connect, at) => {
+                let timeout = self.config.connect_timeout.unwrap_or_default();
+                let _ = self.fail(at, ConnectionError::ConnectTimeout { timeout }, None);
             }
-            match self.core.decoder.next_item() {
-                Ok(None) => return Ok(()),
-                Ok(Some(Item::Heartbeat)) => {}
+            State::Connected => {
+                if let Some(err) = self.core.peer_silent(at) {
+                    self.failed = Some(err.clone());
+                    self.abort_transactions();
+                    self.events.push_back(ServerEvent::HeartbeatTimeout);
+                    self.close(CloseReason::Failed(err));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Decodes and applies the next piece of input: a frame, then (once the buffered frames
+    /// are done) a pending timeout check or end of input. Returns whether anything was done.
+    fn step(&mut self) -> bool {
+        let Some(now) = self.core.latest_seen() else {
+            // No call has brought a time yet, hence no input and no timeout.
+            if core::mem::take(&mut self.core.input_closed) {
+                self.apply_close();
+                return true;
+            }
+            return false;
+        };
+        match self.state {
+            State::AwaitingConnect | State::Connected => match self.core.decoder.next_item() {
+                Ok(None) => {}
+                Ok(Some(Item::Heartbeat)) => return true,
                 Ok(Some(Item::Frame(frame))) => {
                     // C-11: a receipt on CONNECT is ignored.
                     let receipt = match frame.command() {
@@ -696,12 +828,29 @@ impl ServerConnection {
                         _ => frame.headers().get_bytes(RECEIPT),
                     };
                     if let Err(err) = self.on_frame(frame) {
-                        return Err(self.fail(now, err, receipt));
+                        self.fail(now, err, receipt);
                     }
+                    return true;
                 }
-                Err(err) => return Err(self.fail(now, err.into(), None)),
-            }
+                Err(err) => {
+                    self.fail(now, err.into(), None);
+                    return true;
+                }
+            },
+            _ => {}
         }
+        if self.check_held(now).is_err() {
+            return true;
+        }
+        if let Some(at) = self.core.timeout_due.take() {
+            self.run_timers(at);
+            return true;
+        }
+        if core::mem::take(&mut self.core.input_closed) {
+            self.apply_close();
+            return true;
+        }
+        false
     }
 
     fn on_frame(&mut self, frame: Frame) -> Result<(), ConnectionError> {
@@ -744,6 +893,8 @@ impl ServerConnection {
         };
         // Frames after CONNECT use the version CONNECTED will announce (E-8).
         self.core.decoder.set_version(version);
+        // The client is on time; the application's answer is not the client's to wait for.
+        self.core.timers.set(Timer::Connect, None);
         self.pending_connect = Some((version, heart_beat));
         self.state = State::AwaitingAccept;
         self.events.push_back(ServerEvent::Connect(ConnectRequest {
@@ -795,6 +946,11 @@ impl ServerConnection {
                 if self.subscriptions.contains_key(&id) {
                     return Err(ConnectionError::DuplicateSubscription { id: shown(&id, 64) });
                 }
+                if self.subscriptions.len() >= self.config.max_subscriptions {
+                    return Err(ConnectionError::TooManySubscriptions {
+                        max: self.config.max_subscriptions,
+                    });
+                }
                 let ack = match h.get(ACK) {
                     None => AckMode::Auto,
                     Some(v) => AckMode::parse(v, version).ok_or_else(|| {
@@ -810,8 +966,10 @@ impl ServerConnection {
                         destination: destination.clone(),
                         ack,
                         has_id,
+                        seq: self.next_subscription,
                     },
                 );
+                self.next_subscription = self.next_subscription.wrapping_add(1);
                 ServerEvent::Subscribe {
                     id,
                     destination,
@@ -826,10 +984,9 @@ impl ServerConnection {
                     // S-6: a 1.0 UNSUBSCRIBE may name the destination instead.
                     None if version == Version::V1_0 => {
                         let destination = require(DESTINATION)?;
-                        self.subscriptions
-                            .iter()
-                            .find(|(_, s)| s.destination == destination)
-                            .map_or(destination, |(id, _)| id.clone())
+                        by_destination(&self.subscriptions, destination, |s| {
+                            (&s.destination, s.seq)
+                        })
                     }
                     None => return Err(missing(ID)),
                 };
@@ -876,11 +1033,17 @@ impl ServerConnection {
             }
             Command::Begin => {
                 let transaction = require(TRANSACTION)?;
-                if !self.transactions.insert(transaction.clone()) {
+                if self.transactions.contains(&transaction) {
                     return Err(ConnectionError::DuplicateTransaction {
                         transaction: shown(&transaction, 64),
                     });
                 }
+                if self.transactions.len() >= self.config.max_transactions {
+                    return Err(ConnectionError::TooManyTransactions {
+                        max: self.config.max_transactions,
+                    });
+                }
+                self.transactions.insert(transaction.clone());
                 ServerEvent::Begin {
                     transaction,
                     receipt,
@@ -940,9 +1103,27 @@ impl ServerConnection {
     // ---- output ------------------------------------------------------------------------
 
     /// The next event, oldest first.
+    ///
+    /// This is where the input is applied: when no event is waiting, the next buffered frame
+    /// is decoded, checked (D-24) and applied to the connection's state, and its event
+    /// returned. Then come, in order, a timeout that [`handle_timeout`] found due and the end
+    /// of input from [`handle_close`]. So when you handle an event, the connection is in the
+    /// state right after that frame: a `receipt` for it, or a `message` for the subscription
+    /// it created, is accepted even if the client's next frame (UNSUBSCRIBE, DISCONNECT, a
+    /// malformed frame) arrived in the same read.
+    ///
+    /// [`handle_timeout`]: ServerConnection::handle_timeout
+    /// [`handle_close`]: ServerConnection::handle_close
     #[must_use]
     pub fn poll_event(&mut self) -> Option<ServerEvent> {
-        self.events.pop_front()
+        loop {
+            if let Some(event) = self.events.pop_front() {
+                return Some(event);
+            }
+            if !self.step() {
+                return None;
+            }
+        }
     }
 
     /// All bytes queued for the client, to write in full; `None` when there are none.
@@ -974,7 +1155,7 @@ impl ServerConnection {
     /// The next deadline: call [`handle_timeout`](ServerConnection::handle_timeout) when it
     /// has passed. `None` when no timer runs.
     #[must_use]
-    pub fn poll_timeout(&self) -> Option<Instant> {
+    pub fn poll_timeout(&self) -> Option<I> {
         self.core.timers.next()
     }
 
@@ -1000,7 +1181,8 @@ impl ServerConnection {
         self.failed.as_ref()
     }
 
-    /// Events waiting in the queue.
+    /// Events waiting in the queue. Frames still buffered are not counted: `poll_event`
+    /// decodes them one at a time.
     pub fn pending_events(&self) -> usize {
         self.events.len()
     }

@@ -15,17 +15,17 @@
 //!   forbid that frame, and when it accepts, that they allow it.
 //!
 //! - [`decode_vs_reference`] compares the decoder, under every chunking [`decode_chunked`]
-//!   tries, with [`reference`], a deliberately plain decoder written from the rules, and
+//!   tries, with [`mod@reference`], a deliberately plain decoder written from the rules, and
 //!   [`decode_vs_reference_input`] is the same with the setup taken from the input's first
 //!   octets (the `decode_vs_reference` fuzz target).
-//! - [`connection`] (feature `std`) drives a [`ClientConnection`](crate::ClientConnection) or
+//! - `connection` (feature `std`) drives a [`ClientConnection`](crate::ClientConnection) or
 //!   a [`ServerConnection`](crate::ServerConnection) through an arbitrary sequence of received
 //!   bytes, application calls and clock steps, checking the connection's promises after each
 //!   (the `client_connection` and `server_connection` fuzz targets).
 //! - [`variants`] names every variant of the four error enums with matches that stop compiling
 //!   when a variant is added, so that `tests/error_completeness.rs` cannot miss one.
 //!
-//! Apart from [`connection`], the module uses only `core` and `alloc`, like the rest of the
+//! Apart from `connection`, the module uses only `core` and `alloc`, like the rest of the
 //! codec.
 
 use alloc::vec;

@@ -183,9 +183,10 @@ impl Quirks {
     pub const NONE: Quirks = Quirks {
         cr_before_nul_may_end_line: false,
     };
-    /// Every known departure of the current decoder.
+    /// Every known departure of the current decoder: none since the CR-before-NUL case was
+    /// fixed (the flag stays so a departure can be described again if one is found).
     pub const DECODER: Quirks = Quirks {
-        cr_before_nul_may_end_line: true,
+        cr_before_nul_may_end_line: false,
     };
 }
 

@@ -82,6 +82,9 @@ mod connection {
             UnknownTransaction,
             MissingHost,
             InputBeforeConnected,
+            TooManySubscriptions,
+            TooManyTransactions,
+            ConnectTimeout,
             HeartbeatTimeout,
         ]
     );
