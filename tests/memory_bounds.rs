@@ -9,12 +9,14 @@
 //! default limits where that is cheap, and shrink the limit where the attack would otherwise
 //! move megabytes one byte at a time; every loop is bounded.
 //!
-//! The connection promise (connection module docs, "Queues and memory"): queues grow only in
-//! answer to the caller's calls and to the frames fed in, one event per frame at most, the
-//! transmit queue holds what the application queued plus at most one heart-beat EOL, and the
-//! decoder inside holds at most a frame beyond the last input. A peer that floods frames grows
-//! the event queue by one event per frame: that is the bound, and the back-pressure rule is the
-//! caller's — stop reading the transport while `pending_events()` is above its budget.
+//! The connection promise (connection module docs, "Queues and memory"): input is applied as
+//! events are polled, so bytes fed and not yet polled wait undecoded (`buffered_input()`), the
+//! event queue holds the events of the frame applied last (a few more when closing), the
+//! transmit queue holds what the application queued plus at most one heart-beat EOL, and once
+//! every event is polled the connection holds at most the unfinished frame. A peer's flood
+//! therefore grows only what the caller reads without polling: the back-pressure rule is the
+//! caller's — stop reading the transport while `buffered_input()` is above its budget. State
+//! that outlives events (subscriptions, transactions) is capped by the server (H-8).
 #![cfg(feature = "std")]
 
 use std::time::{Duration, Instant};
@@ -319,22 +321,61 @@ fn accepted_server(limits: Limits) -> (ServerConnection, Instant) {
     (s, now)
 }
 
-/// A flood of SENDs asking for receipts while the application never drains its events: the
-/// server answers none of them by itself (receipts are the application's, R-3), its transmit
-/// queue holds at most one heart-beat EOL however long the flood lasts (B-4), and its event
-/// queue grows by exactly one event per frame fed — the bound the caller controls by reading.
+/// Feeds `input` in `chunk`-octet reads and, after each read, polls every event as the drive
+/// loop does; returns the events and checks that no more than one unfinished frame (plus the
+/// read) is ever held, and that the event queue holds no more than `per_frame` events at once.
+fn drive_server(
+    s: &mut ServerConnection,
+    now: Instant,
+    input: &[u8],
+    chunk: usize,
+    per_frame: usize,
+) -> Vec<ServerEvent> {
+    let max_frame = s.config().limits.max_frame;
+    let mut events = Vec::new();
+    for read in input.chunks(chunk) {
+        if s.handle_input(now, read).is_err() {
+            break;
+        }
+        while let Some(event) = s.poll_event() {
+            assert!(
+                s.pending_events() < per_frame,
+                "{} events queued",
+                s.pending_events()
+            );
+            events.push(event);
+        }
+        assert!(
+            s.buffered_input() <= max_frame,
+            "{} octets held after the events were polled",
+            s.buffered_input()
+        );
+    }
+    events
+}
+
+/// A flood of SENDs asking for receipts. Input is applied as events are polled, so while the
+/// application does not poll, the bytes wait undecoded (`buffered_input()` is exactly what was
+/// fed), no event is made, and the server answers nothing by itself (receipts are the
+/// application's to send, R-3): only a heart-beat EOL is queued, at most one however long the
+/// flood lasts (B-4). Polling then yields one event per frame, one at a time, and leaves
+/// nothing held. The bound on memory is the input the caller reads without polling: the
+/// back-pressure rule is to stop reading while `buffered_input()` is above a budget.
 #[test]
-#[ignore = "written for eager application: since input is applied as events are polled, bytes wait undecoded in the connection until then; bound to be re-stated"]
-fn a_send_flood_with_receipts_grows_events_one_per_frame_and_nothing_else() {
+fn a_send_flood_with_receipts_waits_undecoded_until_polled() {
     let (mut s, mut now) = accepted_server(Limits::default());
     let frame = b"SEND\ndestination:/queue/flood\nreceipt:r\n\nbody\0";
     let batch: Vec<u8> = frame.repeat(100);
     let mut fed = 0;
     for _ in 0..200 {
         s.handle_input(now, &batch).unwrap();
-        fed += 100;
-        assert_eq!(s.pending_events(), fed, "one event per frame");
-        assert!(s.buffered_input() <= Limits::default().max_frame);
+        fed += batch.len();
+        assert_eq!(
+            s.pending_events(),
+            0,
+            "nothing is decoded before it is polled"
+        );
+        assert_eq!(s.buffered_input(), fed, "the bytes wait, undecoded");
         // Time passes; the server beats at most once into an undrained queue.
         now += Duration::from_secs(10);
         s.handle_timeout(now);
@@ -345,69 +386,82 @@ fn a_send_flood_with_receipts_grows_events_one_per_frame_and_nothing_else() {
         );
     }
     assert_eq!(s.pending_transmit(), 1, "one heart-beat EOL waits");
-    // Draining gives exactly the frames fed, in order, each with its receipt.
+    // Polling gives exactly the frames fed, in order, each with its receipt, one at a time.
     let mut n = 0;
     while let Some(event) = s.poll_event() {
         assert!(matches!(event, ServerEvent::Send { receipt: Some(ref r), .. } if r == "r"));
+        assert_eq!(s.pending_events(), 0, "one frame is applied per poll");
         n += 1;
+        assert_eq!(s.buffered_input(), fed - n * frame.len());
     }
     assert_eq!(n, 20_000);
+    assert_eq!(s.buffered_input(), 0);
+    assert_eq!(
+        s.pending_transmit(),
+        1,
+        "no RECEIPT without the application"
+    );
 }
 
-/// Heart-beats are activity only: a million of them add no event and hold nothing (D-13).
+/// The same flood read by the documented drive loop (poll after every read): the server never
+/// holds more than the unfinished frame, and never more than one event.
 #[test]
-#[ignore = "written for eager application: since input is applied as events are polled, bytes wait undecoded in the connection until then; bound to be re-stated"]
+fn a_send_flood_read_by_the_drive_loop_holds_one_frame_at_most() {
+    let (mut s, now) = accepted_server(Limits::default().max_frame(4096));
+    let frame = b"SEND\ndestination:/queue/flood\nreceipt:r\n\nbody\0";
+    let input = frame.repeat(20_000);
+    // Reads of 1000 octets cut frames anywhere (F-11).
+    let events = drive_server(&mut s, now, &input, 1000, 1);
+    assert_eq!(events.len(), 20_000);
+    assert_eq!(s.buffered_input(), 0);
+}
+
+/// Heart-beats are activity only: a million of them add no event, and once polled nothing is
+/// held (D-13).
+#[test]
 fn a_heart_beat_flood_queues_nothing() {
     let (mut s, now) = accepted_server(Limits::default());
     let eols = vec![b'\n'; 1 << 16];
     for _ in 0..16 {
         s.handle_input(now, &eols).unwrap();
-        assert_eq!(s.pending_events(), 0);
+        assert_eq!(s.buffered_input(), eols.len(), "waiting to be polled");
+        assert_eq!(s.poll_event(), None, "a heart-beat is no event");
         assert_eq!(s.buffered_input(), 0);
         assert_eq!(s.pending_transmit(), 0);
     }
 }
 
-/// A frame that never ends inside a connection: the decoder limit ends it with ERROR (H-8),
-/// and the connection holds nothing more.
+/// A frame that never ends, read by the drive loop: the decoder limit ends it with ERROR (H-8)
+/// once the octet past the limit is polled, and the connection holds nothing more.
 #[test]
-#[ignore = "written for eager application: since input is applied as events are polled, bytes wait undecoded in the connection until then; bound to be re-stated"]
 fn an_endless_frame_into_a_server_ends_with_error_h8() {
     let limits = Limits::default().max_body(4096);
     let (mut s, now) = accepted_server(limits);
-    s.handle_input(now, b"SEND\ndestination:/q\n\n").unwrap();
-    let chunk = vec![b'x'; 1000];
-    let mut failed = None;
-    for _ in 0..100 {
-        match s.handle_input(now, &chunk) {
-            Ok(()) => assert!(s.buffered_input() <= limits.max_frame + chunk.len()),
-            Err(err) => {
-                failed = Some(err);
-                break;
-            }
-        }
-    }
-    assert_eq!(
-        failed,
-        Some(ConnectionError::Decode(limit(
-            21 + 4096 + CONNECT.len() as u64,
-            LimitKind::Body,
-            4096
-        )))
-    );
+    let mut input = b"SEND\ndestination:/q\n\n".to_vec();
+    input.resize(input.len() + 100_000, b'x');
+    let events = drive_server(&mut s, now, &input, 1000, 2);
+    let expected = ConnectionError::Decode(limit(
+        21 + 4096 + CONNECT.len() as u64,
+        LimitKind::Body,
+        4096,
+    ));
+    assert_eq!(s.failure(), Some(&expected));
+    assert!(events.is_empty(), "no frame was complete: {events:?}");
     assert_eq!(s.buffered_input(), 0);
     assert!(s.poll_transmit().is_some(), "ERROR queued");
+    assert_eq!(s.handle_input(now, b"more"), Err(expected));
 }
 
 /// D-16: before `accept`, a server holds at most a frame of what the client sends after its
-/// CONNECT, then fails the connection instead of buffering more.
+/// CONNECT, then fails the connection instead of buffering more — at once, in `handle_input`,
+/// since nothing can be polled while the CONNECT waits for the application.
 #[test]
-#[ignore = "written for eager application: since input is applied as events are polled, bytes wait undecoded in the connection until then; bound to be re-stated"]
 fn before_accept_a_server_holds_at_most_a_frame_d16() {
     let limits = Limits::default().max_frame(4096);
     let now = Instant::now();
     let mut s = ServerConnection::new(ServerConfig::default().limits(limits));
     s.handle_input(now, CONNECT).unwrap();
+    assert!(matches!(s.poll_event(), Some(ServerEvent::Connect(_))));
     let frame = b"SEND\ndestination:/q\n\n0123456789\0".repeat(10);
     let mut failed = None;
     for _ in 0..1000 {
@@ -423,9 +477,12 @@ fn before_accept_a_server_holds_at_most_a_frame_d16() {
         failed,
         Some(ConnectionError::InputBeforeConnected { buffered }) if buffered <= 4096 + frame.len()
     ));
-    assert!(s.buffered_input() <= limits.max_frame + frame.len());
-    // Held, never decoded: only the CONNECT was reported.
-    assert!(matches!(s.poll_event(), Some(ServerEvent::Connect(_))));
+    // Held, never decoded: no frame after the CONNECT was reported.
+    let events: Vec<ServerEvent> = std::iter::from_fn(|| s.poll_event()).take(10).collect();
+    assert!(
+        events.iter().all(|e| matches!(e, ServerEvent::Closed(_))),
+        "{events:?}"
+    );
 }
 
 fn connected_client(heart_beat: HeartBeat, connected: &[u8]) -> (ClientConnection, Instant) {
@@ -441,20 +498,28 @@ fn connected_client(heart_beat: HeartBeat, connected: &[u8]) -> (ClientConnectio
     (c, now)
 }
 
-/// A MESSAGE flood into a client whose application does not drain: one event per frame, no
-/// bytes queued in answer (the client answers nothing by itself).
+/// A MESSAGE flood into a client: nothing is decoded until polled, the client answers
+/// nothing by itself, and polling applies one frame per event.
 #[test]
-#[ignore = "written for eager application: since input is applied as events are polled, bytes wait undecoded in the connection until then; bound to be re-stated"]
-fn a_message_flood_grows_client_events_one_per_frame() {
+fn a_message_flood_into_a_client_waits_until_polled() {
     let (mut c, now) = connected_client(HeartBeat::NONE, b"CONNECTED\nversion:1.2\n\n\0");
     let frame = b"MESSAGE\ndestination:/q\nmessage-id:m\nsubscription:s\n\nhi\0\n";
     let batch = frame.repeat(100);
     for round in 1..=100 {
         c.handle_input(now, &batch).unwrap();
-        assert_eq!(c.pending_events(), round * 100);
+        assert_eq!(c.pending_events(), 0);
         assert_eq!(c.pending_transmit(), 0);
-        assert_eq!(c.buffered_input(), 0);
+        assert_eq!(c.buffered_input(), round * batch.len());
     }
+    let mut n = 0;
+    while let Some(event) = c.poll_event() {
+        assert!(matches!(event, ClientEvent::Message(_)));
+        assert!(c.pending_events() <= 1);
+        n += 1;
+    }
+    assert_eq!(n, 10_000);
+    assert_eq!(c.buffered_input(), 0);
+    assert_eq!(c.pending_transmit(), 0);
 }
 
 /// The transmit queue holds exactly what the application queued; the heart-beat timer adds
@@ -493,27 +558,43 @@ fn the_client_transmit_queue_holds_only_what_the_app_sent_b4() {
 
 /// State that is not a queue: every SUBSCRIBE and BEGIN a client sends with a fresh id stays
 /// in the server's tables (S-4, S-11) until UNSUBSCRIBE, COMMIT/ABORT or the end of the
-/// connection, draining or not; no limit caps them. The growth is one entry per frame, so the
-/// bound is the input the caller chooses to read (H-8 allows a broker to cap them; the
-/// connection does not).
+/// connection, so the server caps them (`max_subscriptions`, `max_transactions`, H-8): one
+/// more is answered with ERROR and the connection closes.
 #[test]
-#[ignore = "written for eager application: since input is applied as events are polled, bytes wait undecoded in the connection until then; bound to be re-stated"]
-fn subscriptions_and_transactions_grow_one_entry_per_frame_until_ended() {
-    let (mut s, now) = accepted_server(Limits::default());
-    let mut input = Vec::new();
-    for i in 0..5000 {
-        input.extend_from_slice(format!("SUBSCRIBE\nid:s{i}\ndestination:/q\n\n\0").as_bytes());
-        input.extend_from_slice(format!("BEGIN\ntransaction:t{i}\n\n\0").as_bytes());
+fn subscriptions_and_transactions_are_capped_h8() {
+    for (make, max, what) in [
+        (
+            (|i: usize| format!("SUBSCRIBE\nid:s{i}\ndestination:/q\n\n\0")) as fn(usize) -> String,
+            stomp_codec::DEFAULT_MAX_SUBSCRIPTIONS,
+            "subscriptions",
+        ),
+        (
+            |i: usize| format!("BEGIN\ntransaction:t{i}\n\n\0"),
+            stomp_codec::DEFAULT_MAX_TRANSACTIONS,
+            "transactions",
+        ),
+    ] {
+        let (mut s, now) = accepted_server(Limits::default());
+        let input: Vec<u8> = (0..5000).flat_map(|i| make(i).into_bytes()).collect();
+        // Closing reports every open transaction aborted at once (R-7): at most `max` events.
+        let events = drive_server(&mut s, now, &input, 4096, max + 2);
+        let applied = events
+            .iter()
+            .filter(|e| matches!(e, ServerEvent::Subscribe { .. } | ServerEvent::Begin { .. }))
+            .count();
+        assert_eq!(applied, max, "{what}");
+        let expected = if what == "subscriptions" {
+            ConnectionError::TooManySubscriptions { max }
+        } else {
+            ConnectionError::TooManyTransactions { max }
+        };
+        assert_eq!(s.failure(), Some(&expected), "{what}");
+        // R-7: the open transactions are reported aborted as the connection ends.
+        let aborted = events
+            .iter()
+            .filter(|e| matches!(e, ServerEvent::TransactionAborted { .. }))
+            .count();
+        assert_eq!(aborted, if what == "transactions" { max } else { 0 });
+        assert!(s.poll_transmit().is_some(), "ERROR queued");
     }
-    s.handle_input(now, &input).unwrap();
-    while s.poll_event().is_some() {}
-    assert_eq!(s.subscriptions().count(), 5000);
-    assert!(s.is_transaction_open("t4999"));
-    // The end of the connection releases them all (R-7: open transactions are aborted).
-    s.handle_close();
-    let aborted = std::iter::from_fn(|| s.poll_event())
-        .filter(|e| matches!(e, ServerEvent::TransactionAborted { .. }))
-        .count();
-    assert_eq!(aborted, 5000);
-    assert!(!s.is_transaction_open("t0"));
 }

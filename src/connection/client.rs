@@ -1216,10 +1216,11 @@ impl<I: Timestamp> ClientConnection<I> {
         self.core.pending_transmit()
     }
 
-    /// Received bytes held by the decoder: the unfinished frame (or lone CR) after the last
-    /// input. At most [`Limits::max_frame`](crate::Limits::max_frame) plus the bytes of the last
-    /// `handle_input`, whatever the server sends (D-12). It no longer grows
-    /// once the connection is closed or has failed.
+    /// Received bytes held by the decoder: those fed to `handle_input` whose frames
+    /// `poll_event` has not taken out yet, and the unfinished frame (or lone CR) after them.
+    /// Once every event is polled, at most [`Limits::max_frame`](crate::Limits::max_frame),
+    /// whatever the server sends (D-12); stop reading the transport while it is above your
+    /// budget. It no longer grows once the connection is closed or has failed.
     pub fn buffered_input(&self) -> usize {
         self.core.decoder.buffered()
     }
