@@ -609,6 +609,21 @@ fn connection_cases() -> Vec<(&'static str, ConnectionError, &'static [&'static 
     let err = c.failure().cloned().expect("an unoffered version is fatal");
     assert_eq!(c.handle_input(now, b"MESSAGE\n\n\0"), Err(err.clone()));
     cases.push(("C-6", err, &["\"1.1\"", "not offered"]));
+    // H-8: the application stops polling; the peer's input is refused once more than a
+    // frame's worth waits unapplied.
+    let mut c = ClientConnection::new(
+        ClientConfig::new("/")
+            .heart_beat(HeartBeat::NONE)
+            .limits(Limits::default().max_frame(64)),
+    );
+    c.connect(now).unwrap();
+    c.handle_input(now, &[b'\n'; 65]).unwrap();
+    let err = c
+        .handle_input(now, b"\n")
+        .expect_err("input beyond max_frame unpolled is refused");
+    assert_eq!(c.failure(), Some(&err));
+    assert_eq!(c.handle_input(now, b"\n"), Err(err.clone()));
+    cases.push(("H-8", err, &["65 received bytes", "at most 64"]));
     // B-6: a silent server.
     let mut c = ClientConnection::new(ClientConfig::new("/").heart_beat(HeartBeat::new(0, 1000)));
     c.connect(now).unwrap();

@@ -359,8 +359,7 @@ fn drive_server(
 /// fed), no event is made, and the server answers nothing by itself (receipts are the
 /// application's to send, R-3): only a heart-beat EOL is queued, at most one however long the
 /// flood lasts (B-4). Polling then yields one event per frame, one at a time, and leaves
-/// nothing held. The bound on memory is the input the caller reads without polling: the
-/// back-pressure rule is to stop reading while `buffered_input()` is above a budget.
+/// nothing held. (How far an application that never polls can go is the next test.)
 #[test]
 fn a_send_flood_with_receipts_waits_undecoded_until_polled() {
     let (mut s, mut now) = accepted_server(Limits::default());
@@ -400,6 +399,93 @@ fn a_send_flood_with_receipts_waits_undecoded_until_polled() {
         s.pending_transmit(),
         1,
         "no RECEIPT without the application"
+    );
+}
+
+/// An application that reads the transport and never polls: once more than `max_frame`
+/// octets wait unapplied, the next input fails the connection with `InputNotPolled` and an
+/// ERROR (H-8: a server may refuse input it cannot hold), so what the server holds never
+/// exceeds `max_frame` plus one read, however long the flood.
+#[test]
+fn a_server_that_is_never_polled_holds_at_most_a_frame_plus_a_read_h8() {
+    let max = 64 * 1024;
+    let (mut s, now) = accepted_server(Limits::default().max_frame(max));
+    let batch = b"SEND\ndestination:/queue/flood\nreceipt:r\n\nbody\0".repeat(100);
+    let mut failed = None;
+    for _ in 0..10_000 {
+        match s.handle_input(now, &batch) {
+            Ok(()) => assert!(s.buffered_input() <= max + batch.len()),
+            Err(err) => {
+                failed = Some(err);
+                break;
+            }
+        }
+    }
+    let Some(ConnectionError::InputNotPolled { buffered, max: m }) = failed.clone() else {
+        panic!("expected InputNotPolled, got {failed:?}");
+    };
+    assert_eq!(m, max);
+    assert!(
+        buffered > max && buffered <= max + batch.len(),
+        "{buffered}"
+    );
+    assert_eq!(s.failure(), failed.as_ref());
+    // Nothing more is taken, and the same error is repeated.
+    let held = s.buffered_input();
+    assert!(held <= max + batch.len());
+    assert_eq!(s.handle_input(now, &batch).err(), failed);
+    assert_eq!(s.buffered_input(), held);
+    // The client is told why before the close.
+    let wire = s.poll_transmit().expect("ERROR queued");
+    let mut d = Decoder::new(Version::V1_2);
+    d.push(&wire);
+    let Ok(Some(stomp_codec::Item::Frame(error))) = d.next_item() else {
+        panic!("not a frame: {wire:?}");
+    };
+    assert_eq!(error.command(), &stomp_codec::Command::Error);
+    assert_eq!(
+        error.headers().get("message"),
+        Some(&b"too much unprocessed input"[..])
+    );
+}
+
+/// The same for a client whose application stops polling during a MESSAGE flood.
+#[test]
+fn a_client_that_is_never_polled_holds_at_most_a_frame_plus_a_read_h8() {
+    let max = 16 * 1024;
+    let now = Instant::now();
+    let mut c = ClientConnection::new(
+        ClientConfig::new("/")
+            .heart_beat(HeartBeat::NONE)
+            .limits(Limits::default().max_frame(max)),
+    );
+    c.connect(now).unwrap();
+    let _ = c.poll_transmit();
+    c.handle_input(now, b"CONNECTED\nversion:1.2\n\n\0")
+        .unwrap();
+    assert!(matches!(
+        c.poll_event(),
+        Some(ClientEvent::Connected { .. })
+    ));
+    let batch = b"MESSAGE\ndestination:/q\nmessage-id:m\nsubscription:s\n\nhi\0\n".repeat(10);
+    let mut fed = 0;
+    let err = loop {
+        match c.handle_input(now, &batch) {
+            Ok(()) => fed += batch.len(),
+            Err(err) => break err,
+        }
+        assert!(c.buffered_input() <= max + batch.len());
+        assert!(fed < 10 * max, "never refused");
+    };
+    assert_eq!(err, ConnectionError::InputNotPolled { buffered: fed, max });
+    assert!(fed > max && fed <= max + batch.len());
+    assert_eq!(c.handle_input(now, b"\n"), Err(err.clone()));
+    assert_eq!(c.buffered_input(), fed);
+    // The application learns of it as the connection's end.
+    let events: Vec<ClientEvent> = std::iter::from_fn(|| c.poll_event()).take(5).collect();
+    assert!(
+        matches!(events.last(), Some(ClientEvent::Closed(_))),
+        "{events:?}"
     );
 }
 

@@ -815,7 +815,11 @@ impl<I: Timestamp> ClientConnection<I> {
     /// A protocol error in the input therefore surfaces when `poll_event` reaches it, as
     /// `Closed(Failed(..))` after the events of the frames before it;
     /// [`failure`](ClientConnection::failure) reports it, and from then on this method returns
-    /// it. After a normal close, input is discarded (D-23).
+    /// it. After a normal close, input is discarded (D-23). One error is returned at once:
+    /// [`ConnectionError::InputNotPolled`], when input arrives while more than
+    /// [`Limits::max_frame`](crate::Limits::max_frame) bytes still wait for `poll_event`, which
+    /// bounds memory when the application stops polling (poll every event after each read and
+    /// this never happens).
     pub fn handle_input(&mut self, now: I, bytes: &[u8]) -> Result<(), ConnectionError> {
         if !self.take_input(now, bytes.len())? {
             return Ok(());
@@ -842,8 +846,20 @@ impl<I: Timestamp> ClientConnection<I> {
         let reading = self.state != State::Closed && !self.core.input_closed && len > 0;
         if reading {
             self.core.note_rx(now);
+            self.check_unpolled()?;
         }
         Ok(reading)
+    }
+
+    /// Refuses more input while more than a frame's worth waits unapplied: the application is
+    /// not polling, and the peer must not grow the connection's memory without bound.
+    fn check_unpolled(&mut self) -> Result<(), ConnectionError> {
+        let buffered = self.core.decoder.buffered();
+        let max = self.config.limits.max_frame;
+        if buffered > max {
+            return Err(self.fail(ConnectionError::InputNotPolled { buffered, max }));
+        }
+        Ok(())
     }
 
     /// Records that the peer showed life some other way (e.g. a WebSocket ping), which
@@ -1219,8 +1235,9 @@ impl<I: Timestamp> ClientConnection<I> {
     /// Received bytes held by the decoder: those fed to `handle_input` whose frames
     /// `poll_event` has not taken out yet, and the unfinished frame (or lone CR) after them.
     /// Once every event is polled, at most [`Limits::max_frame`](crate::Limits::max_frame),
-    /// whatever the server sends (D-12); stop reading the transport while it is above your
-    /// budget. It no longer grows once the connection is closed or has failed.
+    /// whatever the server sends (D-12). Input fed while it is above `max_frame` fails the
+    /// connection ([`ConnectionError::InputNotPolled`]), so it never exceeds `max_frame` plus
+    /// one read. It no longer grows once the connection is closed or has failed.
     pub fn buffered_input(&self) -> usize {
         self.core.decoder.buffered()
     }

@@ -107,6 +107,21 @@ pub enum ConnectionError {
         /// Bytes held at the time.
         buffered: usize,
     },
+    /// More input arrived while more than [`Limits::max_frame`](crate::Limits::max_frame)
+    /// received bytes were still waiting for `poll_event` to apply them: the application feeds
+    /// the transport without polling events, and holding more would let a peer grow the
+    /// connection's memory without bound. A drive loop that polls every event after each read
+    /// never holds more than the one unfinished frame, which the limits bound.
+    #[error(
+        "{buffered} received bytes were still waiting for poll_event when more arrived \
+         (at most {max} may wait)"
+    )]
+    InputNotPolled {
+        /// Bytes held, not yet applied, when the input arrived.
+        buffered: usize,
+        /// The bound: the decoder's `max_frame`.
+        max: usize,
+    },
     /// SUBSCRIBE while the client already has the most active subscriptions the server allows
     /// ([`ServerConfig::max_subscriptions`](crate::ServerConfig::max_subscriptions), H-8).
     #[error("too many subscriptions: at most {max} may be active")]
@@ -157,6 +172,7 @@ impl ConnectionError {
             ConnectionError::UnknownTransaction { .. } => "unknown transaction",
             ConnectionError::MissingHost => "missing host header",
             ConnectionError::InputBeforeConnected { .. } => "frames sent before CONNECTED",
+            ConnectionError::InputNotPolled { .. } => "too much unprocessed input",
             ConnectionError::HeartbeatTimeout { .. } => "heart-beat timeout",
             ConnectionError::TooManySubscriptions { .. } => "too many subscriptions",
             ConnectionError::TooManyTransactions { .. } => "too many transactions",

@@ -66,7 +66,12 @@
 //! * the event queue holds the few events of the frame `poll_event` applied last (a frame and
 //!   the transactions it aborted, say), plus a few for closing;
 //! * the decoder holds the bytes you fed to `handle_input` until `poll_event` has taken their
-//!   frames out (one frame at most is buffered beyond them, bounded by [`Limits`]).
+//!   frames out (one frame at most is buffered beyond them, bounded by [`Limits`]). Once every
+//!   event is polled it holds at most the unfinished frame, `max_frame` bytes. Feeding more
+//!   while over `max_frame` bytes still wait fails the connection with
+//!   [`ConnectionError::InputNotPolled`] (a server answers ERROR), so a peer cannot grow it
+//!   without bound even when the application stops polling: the most ever held is `max_frame`
+//!   plus one read.
 //!
 //! If you stop draining, stop reading the transport too: that is the back-pressure.
 //! `pending_transmit()` and `pending_events()` report the sizes. A server also bounds what a

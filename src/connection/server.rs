@@ -672,9 +672,12 @@ impl<I: Timestamp> ServerConnection<I> {
     /// events of the frames before it come first, then ERROR is queued and the connection
     /// closes as described on [`ServerConnection`]; [`failure`](ServerConnection::failure)
     /// reports it, and from then on this method returns it and ignores its input, as it does
-    /// after DISCONNECT (R-6, D-23). The one error returned at once is
-    /// [`ConnectionError::InputBeforeConnected`]: more than a frame's worth of bytes while the
-    /// CONNECT you have already been given waits for `accept` (D-16).
+    /// after DISCONNECT (R-6, D-23). Two errors are returned at once, both bounding memory:
+    /// [`ConnectionError::InputBeforeConnected`], more than a frame's worth of bytes while the
+    /// CONNECT you have already been given waits for `accept` (D-16), and
+    /// [`ConnectionError::InputNotPolled`], input arriving while more than
+    /// [`Limits::max_frame`](crate::Limits::max_frame) bytes still wait for `poll_event` (poll
+    /// every event after each read and this never happens).
     pub fn handle_input(&mut self, now: I, bytes: &[u8]) -> Result<(), ConnectionError> {
         if !self.take_input(now, bytes.len())? {
             return Ok(());
@@ -705,6 +708,14 @@ impl<I: Timestamp> ServerConnection<I> {
         ) && !self.core.input_closed;
         if reading && len > 0 {
             self.core.note_rx(now);
+            // More than a frame's worth still unapplied: the application is not polling, and
+            // the client must not grow the connection's memory without bound.
+            let buffered = self.core.decoder.buffered();
+            let max = self.config.limits.max_frame;
+            if buffered > max {
+                let err = ConnectionError::InputNotPolled { buffered, max };
+                return Err(self.fail(now, err, None));
+            }
         }
         Ok(reading && len > 0)
     }
@@ -1195,8 +1206,9 @@ impl<I: Timestamp> ServerConnection<I> {
     /// Received bytes held by the decoder: those fed to `handle_input` whose frames
     /// `poll_event` has not taken out yet, and the unfinished frame (or lone CR) after them.
     /// Once every event is polled, at most [`Limits::max_frame`](crate::Limits::max_frame),
-    /// whatever the client sends (D-12); stop reading the transport while it is above your
-    /// budget. It no longer grows once the connection is closed or has failed.
+    /// whatever the client sends (D-12). Input fed while it is above `max_frame` fails the
+    /// connection ([`ConnectionError::InputNotPolled`]), so it never exceeds `max_frame` plus
+    /// one read. It no longer grows once the connection is closed or has failed.
     pub fn buffered_input(&self) -> usize {
         self.core.decoder.buffered()
     }

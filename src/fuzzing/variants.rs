@@ -82,6 +82,7 @@ mod connection {
             UnknownTransaction,
             MissingHost,
             InputBeforeConnected,
+            InputNotPolled,
             TooManySubscriptions,
             TooManyTransactions,
             ConnectTimeout,
