@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints and docs in every feature combination, every test
 # (unit, integration, examples, doc tests, the fuzz seed-corpus replay) with no features, the
-# default features and all features, and the no_std proofs.
+# default features and all features, the no_std proofs, a short run of every fuzz target, and
+# the interop run against real peers.
 # Run from anywhere: `./scripts/test-all.sh`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -72,6 +73,16 @@ cargo test
 
 step "cargo test --all-features (unit, integration, examples, doc tests, fuzz corpus replay)"
 cargo test --all-features
+
+# Every cargo-fuzz target for a short, fixed time from the committed seeds, so that a
+# regression the fuzzers can reach shows up here (nightly + cargo-fuzz; installs cargo-fuzz if
+# missing, prints NOT RUN if either cannot be had). STOMP_SKIP_FUZZ=1 skips it.
+if [ "${STOMP_SKIP_FUZZ:-0}" = "1" ]; then
+  step "fuzz smoke run: skipped (STOMP_SKIP_FUZZ=1)"
+else
+  step "fuzz smoke run: every target for ${FUZZ_SECONDS:-10}s (scripts/fuzz-smoke.sh)"
+  FUZZ_SECONDS="${FUZZ_SECONDS:-10}" ./scripts/fuzz-smoke.sh
+fi
 
 if [ "${STOMP_SKIP_INTEROP:-0}" = "1" ]; then
   step "interop with real peers: skipped (STOMP_SKIP_INTEROP=1)"
