@@ -377,3 +377,32 @@ fn a_clock_that_steps_back_neither_rewinds_nor_fires_a_timer_b6_d20() {
     );
     assert!(p.client.is_connected() && p.server.is_connected());
 }
+
+/// B-7, B-4: a CONNECTED read before a `handle_timeout` but polled after it starts the
+/// heart-beats in order, and the timeout just handled sends the beat already due, so no
+/// deadline is left at or before the time handled (found by the client_connection fuzzer).
+#[test]
+fn a_connected_polled_after_a_timeout_beats_at_once_b7() {
+    let t0 = Instant::now();
+    let mut c = ClientConnection::new(ClientConfig::new("/").heart_beat(HeartBeat::new(100, 0)));
+    c.connect(t0).unwrap();
+    assert!(c.poll_transmit().is_some());
+    c.handle_input(t0, b"CONNECTED\nversion:1.2\nheart-beat:0,100\n\n\0")
+        .unwrap();
+    // The application handles a timeout before polling the CONNECTED it read.
+    let t1 = t0 + ms(1000);
+    c.handle_timeout(t1);
+    assert_eq!(
+        c.poll_transmit(),
+        None,
+        "no beat before the session is seen"
+    );
+    assert!(matches!(
+        c.poll_event(),
+        Some(ClientEvent::Connected { .. })
+    ));
+    assert_eq!(c.poll_event(), None);
+    // Nothing was written since t0: the beat is due, and is sent for the timeout at t1.
+    assert_eq!(c.poll_transmit().as_deref(), Some(&b"\n"[..]));
+    assert_eq!(c.poll_timeout(), Some(t1 + ms(100)));
+}

@@ -931,7 +931,12 @@ impl<I: Timestamp> ClientConnection<I> {
         if let Some(err) = self.core.peer_silent(at) {
             self.events.push_back(ClientEvent::HeartbeatTimeout);
             self.fail(err);
+            return;
         }
+        // A CONNECTED applied after `handle_timeout` (it was read before, polled after) arms
+        // the sending timer from the last write, which may already be due at `at`: beat now,
+        // so that no deadline is left at or before the time just handled.
+        self.core.send_heart_beat_if_due(at);
     }
 
     /// Decodes and applies the next piece of input: a frame, then (once the buffered frames

@@ -35,8 +35,9 @@
 //!   and refuses every call with `UsageError::Closed`;
 //! - a refused call (`UsageError`) queues nothing and changes no count (events, bytes,
 //!   receipts);
-//! - after `handle_timeout(now)`, no deadline is at or before `now`, and the call queued at most
-//!   one heart-beat EOL;
+//! - after `handle_timeout(now)` and the drain that follows (timers are applied in order with
+//!   the input, as events are polled), no deadline is at or before `now` (unless saturated at
+//!   the end of `Instant`'s range), and the call queued at most one heart-beat EOL;
 //! - client: a receipt is confirmed only if it was asked for and is pending, never twice; an
 //!   id reported unknown is not pending; `pending_receipts()` agrees; no session event before
 //!   `Connected`, `Connected` once;
@@ -280,14 +281,16 @@ impl Wire {
     }
 }
 
-/// The deadline promise after `handle_timeout(now)`: nothing due before `now`. (A deadline
-/// equal to `now` is possible only where deadlines saturate at the end of the `Instant`'s
-/// range.)
+/// The deadline promise after `handle_timeout(now)` and the drain that applies it (timers run
+/// in order with the input, as events are polled): nothing due at or before `now`. The one
+/// exception is a deadline saturated at the end of the `Instant`'s range when `now` is that
+/// end itself.
 fn check_deadline(next: Option<Instant>, now: Instant) {
     if let Some(t) = next {
+        let saturated = now.checked_add(Duration::from_nanos(1)).is_none();
         assert!(
-            t >= now,
-            "after handle_timeout(now) a deadline is in the past: {:?} before now",
+            t > now || (t == now && saturated),
+            "after handle_timeout(now) and a drain a deadline is not after now: {:?} before",
             now.saturating_duration_since(t)
         );
     }
@@ -328,6 +331,8 @@ pub fn client(data: &[u8]) -> Summary {
     let mut t = ClientTracker::default();
     let mut now = Instant::now();
     let mut hold = false;
+    // The `now` of a `handle_timeout` whose deadline promise waits for the next drain.
+    let mut timed_out = None;
     while let Some(op) = ops.next() {
         let op = op % 16;
         let held = std::mem::take(&mut hold);
@@ -373,10 +378,8 @@ pub fn client(data: &[u8]) -> Summary {
                 let queued = c.pending_transmit();
                 let failed_before = c.failure().is_some();
                 c.handle_timeout(now);
-                // Timers wait behind input not yet applied (it is applied as events are polled).
-                if c.pending_events() == 0 && c.buffered_input() == 0 {
-                    check_deadline(c.poll_timeout(), now);
-                }
+                // Timers wait behind input not yet applied: checked after the next drain.
+                timed_out = Some(now);
                 // At most one heart-beat, unless this call failed the connection (a server's
                 // connect timeout queues its ERROR frame).
                 assert!(
@@ -399,6 +402,9 @@ pub fn client(data: &[u8]) -> Summary {
         }
         if !held && !hold {
             t.drain(&mut c);
+            if let Some(at) = timed_out.take() {
+                check_deadline(c.poll_timeout(), at);
+            }
         }
         if t.closed.is_some() {
             assert!(c.is_closed());
@@ -674,6 +680,8 @@ pub fn server(data: &[u8]) -> Summary {
     let mut t = ServerTracker::default();
     let mut now = Instant::now();
     let mut hold = false;
+    // The `now` of a `handle_timeout` whose deadline promise waits for the next drain.
+    let mut timed_out = None;
     while let Some(op) = ops.next() {
         let op = op % 16;
         let held = std::mem::take(&mut hold);
@@ -719,10 +727,8 @@ pub fn server(data: &[u8]) -> Summary {
                 let queued = s.pending_transmit();
                 let failed_before = s.failure().is_some();
                 s.handle_timeout(now);
-                // Timers wait behind input not yet applied (it is applied as events are polled).
-                if s.pending_events() == 0 && s.buffered_input() == 0 {
-                    check_deadline(s.poll_timeout(), now);
-                }
+                // Timers wait behind input not yet applied: checked after the next drain.
+                timed_out = Some(now);
                 // At most one heart-beat, unless this call failed the connection (a server's
                 // connect timeout queues its ERROR frame).
                 assert!(
@@ -745,6 +751,9 @@ pub fn server(data: &[u8]) -> Summary {
         }
         if !held && !hold {
             t.drain(&mut s);
+            if let Some(at) = timed_out.take() {
+                check_deadline(s.poll_timeout(), at);
+            }
         }
         if t.closed.is_some() {
             assert!(s.is_closed());
