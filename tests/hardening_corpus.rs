@@ -139,6 +139,18 @@ const CLIENT_SEEDS: &[(&str, &str, Check)] = &[
     ("seed-regression-receipt-before-request", "R-2", |s| {
         s.connected == Some(Version::V1_2) && s.failure.is_none() && s.receipts == 1
     }),
+    // Found by the fuzzer (a checker bug): a CONNECTED fed after a held handle_timeout arms
+    // the heart-beat timer from the last write (B-4, B-7), a deadline already due.
+    ("seed-regression-connected-after-timeout", "B-4, B-7", |s| {
+        s.connected == Some(Version::V1_2)
+            && matches!(
+                s.failure,
+                Some(ConnectionError::UnexpectedFrame {
+                    command: Command::Connected,
+                    ..
+                })
+            )
+    }),
 ];
 
 const SERVER_SEEDS: &[(&str, &str, Check)] = &[

@@ -37,7 +37,8 @@
 //!   receipts);
 //! - after `handle_timeout(now)` and the drain that follows (timers are applied in order with
 //!   the input, as events are polled), no deadline is at or before `now` (unless saturated at
-//!   the end of `Instant`'s range), and the call queued at most one heart-beat EOL;
+//!   the end of `Instant`'s range, or input fed after the timeout armed a timer that is already
+//!   due), and the call queued at most one heart-beat EOL;
 //! - client: a receipt is confirmed only if it was asked for and is pending, never twice; an
 //!   id reported unknown is not pending; `pending_receipts()` agrees; no session event before
 //!   `Connected`, `Connected` once;
@@ -346,6 +347,10 @@ pub fn client(data: &[u8]) -> Summary {
                     let cut = if op == 5 { ops.operand() } else { 0 };
                     piece(SERVER_PIECES, index, cut)
                 };
+                // Input fed after a held `handle_timeout` is applied in the same drain and may
+                // arm a timer from the past (heart-beats count from the last write, B-4): that
+                // deadline is due, not broken, so the promise is checked for timeouts only.
+                timed_out = None;
                 let failed = c.failure().cloned();
                 let events = c.pending_events();
                 let result = if op == 5 {
@@ -695,6 +700,10 @@ pub fn server(data: &[u8]) -> Summary {
                     let cut = if op == 5 { ops.operand() } else { 0 };
                     piece(CLIENT_PIECES, index, cut)
                 };
+                // Input fed after a held `handle_timeout` is applied in the same drain and may
+                // arm a timer from the past (heart-beats count from the last write, B-4): that
+                // deadline is due, not broken, so the promise is checked for timeouts only.
+                timed_out = None;
                 let failed = s.failure().cloned();
                 let events = s.pending_events();
                 let result = if op == 5 {
