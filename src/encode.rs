@@ -3,8 +3,8 @@
 use bytes::BytesMut;
 use memchr::memchr;
 
-use crate::error::{shown, EncodeError};
-use crate::escape::{escape_into, plan_text};
+use crate::error::{shown, EncodeError, Unrepresentable};
+use crate::escape::{escape_into, is_plain, plan_text};
 use crate::frame::{is_extension_word, Command, Frame};
 use crate::numbers::parse_content_length;
 use crate::version::Version;
@@ -58,18 +58,29 @@ impl Encoder {
         dst.reserve(plan.len);
         dst.extend_from_slice(frame.command().as_bytes());
         dst.extend_from_slice(b"\n");
-        for (i, (name, value)) in frame.headers().iter().enumerate() {
-            let (escape_name, escape_value) = plan.escapes(i, || {
-                // Past the first 32 headers the plan kept no note: ask again (it passed before).
-                let again = |text, is_name| {
-                    plan_text(text, self.version, plan.escaping, is_name).is_ok_and(|p| p.is_some())
-                };
-                (again(name, true), again(value, false))
-            });
-            escape_into(name, escape_name, dst);
-            dst.extend_from_slice(b":");
-            escape_into(value, escape_value, dst);
-            dst.extend_from_slice(b"\n");
+        if plan.escaping {
+            for (i, (name, value)) in frame.headers().iter().enumerate() {
+                let (escape_name, escape_value) = plan.escapes(i, || {
+                    // Past the first 32 headers the plan kept no note: ask again (it passed
+                    // before).
+                    let again = |text, is_name| {
+                        plan_text(text, self.version, true, is_name).is_ok_and(|p| p.is_some())
+                    };
+                    (again(name, true), again(value, false))
+                });
+                escape_into(name, escape_name, dst);
+                dst.extend_from_slice(b":");
+                escape_into(value, escape_value, dst);
+                dst.extend_from_slice(b"\n");
+            }
+        } else {
+            // Nothing to escape: copy each header as it is.
+            for (name, value) in frame.headers() {
+                dst.extend_from_slice(name);
+                dst.extend_from_slice(b":");
+                dst.extend_from_slice(value);
+                dst.extend_from_slice(b"\n");
+            }
         }
         if plan.add_length {
             dst.extend_from_slice(CONTENT_LENGTH);
@@ -102,7 +113,10 @@ impl Encoder {
                 version,
             });
         }
-        let escaping = command.escapes_headers(version);
+        // When all header text lies in one buffer free of special octets, no header needs
+        // escaping and only empty names can make one unrepresentable.
+        let plain = frame.headers().owned_text().is_some_and(is_plain);
+        let escaping = command.escapes_headers(version) && !plain;
         let mut len = command.as_bytes().len() + 1;
         let mut has_length = false;
         let mut escaped = 0u64;
@@ -112,13 +126,20 @@ impl Encoder {
                 version,
                 reason,
             };
-            for (bit, text, is_name) in [(2 * i, name, true), (2 * i + 1, value, false)] {
-                match plan_text(text, version, escaping, is_name).map_err(unrepresentable)? {
-                    None => len += text.len(),
-                    Some(escaped_len) => {
-                        len += escaped_len;
-                        if bit < 64 {
-                            escaped |= 1 << bit;
+            if plain {
+                if name.is_empty() {
+                    return Err(unrepresentable(Unrepresentable::EmptyName));
+                }
+                len += name.len() + value.len();
+            } else {
+                for (bit, text, is_name) in [(2 * i, name, true), (2 * i + 1, value, false)] {
+                    match plan_text(text, version, escaping, is_name).map_err(unrepresentable)? {
+                        None => len += text.len(),
+                        Some(escaped_len) => {
+                            len += escaped_len;
+                            if bit < 64 {
+                                escaped |= 1 << bit;
+                            }
                         }
                     }
                 }
@@ -163,11 +184,10 @@ struct Plan {
 }
 
 impl Plan {
-    /// Whether header `i`'s name and value need escaping, from the note or from `ask`.
+    /// Whether header `i`'s name and value need escaping (when the frame is escaped at all),
+    /// from the note or from `ask`.
     fn escapes(&self, i: usize, ask: impl FnOnce() -> (bool, bool)) -> (bool, bool) {
-        if !self.escaping {
-            (false, false)
-        } else if i < 32 {
+        if i < 32 {
             (
                 self.escaped & (1 << (2 * i)) != 0,
                 self.escaped & (1 << (2 * i + 1)) != 0,
