@@ -287,6 +287,7 @@ fn add_length(frame: &Frame, has_length: bool) -> Result<bool, EncodeError> {
     }
 }
 
+#[inline]
 fn write_header(name: &[u8], value: &[u8], dst: &mut BytesMut) {
     dst.extend_from_slice(name);
     dst.extend_from_slice(b":");
