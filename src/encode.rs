@@ -296,11 +296,15 @@ fn write_header(name: &[u8], value: &[u8], dst: &mut BytesMut) {
 }
 
 fn write_content_length(body_len: usize, dst: &mut BytesMut) {
-    let mut digits = [0u8; 20];
-    dst.extend_from_slice(CONTENT_LENGTH);
-    dst.extend_from_slice(b":");
-    dst.extend_from_slice(format_decimal(body_len as u64, &mut digits));
-    dst.extend_from_slice(b"\n");
+    // The whole line is put together on the stack and copied in one go.
+    const DIGITS_AT: usize = CONTENT_LENGTH.len() + 1;
+    let mut line = [0u8; CONTENT_LENGTH_LINE_MAX];
+    line[..CONTENT_LENGTH.len()].copy_from_slice(CONTENT_LENGTH);
+    line[CONTENT_LENGTH.len()] = b':';
+    let end = DIGITS_AT + decimal_len(body_len);
+    write_decimal(body_len, &mut line[DIGITS_AT..end]);
+    line[end] = b'\n';
+    dst.extend_from_slice(&line[..=end]);
 }
 
 /// The blank line, the body and the NUL.
@@ -315,16 +319,12 @@ fn decimal_len(n: usize) -> usize {
     n.checked_ilog10().map_or(1, |digits| digits as usize + 1)
 }
 
-/// Writes `n` in decimal at the end of `buf` and returns the digits.
-fn format_decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
+/// Writes the last `digits.len()` decimal digits of `n` into `digits` (all of them when it has
+/// [`decimal_len`] octets).
+fn write_decimal(mut n: usize, digits: &mut [u8]) {
+    for slot in digits.iter_mut().rev() {
+        *slot = b'0' + (n % 10) as u8;
         n /= 10;
-        if n == 0 {
-            return &buf[i..];
-        }
     }
 }
 
@@ -340,12 +340,14 @@ mod tests {
 
     #[test]
     fn decimal() {
-        let mut b = [0; 20];
-        assert_eq!(format_decimal(0, &mut b), b"0");
-        assert_eq!(format_decimal(u64::MAX, &mut b), b"18446744073709551615");
         for n in [0, 1, 9, 10, 99, 100, 12345, usize::MAX] {
-            assert_eq!(decimal_len(n), n.to_string().len(), "{n}");
+            let mut digits = vec![0; decimal_len(n)];
+            write_decimal(n, &mut digits);
+            assert_eq!(digits, n.to_string().into_bytes(), "{n}");
         }
+        let mut out = BytesMut::new();
+        write_content_length(4096, &mut out);
+        assert_eq!(&out[..], b"content-length:4096\n");
     }
 
     #[test]
