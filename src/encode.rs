@@ -230,6 +230,7 @@ const CONTENT_LENGTH_LINE_MAX: usize = CONTENT_LENGTH.len() + 1 + 20 + 1;
 
 /// Refuses an extension command the decoder could not read back (D-1) and a body on a command
 /// that may not carry one (F-9).
+#[inline]
 fn check_command(frame: &Frame, version: Version) -> Result<(), EncodeError> {
     let command = frame.command();
     if let Command::Extension(word) = command {
