@@ -54,6 +54,8 @@ impl Encoder {
     }
 
     /// Appends the wire form of `frame` to `dst`, reserving room once.
+    ///
+    /// On an error `dst` holds exactly what it held before (its capacity may have grown).
     pub fn encode(&self, frame: &Frame, dst: &mut BytesMut) -> Result<(), EncodeError> {
         check_command(frame, self.version)?;
         if has_plain_headers(frame) {
