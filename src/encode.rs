@@ -3,8 +3,8 @@
 use bytes::BytesMut;
 use memchr::memchr;
 
-use crate::error::{shown, EncodeError};
-use crate::escape::{escape_into, plan_text};
+use crate::error::{shown, EncodeError, Unrepresentable};
+use crate::escape::{escape_into, is_plain, plan_text};
 use crate::frame::{is_extension_word, Command, Frame};
 use crate::numbers::parse_content_length;
 use crate::version::Version;
@@ -49,60 +49,109 @@ impl Encoder {
 
     /// The number of octets `frame` takes on the wire, or why it cannot be encoded.
     pub fn encoded_len(&self, frame: &Frame) -> Result<usize, EncodeError> {
-        Ok(self.plan(frame)?.len)
+        check_command(frame, self.version)?;
+        Ok(self.plan(frame, has_plain_headers(frame))?.len)
     }
 
-    /// Appends the wire form of `frame` to `dst`, reserving the exact size once.
+    /// Appends the wire form of `frame` to `dst`, reserving room once.
+    ///
+    /// On an error `dst` holds exactly what it held before (its capacity may have grown).
     pub fn encode(&self, frame: &Frame, dst: &mut BytesMut) -> Result<(), EncodeError> {
-        let plan = self.plan(frame)?;
+        check_command(frame, self.version)?;
+        if has_plain_headers(frame) {
+            let start = dst.len();
+            let written = self.encode_plain(frame, dst);
+            if written.is_err() {
+                // Refused part-way: take back what was written.
+                dst.truncate(start);
+            }
+            return written;
+        }
+        let plan = self.plan(frame, false)?;
         dst.reserve(plan.len);
         dst.extend_from_slice(frame.command().as_bytes());
         dst.extend_from_slice(b"\n");
-        for (i, (name, value)) in frame.headers().iter().enumerate() {
-            let (escape_name, escape_value) = plan.escapes(i, || {
-                // Past the first 32 headers the plan kept no note: ask again (it passed before).
-                let again = |text, is_name| {
-                    plan_text(text, self.version, plan.escaping, is_name).is_ok_and(|p| p.is_some())
-                };
-                (again(name, true), again(value, false))
-            });
-            escape_into(name, escape_name, dst);
-            dst.extend_from_slice(b":");
-            escape_into(value, escape_value, dst);
-            dst.extend_from_slice(b"\n");
+        if plan.escaping {
+            for (i, (name, value)) in frame.headers().iter().enumerate() {
+                let (escape_name, escape_value) = plan.escapes(i, || {
+                    // Past the first 32 headers the plan kept no note: ask again (it passed
+                    // before).
+                    let again = |text, is_name| {
+                        plan_text(text, self.version, true, is_name).is_ok_and(|p| p.is_some())
+                    };
+                    (again(name, true), again(value, false))
+                });
+                escape_into(name, escape_name, dst);
+                dst.extend_from_slice(b":");
+                escape_into(value, escape_value, dst);
+                dst.extend_from_slice(b"\n");
+            }
+        } else {
+            for (name, value) in frame.headers() {
+                write_header(name, value, dst);
+            }
         }
         if plan.add_length {
-            dst.extend_from_slice(CONTENT_LENGTH);
-            dst.extend_from_slice(b":");
-            let mut digits = [0u8; 20];
-            dst.extend_from_slice(format_decimal(frame.body().len() as u64, &mut digits));
-            dst.extend_from_slice(b"\n");
+            write_content_length(frame.body().len(), dst);
         }
-        dst.extend_from_slice(b"\n");
-        dst.extend_from_slice(frame.body());
-        dst.extend_from_slice(b"\0");
+        write_body(frame.body(), dst);
         Ok(())
     }
 
-    /// Validates `frame` and sizes its wire form without writing anything.
-    fn plan(&self, frame: &Frame) -> Result<Plan, EncodeError> {
-        let version = self.version;
-        let command = frame.command();
-        if let Command::Extension(word) = command {
-            if !is_extension_word(word) || Command::from_bytes(word).is_some() {
-                return Err(EncodeError::InvalidCommand {
-                    command: shown(word, 64),
+    /// Writes a frame whose header text is all plain (see [`has_plain_headers`]), walking the
+    /// header list once.
+    ///
+    /// Text can then make no header unrepresentable, so what is left to refuse is an empty
+    /// name, a mismatched `content-length` or a NUL in the body; those are checked as the
+    /// headers are written and the caller takes the output back on an error. The one reserve
+    /// uses an upper bound, which needs no pass over the headers.
+    fn encode_plain(&self, frame: &Frame, dst: &mut BytesMut) -> Result<(), EncodeError> {
+        let command = frame.command().as_bytes();
+        let headers = frame.headers();
+        let body = frame.body();
+        // The owned text holds every name and value (and perhaps text of removed entries).
+        let text_len = headers.owned_text().map_or(0, <[u8]>::len);
+        dst.reserve(
+            command.len()
+                + 1
+                + text_len
+                + 2 * headers.len()
+                + CONTENT_LENGTH_LINE_MAX
+                + 1
+                + body.len()
+                + 1,
+        );
+        dst.extend_from_slice(command);
+        dst.extend_from_slice(b"\n");
+        let mut has_length = false;
+        for (name, value) in headers {
+            if name.is_empty() {
+                return Err(EncodeError::Unrepresentable {
+                    header: shown(name, 64),
+                    version: self.version,
+                    reason: Unrepresentable::EmptyName,
                 });
             }
+            if is_content_length(name) {
+                check_length(value, body)?;
+                has_length = true;
+            }
+            write_header(name, value, dst);
         }
+        if add_length(frame, has_length)? {
+            write_content_length(body.len(), dst);
+        }
+        write_body(body, dst);
+        Ok(())
+    }
+
+    /// Validates `frame`'s headers and body (its command passed [`check_command`]) and sizes
+    /// its wire form without writing anything; `plain` is [`has_plain_headers`].
+    fn plan(&self, frame: &Frame, plain: bool) -> Result<Plan, EncodeError> {
+        let version = self.version;
+        let command = frame.command();
         let body = frame.body();
-        if !body.is_empty() && !command.allows_body(version) {
-            return Err(EncodeError::BodyNotAllowed {
-                command: command.clone(),
-                version,
-            });
-        }
-        let escaping = command.escapes_headers(version);
+        let escaping = command.escapes_headers(version) && !plain;
         let mut len = command.as_bytes().len() + 1;
         let mut has_length = false;
         let mut escaped = 0u64;
@@ -112,37 +161,33 @@ impl Encoder {
                 version,
                 reason,
             };
-            for (bit, text, is_name) in [(2 * i, name, true), (2 * i + 1, value, false)] {
-                match plan_text(text, version, escaping, is_name).map_err(unrepresentable)? {
-                    None => len += text.len(),
-                    Some(escaped_len) => {
-                        len += escaped_len;
-                        if bit < 64 {
-                            escaped |= 1 << bit;
+            if plain {
+                if name.is_empty() {
+                    return Err(unrepresentable(Unrepresentable::EmptyName));
+                }
+                len += name.len() + value.len() + 2;
+            } else {
+                for (bit, text, is_name) in [(2 * i, name, true), (2 * i + 1, value, false)] {
+                    match plan_text(text, version, escaping, is_name).map_err(unrepresentable)? {
+                        None => len += text.len(),
+                        Some(escaped_len) => {
+                            len += escaped_len;
+                            if bit < 64 {
+                                escaped |= 1 << bit;
+                            }
                         }
                     }
                 }
+                len += 2;
             }
-            len += 2;
-            if name == CONTENT_LENGTH {
-                if parse_content_length(value) != Some(body.len() as u64) {
-                    return Err(EncodeError::ContentLengthMismatch {
-                        declared: shown(value, 64),
-                        actual: body.len(),
-                    });
-                }
+            if is_content_length(name) {
+                check_length(value, body)?;
                 has_length = true;
             }
         }
-        let add_length = !has_length && !body.is_empty() && !frame.omits_content_length();
-        if !has_length && !add_length {
-            if let Some(position) = memchr(0, body) {
-                return Err(EncodeError::NulInBody { position });
-            }
-        }
+        let add_length = add_length(frame, has_length)?;
         if add_length {
-            let mut digits = [0u8; 20];
-            len += CONTENT_LENGTH.len() + 2 + format_decimal(body.len() as u64, &mut digits).len();
+            len += CONTENT_LENGTH.len() + 2 + decimal_len(body.len());
         }
         len += 1 + body.len() + 1;
         Ok(Plan {
@@ -163,11 +208,10 @@ struct Plan {
 }
 
 impl Plan {
-    /// Whether header `i`'s name and value need escaping, from the note or from `ask`.
+    /// Whether header `i`'s name and value need escaping (when the frame is escaped at all),
+    /// from the note or from `ask`.
     fn escapes(&self, i: usize, ask: impl FnOnce() -> (bool, bool)) -> (bool, bool) {
-        if !self.escaping {
-            (false, false)
-        } else if i < 32 {
+        if i < 32 {
             (
                 self.escaped & (1 << (2 * i)) != 0,
                 self.escaped & (1 << (2 * i + 1)) != 0,
@@ -183,16 +227,107 @@ pub fn encode(frame: &Frame, version: Version, dst: &mut BytesMut) -> Result<(),
     Encoder::new(version).encode(frame, dst)
 }
 
-/// Writes `n` in decimal at the end of `buf` and returns the digits.
-fn format_decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            return &buf[i..];
+/// Longest `content-length` line the encoder adds: the name, colon, up to 20 digits, LF.
+const CONTENT_LENGTH_LINE_MAX: usize = CONTENT_LENGTH.len() + 1 + 20 + 1;
+
+/// Refuses an extension command the decoder could not read back (D-1) and a body on a command
+/// that may not carry one (F-9).
+#[inline]
+fn check_command(frame: &Frame, version: Version) -> Result<(), EncodeError> {
+    let command = frame.command();
+    if let Command::Extension(word) = command {
+        if !is_extension_word(word) || Command::from_bytes(word).is_some() {
+            return Err(EncodeError::InvalidCommand {
+                command: shown(word, 64),
+            });
         }
+    }
+    if !frame.body().is_empty() && !command.allows_body(version) {
+        return Err(EncodeError::BodyNotAllowed {
+            command: command.clone(),
+            version,
+        });
+    }
+    Ok(())
+}
+
+/// Whether all of `frame`'s header text lies in one buffer free of special octets: then no
+/// header needs escaping and only an empty name can make one unrepresentable.
+fn has_plain_headers(frame: &Frame) -> bool {
+    frame.headers().owned_text().is_some_and(is_plain)
+}
+
+fn is_content_length(name: &[u8]) -> bool {
+    // Comparing lengths first keeps the common miss to one compare.
+    name.len() == CONTENT_LENGTH.len() && name == CONTENT_LENGTH
+}
+
+/// Checks a caller-supplied `content-length` against the body (H-2).
+fn check_length(value: &[u8], body: &[u8]) -> Result<(), EncodeError> {
+    if parse_content_length(value) == Some(body.len() as u64) {
+        Ok(())
+    } else {
+        Err(EncodeError::ContentLengthMismatch {
+            declared: shown(value, 64),
+            actual: body.len(),
+        })
+    }
+}
+
+/// Whether the encoder adds `content-length` (D-25); refuses a body that would end at a NUL
+/// because it has none (H-2).
+fn add_length(frame: &Frame, has_length: bool) -> Result<bool, EncodeError> {
+    let body = frame.body();
+    if has_length || body.is_empty() {
+        return Ok(false);
+    }
+    if !frame.omits_content_length() {
+        return Ok(true);
+    }
+    match memchr(0, body) {
+        Some(position) => Err(EncodeError::NulInBody { position }),
+        None => Ok(false),
+    }
+}
+
+#[inline]
+fn write_header(name: &[u8], value: &[u8], dst: &mut BytesMut) {
+    dst.extend_from_slice(name);
+    dst.extend_from_slice(b":");
+    dst.extend_from_slice(value);
+    dst.extend_from_slice(b"\n");
+}
+
+fn write_content_length(body_len: usize, dst: &mut BytesMut) {
+    // The whole line is put together on the stack and copied in one go.
+    const DIGITS_AT: usize = CONTENT_LENGTH.len() + 1;
+    let mut line = [0u8; CONTENT_LENGTH_LINE_MAX];
+    line[..CONTENT_LENGTH.len()].copy_from_slice(CONTENT_LENGTH);
+    line[CONTENT_LENGTH.len()] = b':';
+    let end = DIGITS_AT + decimal_len(body_len);
+    write_decimal(body_len, &mut line[DIGITS_AT..end]);
+    line[end] = b'\n';
+    dst.extend_from_slice(&line[..=end]);
+}
+
+/// The blank line, the body and the NUL.
+fn write_body(body: &[u8], dst: &mut BytesMut) {
+    dst.extend_from_slice(b"\n");
+    dst.extend_from_slice(body);
+    dst.extend_from_slice(b"\0");
+}
+
+/// The number of decimal digits of `n`.
+fn decimal_len(n: usize) -> usize {
+    n.checked_ilog10().map_or(1, |digits| digits as usize + 1)
+}
+
+/// Writes the last `digits.len()` decimal digits of `n` into `digits` (all of them when it has
+/// [`decimal_len`] octets).
+fn write_decimal(mut n: usize, digits: &mut [u8]) {
+    for slot in digits.iter_mut().rev() {
+        *slot = b'0' + (n % 10) as u8;
+        n /= 10;
     }
 }
 
@@ -208,9 +343,14 @@ mod tests {
 
     #[test]
     fn decimal() {
-        let mut b = [0; 20];
-        assert_eq!(format_decimal(0, &mut b), b"0");
-        assert_eq!(format_decimal(u64::MAX, &mut b), b"18446744073709551615");
+        for n in [0, 1, 9, 10, 99, 100, 12345, usize::MAX] {
+            let mut digits = vec![0; decimal_len(n)];
+            write_decimal(n, &mut digits);
+            assert_eq!(digits, n.to_string().into_bytes(), "{n}");
+        }
+        let mut out = BytesMut::new();
+        write_content_length(4096, &mut out);
+        assert_eq!(&out[..], b"content-length:4096\n");
     }
 
     #[test]
@@ -248,6 +388,55 @@ mod tests {
             Err(EncodeError::BodyNotAllowed { .. })
         ));
         assert!(enc(&f, Version::V1_0).is_ok());
+    }
+
+    /// A refusal found while the headers are being written (D-25, H-2, F-4) leaves what the
+    /// buffer held before untouched.
+    #[test]
+    fn late_refusals_take_back_partial_output_h2_f4() {
+        let frames = [
+            Frame::builder(Command::Send)
+                .header("destination", "/queue/a")
+                .header("", "x")
+                .build(),
+            Frame::builder(Command::Send)
+                .header("destination", "/queue/a")
+                .header("content-length", "2")
+                .body("abc")
+                .build(),
+            Frame::builder(Command::Send)
+                .header("destination", "/queue/a")
+                .body(&b"a\0b"[..])
+                .omit_content_length()
+                .build(),
+        ];
+        for f in &frames {
+            for v in Version::ALL {
+                let mut out = BytesMut::from(&b"MESSAGE\n\n\0"[..]);
+                let err = Encoder::new(v).encode(f, &mut out).unwrap_err();
+                assert_eq!(&out[..], b"MESSAGE\n\n\0", "{err}");
+                assert_eq!(Encoder::new(v).encoded_len(f), Err(err));
+            }
+        }
+    }
+
+    /// Text left behind by a removed header is not written, and when it holds octets that
+    /// need escaping the frame is still encoded exactly (E-2).
+    #[test]
+    fn removed_header_text_is_not_written_e2() {
+        let mut f = Frame::builder(Command::Send)
+            .header("x-gone", "a:b")
+            .header("x-kept", "c")
+            .build();
+        assert_eq!(f.headers_mut().remove("x-gone"), 1);
+        let e = Encoder::new(Version::V1_2);
+        let out = enc(&f, Version::V1_2).unwrap();
+        assert_eq!(&out[..], b"SEND\nx-kept:c\n\n\0");
+        assert_eq!(e.encoded_len(&f).unwrap(), out.len());
+        f.headers_mut().push("x-new", "d\\e");
+        let out = enc(&f, Version::V1_2).unwrap();
+        assert_eq!(&out[..], b"SEND\nx-kept:c\nx-new:d\\\\e\n\n\0");
+        assert_eq!(e.encoded_len(&f).unwrap(), out.len());
     }
 
     #[test]

@@ -247,6 +247,16 @@ impl Headers {
         }
     }
 
+    /// The buffer holding every entry's name and value, when the list owns them all (headers
+    /// built by hand rather than decoded); it may also hold text of removed entries. Lets the
+    /// encoder check all header text with one scan.
+    pub(crate) fn owned_text(&self) -> Option<&[u8]> {
+        // With no received frame every non-empty span is owned.
+        self.raw
+            .is_empty()
+            .then(|| &self.meta[..self.owned_text_len()])
+    }
+
     fn owned_text_len(&self) -> usize {
         if self.meta.is_empty() {
             0
