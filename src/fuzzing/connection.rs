@@ -297,6 +297,174 @@ fn check_deadline(next: Option<Instant>, now: Instant) {
     }
 }
 
+// ---- the driver both roles share ----------------------------------------------------------
+
+/// What the driver calls on a connection: the methods the two roles have in common.
+trait Driven {
+    /// The canned frames of the peer (operations 0–3 and 5).
+    const PEER_PIECES: &'static [&'static [u8]];
+    fn handle_input(&mut self, now: Instant, bytes: &[u8]) -> Result<(), ConnectionError>;
+    fn handle_input_bytes(&mut self, now: Instant, bytes: Bytes) -> Result<(), ConnectionError>;
+    fn handle_timeout(&mut self, now: Instant);
+    fn handle_close(&mut self);
+    fn note_activity(&mut self, now: Instant);
+    fn poll_timeout(&self) -> Option<Instant>;
+    fn failure(&self) -> Option<&ConnectionError>;
+    fn is_closed(&self) -> bool;
+    fn pending_events(&self) -> usize;
+    fn pending_transmit(&self) -> usize;
+}
+
+/// Implements [`Driven`] by calling the connection's own methods of the same names.
+macro_rules! driven {
+    ($conn:ty, $pieces:expr) => {
+        impl Driven for $conn {
+            const PEER_PIECES: &'static [&'static [u8]] = $pieces;
+            fn handle_input(&mut self, now: Instant, bytes: &[u8]) -> Result<(), ConnectionError> {
+                <$conn>::handle_input(self, now, bytes)
+            }
+            fn handle_input_bytes(
+                &mut self,
+                now: Instant,
+                bytes: Bytes,
+            ) -> Result<(), ConnectionError> {
+                <$conn>::handle_input_bytes(self, now, bytes)
+            }
+            fn handle_timeout(&mut self, now: Instant) {
+                <$conn>::handle_timeout(self, now);
+            }
+            fn handle_close(&mut self) {
+                <$conn>::handle_close(self);
+            }
+            fn note_activity(&mut self, now: Instant) {
+                <$conn>::note_activity(self, now);
+            }
+            fn poll_timeout(&self) -> Option<Instant> {
+                <$conn>::poll_timeout(self)
+            }
+            fn failure(&self) -> Option<&ConnectionError> {
+                <$conn>::failure(self)
+            }
+            fn is_closed(&self) -> bool {
+                <$conn>::is_closed(self)
+            }
+            fn pending_events(&self) -> usize {
+                <$conn>::pending_events(self)
+            }
+            fn pending_transmit(&self) -> usize {
+                <$conn>::pending_transmit(self)
+            }
+        }
+    };
+}
+
+driven!(ClientConnection, SERVER_PIECES);
+driven!(ServerConnection, CLIENT_PIECES);
+
+/// The record a role keeps beside its connection, checking every event and byte handed out.
+trait Tracker<C> {
+    /// Polls every event and every byte, as the documented drive loop does, checking each.
+    fn drain(&mut self, c: &mut C);
+    /// One application call (operations 12 and 13).
+    fn call(&mut self, c: &mut C, now: Instant, selector: u8);
+    /// Whether `Closed` was reported.
+    fn closed(&self) -> bool;
+    /// The summary of the run.
+    fn finish(self, failure: Option<ConnectionError>) -> Summary;
+}
+
+/// Runs the operations left in `ops` on `c` (see the module docs), checking after each one.
+fn drive<C: Driven, T: Tracker<C>>(ops: &mut Ops<'_>, mut c: C, mut t: T) -> Summary {
+    let mut now = Instant::now();
+    let mut hold = false;
+    // The `now` of a `handle_timeout` whose deadline promise waits for the next drain.
+    let mut timed_out = None;
+    while let Some(op) = ops.next() {
+        let op = op % 16;
+        let held = std::mem::take(&mut hold);
+        match op {
+            0..=5 => {
+                let (bytes, cut) = if op == 4 {
+                    let n = usize::from(ops.operand() % 64);
+                    (ops.take(n), 0)
+                } else {
+                    let index = ops.operand();
+                    let cut = if op == 5 { ops.operand() } else { 0 };
+                    piece(C::PEER_PIECES, index, cut)
+                };
+                // Input fed after a held `handle_timeout` is applied in the same drain and may
+                // arm a timer from the past (heart-beats count from the last write, B-4): that
+                // deadline is due, not broken, so the promise is checked for timeouts only.
+                timed_out = None;
+                let failed = c.failure().cloned();
+                let events = c.pending_events();
+                let result = if op == 5 {
+                    c.handle_input(now, &bytes[..cut]).and_then(|()| {
+                        c.handle_input_bytes(now, Bytes::copy_from_slice(&bytes[cut..]))
+                    })
+                } else {
+                    c.handle_input(now, bytes)
+                };
+                if let Some(err) = failed {
+                    assert_eq!(result, Err(err), "a fatal error must be sticky");
+                    assert_eq!(c.pending_events(), events, "input after a failure was read");
+                }
+                if let Err(err) = &result {
+                    assert_eq!(c.failure(), Some(err), "failure() must report the error");
+                }
+                if t.closed() {
+                    assert_eq!(c.pending_events(), events, "input after Closed was read");
+                }
+            }
+            6..=9 => {
+                step_clock(op, ops, &mut now);
+            }
+            10 | 11 => {
+                if op == 11 {
+                    if let Some(at) = c.poll_timeout() {
+                        now = now.max(at);
+                    }
+                }
+                let queued = c.pending_transmit();
+                let failed_before = c.failure().is_some();
+                c.handle_timeout(now);
+                // Timers wait behind input not yet applied: checked after the next drain.
+                timed_out = Some(now);
+                // At most one heart-beat, unless this call failed the connection (a server's
+                // connect timeout queues its ERROR frame).
+                assert!(
+                    c.pending_transmit() <= queued + 1 || (!failed_before && c.failure().is_some()),
+                    "one handle_timeout queued more than one heart-beat"
+                );
+            }
+            12 | 13 => {
+                let selector = ops.operand();
+                t.call(&mut c, now, selector);
+            }
+            14 => {
+                if ops.operand() % 2 == 0 {
+                    c.handle_close();
+                } else {
+                    c.note_activity(now);
+                }
+            }
+            _ => hold = true,
+        }
+        if !held && !hold {
+            t.drain(&mut c);
+            if let Some(at) = timed_out.take() {
+                check_deadline(c.poll_timeout(), at);
+            }
+        }
+        if t.closed() {
+            assert!(c.is_closed());
+            assert_eq!(c.poll_timeout(), None, "a closed connection runs a timer");
+        }
+    }
+    t.drain(&mut c);
+    t.finish(c.failure().cloned())
+}
+
 // ---- client --------------------------------------------------------------------------------
 
 /// Runs a [`ClientConnection`] through the operations in `data` (see the module docs).
@@ -328,99 +496,11 @@ pub fn client(data: &[u8]) -> Summary {
     if config_octet & 64 != 0 {
         config = config.heartbeat_grace(Duration::ZERO);
     }
-    let mut c = ClientConnection::new(config);
-    let mut t = ClientTracker::default();
-    let mut now = Instant::now();
-    let mut hold = false;
-    // The `now` of a `handle_timeout` whose deadline promise waits for the next drain.
-    let mut timed_out = None;
-    while let Some(op) = ops.next() {
-        let op = op % 16;
-        let held = std::mem::take(&mut hold);
-        match op {
-            0..=5 => {
-                let (bytes, cut) = if op == 4 {
-                    let n = usize::from(ops.operand() % 64);
-                    (ops.take(n), 0)
-                } else {
-                    let index = ops.operand();
-                    let cut = if op == 5 { ops.operand() } else { 0 };
-                    piece(SERVER_PIECES, index, cut)
-                };
-                // Input fed after a held `handle_timeout` is applied in the same drain and may
-                // arm a timer from the past (heart-beats count from the last write, B-4): that
-                // deadline is due, not broken, so the promise is checked for timeouts only.
-                timed_out = None;
-                let failed = c.failure().cloned();
-                let events = c.pending_events();
-                let result = if op == 5 {
-                    c.handle_input(now, &bytes[..cut]).and_then(|()| {
-                        c.handle_input_bytes(now, Bytes::copy_from_slice(&bytes[cut..]))
-                    })
-                } else {
-                    c.handle_input(now, bytes)
-                };
-                if let Some(err) = failed {
-                    assert_eq!(result, Err(err), "a fatal error must be sticky");
-                    assert_eq!(c.pending_events(), events, "input after a failure was read");
-                }
-                if let Err(err) = &result {
-                    assert_eq!(c.failure(), Some(err), "failure() must report the error");
-                }
-                if t.closed.is_some() {
-                    assert_eq!(c.pending_events(), events, "input after Closed was read");
-                }
-            }
-            6..=9 => {
-                step_clock(op, &mut ops, &mut now);
-            }
-            10 | 11 => {
-                if op == 11 {
-                    if let Some(at) = c.poll_timeout() {
-                        now = now.max(at);
-                    }
-                }
-                let queued = c.pending_transmit();
-                let failed_before = c.failure().is_some();
-                c.handle_timeout(now);
-                // Timers wait behind input not yet applied: checked after the next drain.
-                timed_out = Some(now);
-                // At most one heart-beat, unless this call failed the connection (a server's
-                // connect timeout queues its ERROR frame).
-                assert!(
-                    c.pending_transmit() <= queued + 1 || (!failed_before && c.failure().is_some()),
-                    "one handle_timeout queued more than one heart-beat"
-                );
-            }
-            12 | 13 => {
-                let selector = ops.operand();
-                client_call(&mut c, &mut t, now, selector);
-            }
-            14 => {
-                if ops.operand() % 2 == 0 {
-                    c.handle_close();
-                } else {
-                    c.note_activity(now);
-                }
-            }
-            _ => hold = true,
-        }
-        if !held && !hold {
-            t.drain(&mut c);
-            if let Some(at) = timed_out.take() {
-                check_deadline(c.poll_timeout(), at);
-            }
-        }
-        if t.closed.is_some() {
-            assert!(c.is_closed());
-            assert_eq!(c.poll_timeout(), None, "a closed connection runs a timer");
-        }
-    }
-    t.drain(&mut c);
-    t.summary.failure = c.failure().cloned();
-    t.summary.frames_out = t.wire.frames.len();
-    t.summary.heart_beats_out = t.wire.heart_beats;
-    t.summary
+    drive(
+        &mut ops,
+        ClientConnection::new(config),
+        ClientTracker::default(),
+    )
 }
 
 struct ClientTracker {
@@ -446,6 +526,27 @@ impl Default for ClientTracker {
             wire: Wire::new(),
             disconnect_sent: false,
         }
+    }
+}
+
+impl Tracker<ClientConnection> for ClientTracker {
+    fn drain(&mut self, c: &mut ClientConnection) {
+        ClientTracker::drain(self, c);
+    }
+
+    fn call(&mut self, c: &mut ClientConnection, now: Instant, selector: u8) {
+        client_call(c, self, now, selector);
+    }
+
+    fn closed(&self) -> bool {
+        self.closed.is_some()
+    }
+
+    fn finish(mut self, failure: Option<ConnectionError>) -> Summary {
+        self.summary.failure = failure;
+        self.summary.frames_out = self.wire.frames.len();
+        self.summary.heart_beats_out = self.wire.heart_beats;
+        self.summary
     }
 }
 
@@ -681,99 +782,11 @@ pub fn server(data: &[u8]) -> Summary {
     if config_octet & 64 != 0 {
         config = config.heartbeat_grace(Duration::ZERO);
     }
-    let mut s = ServerConnection::new(config);
-    let mut t = ServerTracker::default();
-    let mut now = Instant::now();
-    let mut hold = false;
-    // The `now` of a `handle_timeout` whose deadline promise waits for the next drain.
-    let mut timed_out = None;
-    while let Some(op) = ops.next() {
-        let op = op % 16;
-        let held = std::mem::take(&mut hold);
-        match op {
-            0..=5 => {
-                let (bytes, cut) = if op == 4 {
-                    let n = usize::from(ops.operand() % 64);
-                    (ops.take(n), 0)
-                } else {
-                    let index = ops.operand();
-                    let cut = if op == 5 { ops.operand() } else { 0 };
-                    piece(CLIENT_PIECES, index, cut)
-                };
-                // Input fed after a held `handle_timeout` is applied in the same drain and may
-                // arm a timer from the past (heart-beats count from the last write, B-4): that
-                // deadline is due, not broken, so the promise is checked for timeouts only.
-                timed_out = None;
-                let failed = s.failure().cloned();
-                let events = s.pending_events();
-                let result = if op == 5 {
-                    s.handle_input(now, &bytes[..cut]).and_then(|()| {
-                        s.handle_input_bytes(now, Bytes::copy_from_slice(&bytes[cut..]))
-                    })
-                } else {
-                    s.handle_input(now, bytes)
-                };
-                if let Some(err) = failed {
-                    assert_eq!(result, Err(err), "a fatal error must be sticky");
-                    assert_eq!(s.pending_events(), events, "input after a failure was read");
-                }
-                if let Err(err) = &result {
-                    assert_eq!(s.failure(), Some(err), "failure() must report the error");
-                }
-                if t.closed.is_some() {
-                    assert_eq!(s.pending_events(), events, "input after Closed was read");
-                }
-            }
-            6..=9 => {
-                step_clock(op, &mut ops, &mut now);
-            }
-            10 | 11 => {
-                if op == 11 {
-                    if let Some(at) = s.poll_timeout() {
-                        now = now.max(at);
-                    }
-                }
-                let queued = s.pending_transmit();
-                let failed_before = s.failure().is_some();
-                s.handle_timeout(now);
-                // Timers wait behind input not yet applied: checked after the next drain.
-                timed_out = Some(now);
-                // At most one heart-beat, unless this call failed the connection (a server's
-                // connect timeout queues its ERROR frame).
-                assert!(
-                    s.pending_transmit() <= queued + 1 || (!failed_before && s.failure().is_some()),
-                    "one handle_timeout queued more than one heart-beat"
-                );
-            }
-            12 | 13 => {
-                let selector = ops.operand();
-                server_call(&mut s, &mut t, now, selector);
-            }
-            14 => {
-                if ops.operand() % 2 == 0 {
-                    s.handle_close();
-                } else {
-                    s.note_activity(now);
-                }
-            }
-            _ => hold = true,
-        }
-        if !held && !hold {
-            t.drain(&mut s);
-            if let Some(at) = timed_out.take() {
-                check_deadline(s.poll_timeout(), at);
-            }
-        }
-        if t.closed.is_some() {
-            assert!(s.is_closed());
-            assert_eq!(s.poll_timeout(), None, "a closed connection runs a timer");
-        }
-    }
-    t.drain(&mut s);
-    t.summary.failure = s.failure().cloned();
-    t.summary.frames_out = t.wire.frames.len();
-    t.summary.heart_beats_out = t.wire.heart_beats;
-    t.summary
+    drive(
+        &mut ops,
+        ServerConnection::new(config),
+        ServerTracker::default(),
+    )
 }
 
 struct ServerTracker {
@@ -805,6 +818,27 @@ impl Default for ServerTracker {
             wire: Wire::new(),
             error_sent: false,
         }
+    }
+}
+
+impl Tracker<ServerConnection> for ServerTracker {
+    fn drain(&mut self, c: &mut ServerConnection) {
+        ServerTracker::drain(self, c);
+    }
+
+    fn call(&mut self, c: &mut ServerConnection, now: Instant, selector: u8) {
+        server_call(c, self, now, selector);
+    }
+
+    fn closed(&self) -> bool {
+        self.closed.is_some()
+    }
+
+    fn finish(mut self, failure: Option<ConnectionError>) -> Summary {
+        self.summary.failure = failure;
+        self.summary.frames_out = self.wire.frames.len();
+        self.summary.heart_beats_out = self.wire.heart_beats;
+        self.summary
     }
 }
 
