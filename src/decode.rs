@@ -14,6 +14,7 @@ use crate::frame::{is_extension_word, Command, Frame};
 use crate::headers::{write_table, Entry, Headers, Span};
 use crate::limits::{LimitKind, Limits};
 use crate::numbers::parse_content_length;
+use crate::scan;
 use crate::version::Version;
 use smallvec::SmallVec;
 
@@ -444,6 +445,11 @@ impl Parser {
                     Some(_) => self.start_frame(),
                 },
                 Stage::Command | Stage::Headers => {
+                    // At a line start, the common case (whole ordinary lines already here) goes
+                    // through the classifier; it hands back any line it cannot take as is.
+                    if self.scan == self.line_start && self.quick_lines(data)? {
+                        continue;
+                    }
                     let Some(found) = memchr2(LF, NUL, &data[self.scan..]) else {
                         self.scan = data.len();
                         return match self.partial_line_violation(data, data.len(), true) {
@@ -626,15 +632,105 @@ impl Parser {
         Ok(())
     }
 
+    /// Reads whole lines from `line_start` (with nothing of it scanned yet) while they are
+    /// ordinary: ended by LF, free of NUL, CR and backslash, and clear of every limit. These
+    /// are exactly the lines for which [`line_done`](Parser::line_done) takes none of its
+    /// careful branches, so the result is the same as reading them there; the first line that
+    /// is not ordinary (or not complete) is left to it.
+    ///
+    /// Returns whether the head is done (the blank line was read).
+    fn quick_lines(&mut self, data: &[u8]) -> Result<bool, DecodeError> {
+        let limits = self.config.limits;
+        let (head_max, _) = self.head_cap();
+        let mut base = self.line_start;
+        if base >= data.len() {
+            return Ok(false);
+        }
+        let mut masks = scan::classify(data, base);
+        loop {
+            let start = self.line_start;
+            // Find the LF ending the line, the first colon before it, and whether anything
+            // special comes before it, a window at a time.
+            let mut from = start;
+            let mut colon = None;
+            let end = loop {
+                let ahead = !0u64 << (from - base);
+                let lf = masks.lf & ahead;
+                // The octets of this window before the LF (all of it if there is none).
+                let before = if lf == 0 {
+                    !0
+                } else {
+                    (lf & lf.wrapping_neg()) - 1
+                };
+                if masks.special & ahead & before != 0 {
+                    return Ok(false);
+                }
+                let colons = masks.colon & ahead & before;
+                if colon.is_none() && colons != 0 {
+                    colon = Some(base + colons.trailing_zeros() as usize);
+                }
+                if lf != 0 {
+                    break base + lf.trailing_zeros() as usize;
+                }
+                base += scan::WINDOW;
+                if base >= data.len() {
+                    // An unfinished line: the careful path checks what it holds so far.
+                    return Ok(false);
+                }
+                masks = scan::classify(data, base);
+                from = base;
+            };
+            let line_max = match self.stage {
+                Stage::Command => limits.max_command_line,
+                _ => limits.max_header_line,
+            };
+            if end - start > line_max || end >= head_max || self.entries.len() >= limits.max_headers
+            {
+                return Ok(false);
+            }
+            self.scan = end + 1;
+            self.line_start = end + 1;
+            if self.stage == Stage::Command {
+                self.command_line(data, start, end)?;
+            } else if end == start {
+                self.headers_done(data, end + 1)?;
+                return Ok(true);
+            } else {
+                self.add_header(data, start, end, colon, false)?;
+            }
+            if end + 1 - base >= scan::WINDOW {
+                base = end + 1;
+                if base >= data.len() {
+                    return Ok(false);
+                }
+                masks = scan::classify(data, base);
+            }
+        }
+    }
+
     fn header_line(&mut self, data: &[u8], start: usize, end: usize) -> Result<(), DecodeError> {
-        let line = &data[start..end];
         // One scan for everything unusual (CR in 1.2, backslash where escaping applies); the
         // common line has neither and is sliced as is.
         let unusual = self.has_unusual(data, start, end);
         if unusual {
             self.check_stray_cr(data, start, end)?;
         }
-        let Some(colon) = memchr(b':', line) else {
+        let colon = memchr(b':', &data[start..end]).map(|c| start + c);
+        self.add_header(data, start, end, colon, unusual)
+    }
+
+    /// Records the header line `data[start..end]` whose first colon is at index `colon`;
+    /// `unusual` says whether it may hold a backslash to unescape.
+    fn add_header(
+        &mut self,
+        data: &[u8],
+        start: usize,
+        end: usize,
+        colon: Option<usize>,
+        unusual: bool,
+    ) -> Result<(), DecodeError> {
+        let line = &data[start..end];
+        let Some(colon) = colon.map(|c| c - start) else {
             return Err(DecodeError::MissingColon {
                 offset: self.at(start),
                 line: shown(line, 64),
