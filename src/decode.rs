@@ -177,6 +177,23 @@ impl Decoder {
             // Waiting for a counted body: nothing to look at until it is all here.
             return Ok(None);
         }
+        if self.parser.stage == Stage::Idle && self.failed.is_none() {
+            // The LF a broker writes after every frame: a heart-beat item without the parser.
+            let (data, frozen) = if self.frozen.is_empty() {
+                (&self.buf[..], false)
+            } else {
+                (&self.frozen[..], true)
+            };
+            if data.first() == Some(&LF) {
+                self.parser.consumed(1);
+                if frozen {
+                    self.frozen.advance(1);
+                } else {
+                    self.buf.advance(1);
+                }
+                return Ok(Some(Item::Heartbeat));
+            }
+        }
         self.step_item()
     }
 
@@ -325,6 +342,18 @@ const MAX_RESERVE: usize = 8 << 20;
 /// the buffer grows geometrically with what really arrives.
 fn reserve_step(total: usize, len: usize) -> usize {
     total.saturating_sub(len).min(len.max(MAX_RESERVE))
+}
+
+/// [`parse_content_length`], with the common case (up to 19 digits, which cannot overflow a
+/// `u64`) done in one loop instead of through the grammar's combinators.
+fn content_length_value(text: &[u8]) -> Option<u64> {
+    if !(1..=19).contains(&text.len()) {
+        return parse_content_length(text);
+    }
+    text.iter().try_fold(0u64, |n, &octet| {
+        let digit = octet.wrapping_sub(b'0');
+        (digit < 10).then(|| n * 10 + u64::from(digit))
+    })
 }
 
 /// Longest name or value unescaped through a stack buffer (one copy into the arena) rather
@@ -717,9 +746,11 @@ impl Parser {
                 return Ok(false);
             }
             let len = lf.trailing_zeros() as usize;
-            let end = start + len;
             // Bits of the line's octets, LF excluded (len < 64).
             let line = (1u64 << len) - 1;
+            let mut special = (masks.special >> at) & line;
+            let colons = (masks.colon >> at) & line;
+            let end = start + len;
             let line_max = match self.stage {
                 Stage::Command => limits.max_command_line,
                 _ => limits.max_header_line,
@@ -728,7 +759,6 @@ impl Parser {
                 return Ok(false);
             }
             let (mut text_end, mut escapes) = (end, None);
-            let mut special = (masks.special >> at) & line;
             if special != 0 {
                 // A NUL, CR or backslash: the line is still ours if its only CR ends it (CRLF)
                 // and there is no NUL; backslashes are unescaped where escaping applies.
@@ -747,7 +777,6 @@ impl Parser {
                     }
                 }
             }
-            let colons = (masks.colon >> at) & line;
             self.scan = end + 1;
             self.line_start = end + 1;
             if self.stage == Stage::Command {
@@ -898,7 +927,7 @@ impl Parser {
         start: usize,
     ) -> Result<(), DecodeError> {
         let text = self.span_bytes(data, value);
-        let Some(length) = parse_content_length(text) else {
+        let Some(length) = content_length_value(text) else {
             return Err(DecodeError::InvalidContentLength {
                 offset: self.at(start),
                 value: shown(text, 64),
@@ -1191,6 +1220,36 @@ mod tests {
             out.clear();
             assert_eq!(unescape_short(&full, version, &mut out), Ok(()));
             assert_eq!(&out[..], &[b'\n'; SHORT_ESCAPED / 2][..]);
+        }
+    }
+
+    /// D-9: one or more digits and nothing else, within `u64`; the short-form loop and the
+    /// grammar agree on each side of the 19-digit switch.
+    #[test]
+    fn content_length_values_d9() {
+        assert_eq!(content_length_value(b"0"), Some(0));
+        assert_eq!(content_length_value(b"0042"), Some(42));
+        assert_eq!(
+            content_length_value(b"9999999999999999999"),
+            Some(9_999_999_999_999_999_999)
+        );
+        assert_eq!(
+            content_length_value(b"18446744073709551615"),
+            Some(u64::MAX)
+        );
+        for bad in [
+            &b""[..],
+            b"18446744073709551616",
+            b" 1",
+            b"1 ",
+            b"+1",
+            b"-1",
+            b"1a",
+            b"/",
+            b":",
+            b"0x10",
+        ] {
+            assert_eq!(content_length_value(bad), None, "{bad:?}");
         }
     }
 
