@@ -1,9 +1,12 @@
 //! The streaming decoder: bytes in, frames and heart-beats out.
 //!
 //! The decoder keeps how far it has scanned the frame in progress, so feeding a frame one byte
-//! at a time costs the same total work as feeding it at once: no byte is scanned twice. Lines are
-//! found with `memchr`, a counted body is not scanned at all, and a finished frame is one
-//! `Bytes` (a reference-counted slice of the input) with header positions into it.
+//! at a time costs the same total work as feeding it at once, up to a constant: no byte is
+//! scanned more than twice. Whole header lines already buffered are read 64 octets at a time by
+//! a classifier (`scan.rs`); a line that is unfinished or unusual (a stray CR, a NUL, near a
+//! limit) goes through the careful, resumable path, which finds lines with `memchr`. A counted
+//! body is not scanned at all. A finished frame's body is a slice of the input (no copy), and
+//! its headers are one `Bytes` holding a copy of the header lines with the positions table.
 
 use core::ops::Range;
 
