@@ -1,9 +1,14 @@
 //! The streaming decoder: bytes in, frames and heart-beats out.
 //!
 //! The decoder keeps how far it has scanned the frame in progress, so feeding a frame one byte
-//! at a time costs the same total work as feeding it at once: no byte is scanned twice. Lines are
-//! found with `memchr`, a counted body is not scanned at all, and a finished frame is one
-//! `Bytes` (a reference-counted slice of the input) with header positions into it.
+//! at a time costs the same total work as feeding it at once, up to a constant: no byte is
+//! scanned more than twice. Whole header lines already buffered are read 64 octets at a time by
+//! a classifier (`scan.rs`); a line that is unfinished or unusual (a stray CR, a NUL, near a
+//! limit) goes through the careful, resumable path, which finds lines with `memchr`. A counted
+//! body is not scanned at all. A finished frame's body is a slice of the input (no copy), and
+//! its headers are one `Bytes` holding a copy of the header lines with the positions table.
+
+use core::ops::Range;
 
 use bytes::{Buf, Bytes, BytesMut};
 use memchr::{memchr, memchr2};
@@ -11,11 +16,12 @@ use memchr::{memchr, memchr2};
 use crate::error::{shown, DecodeError};
 use crate::escape::unescape_into;
 use crate::frame::{is_extension_word, Command, Frame};
-use crate::headers::{write_table, Entry, Headers, Span};
+use crate::headers::{entry_bytes, write_decoded, Headers, Span, ENTRY_LEN};
 use crate::limits::{LimitKind, Limits};
 use crate::numbers::parse_content_length;
+use crate::scan;
 use crate::version::Version;
-use smallvec::SmallVec;
+use alloc::vec::Vec;
 
 const LF: u8 = b'\n';
 const CR: u8 = b'\r';
@@ -174,6 +180,23 @@ impl Decoder {
             // Waiting for a counted body: nothing to look at until it is all here.
             return Ok(None);
         }
+        if self.parser.stage == Stage::Idle && self.failed.is_none() {
+            // The LF a broker writes after every frame: a heart-beat item without the parser.
+            let (data, frozen) = if self.frozen.is_empty() {
+                (&self.buf[..], false)
+            } else {
+                (&self.frozen[..], true)
+            };
+            if data.first() == Some(&LF) {
+                self.parser.consumed(1);
+                if frozen {
+                    self.frozen.advance(1);
+                } else {
+                    self.buf.advance(1);
+                }
+                return Ok(Some(Item::Heartbeat));
+            }
+        }
         self.step_item()
     }
 
@@ -194,12 +217,27 @@ impl Decoder {
                 Ok(None)
             }
             Ok(Step::Heartbeat(n)) => {
-                self.take(n);
+                self.parser.consumed(n);
+                if self.frozen.is_empty() {
+                    self.buf.advance(n);
+                } else {
+                    self.frozen.advance(n);
+                }
                 Ok(Some(Item::Heartbeat))
             }
             Ok(Step::Frame(n)) => {
-                let raw = self.take(n);
-                Ok(Some(Item::Frame(self.parser.finish(raw))))
+                let body = self.parser.body_start..self.parser.body_end;
+                self.parser.consumed(n);
+                let (command, headers, body) = if self.frozen.is_empty() {
+                    let (command, headers) = self.parser.finish(&self.buf);
+                    (command, headers, cut_frame(&mut self.buf, n, body))
+                } else {
+                    let (command, headers) = self.parser.finish(&self.frozen);
+                    let out = self.frozen.slice(body);
+                    self.frozen.advance(n);
+                    (command, headers, out)
+                };
+                Ok(Some(Item::Frame(Frame::from_parts(command, headers, body))))
             }
             Err(err) => {
                 self.fail(err.clone());
@@ -235,9 +273,11 @@ impl Decoder {
                 Ok(Some(Item::Heartbeat))
             }
             Ok(Step::Frame(n)) => {
-                let raw = buf.split_to(n).freeze();
+                let body = self.parser.body_start..self.parser.body_end;
                 self.parser.consumed(n);
-                Ok(Some(Item::Frame(self.parser.finish(raw))))
+                let (command, headers) = self.parser.finish(buf);
+                let body = cut_frame(buf, n, body);
+                Ok(Some(Item::Frame(Frame::from_parts(command, headers, body))))
             }
             Err(err) => {
                 self.fail(err.clone());
@@ -250,15 +290,6 @@ impl Decoder {
         self.failed = Some(err);
         self.buf = BytesMut::new();
         self.frozen = Bytes::new();
-    }
-
-    fn take(&mut self, n: usize) -> Bytes {
-        self.parser.consumed(n);
-        if self.frozen.is_empty() {
-            self.buf.split_to(n).freeze()
-        } else {
-            self.frozen.split_to(n)
-        }
     }
 
     /// Octets held for the frame in progress (or a lone CR between frames). Bounded by
@@ -316,6 +347,56 @@ fn reserve_step(total: usize, len: usize) -> usize {
     total.saturating_sub(len).min(len.max(MAX_RESERVE))
 }
 
+/// [`parse_content_length`], with the common case (up to 19 digits, which cannot overflow a
+/// `u64`) done in one loop instead of through the grammar's combinators.
+fn content_length_value(text: &[u8]) -> Option<u64> {
+    if !(1..=19).contains(&text.len()) {
+        return parse_content_length(text);
+    }
+    text.iter().try_fold(0u64, |n, &octet| {
+        let digit = octet.wrapping_sub(b'0');
+        (digit < 10).then(|| n * 10 + u64::from(digit))
+    })
+}
+
+/// Longest name or value unescaped through a stack buffer (one copy into the arena) rather
+/// than by [`unescape_into`] (a search and a copy per escape).
+const SHORT_ESCAPED: usize = 128;
+
+/// [`unescape_into`] for texts of at most [`SHORT_ESCAPED`] octets, with the same result.
+fn unescape_short(
+    text: &[u8],
+    version: Version,
+    out: &mut BytesMut,
+) -> Result<(), (usize, Option<u8>)> {
+    let mut buf = [0u8; SHORT_ESCAPED];
+    let mut len = 0;
+    let mut i = 0;
+    while let Some(&octet) = text.get(i) {
+        let decoded = if octet == b'\\' {
+            let decoded = match text.get(i + 1) {
+                Some(b'n') => b'\n',
+                Some(b'c') => b':',
+                Some(b'\\') => b'\\',
+                Some(b'r') if version == Version::V1_2 => b'\r',
+                other => return Err((i, other.copied())),
+            };
+            i += 2;
+            decoded
+        } else {
+            i += 1;
+            octet
+        };
+        // Never out of bounds: `len` < `i` <= `text.len()` <= SHORT_ESCAPED.
+        if let Some(slot) = buf.get_mut(len) {
+            *slot = decoded;
+        }
+        len += 1;
+    }
+    out.extend_from_slice(&buf[..len.min(SHORT_ESCAPED)]);
+    Ok(())
+}
+
 /// Size of the blocks that hold decoded frames' header tables and unescaped text.
 const ARENA_BLOCK: usize = 16 * 1024;
 
@@ -361,9 +442,12 @@ struct Parser {
     /// Extension command spelling, as a range of the frame (materialised in `finish`).
     extension: Option<(usize, usize)>,
     escaping: bool,
-    entries: SmallVec<[Entry; 16]>,
-    /// Unescaped names and values of the frame in progress; split off into each frame.
+    /// Kept across frames, so its allocation is made once, not per frame.
+    entries: Vec<[u8; ENTRY_LEN]>,
+    /// Blocks from which each finished frame's header buffer is split off (see `finish`).
     arena: BytesMut,
+    /// Unescaped names and values of the frame in progress.
+    owned: BytesMut,
     /// Where the next backslash or CR lies, as far as known (see `has_unusual`).
     unusual: Cursor,
     content_length: Option<u64>,
@@ -385,8 +469,9 @@ impl Parser {
             command: None,
             extension: None,
             escaping: false,
-            entries: SmallVec::new(),
+            entries: Vec::new(),
             arena: BytesMut::new(),
+            owned: BytesMut::new(),
             unusual: Cursor {
                 needles: Needles::Cr,
                 from: 0,
@@ -444,6 +529,11 @@ impl Parser {
                     Some(_) => self.start_frame(),
                 },
                 Stage::Command | Stage::Headers => {
+                    // At a line start, the common case (whole ordinary lines already here) goes
+                    // through the classifier; it hands back any line it cannot take as is.
+                    if self.scan == self.line_start && self.quick_lines(data)? {
+                        continue;
+                    }
                     let Some(found) = memchr2(LF, NUL, &data[self.scan..]) else {
                         self.scan = data.len();
                         return match self.partial_line_violation(data, data.len(), true) {
@@ -496,6 +586,7 @@ impl Parser {
         self.extension = None;
         self.content_length = None;
         self.entries.clear();
+        self.owned.clear();
     }
 
     /// Limit violations visible in the unfinished line `data[line_start..end]` (no LF or NUL in
@@ -626,15 +717,130 @@ impl Parser {
         Ok(())
     }
 
+    /// Reads whole lines from `line_start` (with nothing of it scanned yet) while they are
+    /// ordinary: shorter than a window, ended by LF (or CRLF), free of NUL and stray CR, and
+    /// clear of every limit. These are exactly the lines for which
+    /// [`line_done`](Parser::line_done) takes none of its careful branches, and they are read
+    /// the same way; the first line that is not ordinary (or not complete) is left to it.
+    ///
+    /// Returns whether the head is done (the blank line was read).
+    fn quick_lines(&mut self, data: &[u8]) -> Result<bool, DecodeError> {
+        let limits = self.config.limits;
+        let (head_max, _) = self.head_cap();
+        let mut start = self.line_start;
+        let mut base = start;
+        if base >= data.len() {
+            return Ok(false);
+        }
+        let mut masks = scan::classify(data, base);
+        loop {
+            if start - base >= scan::WINDOW || masks.lf >> (start - base) == 0 {
+                // The line goes past this window: classify afresh from its start.
+                base = start;
+                if base >= data.len() {
+                    return Ok(false);
+                }
+                masks = scan::classify(data, base);
+            }
+            let at = start - base;
+            let lf = masks.lf >> at;
+            if lf == 0 {
+                // Unfinished, or longer than a window: the careful path reads it.
+                return Ok(false);
+            }
+            let len = lf.trailing_zeros() as usize;
+            // Bits of the line's octets, LF excluded (len < 64).
+            let line = (1u64 << len) - 1;
+            let mut special = (masks.special >> at) & line;
+            let colons = (masks.colon >> at) & line;
+            let end = start + len;
+            let line_max = match self.stage {
+                Stage::Command => limits.max_command_line,
+                _ => limits.max_header_line,
+            };
+            if len > line_max || end >= head_max || self.entries.len() >= limits.max_headers {
+                return Ok(false);
+            }
+            let (mut text_end, mut escapes) = (end, None);
+            if special != 0 {
+                // A NUL, CR or backslash: the line is still ours if its only CR ends it (CRLF)
+                // and there is no NUL; backslashes are unescaped where escaping applies.
+                // Bits come in order, so a CR ending the line is the last one seen.
+                while special != 0 {
+                    let i = start + special.trailing_zeros() as usize;
+                    special &= special - 1;
+                    match data[i] {
+                        CR if i + 1 == end => text_end = i,
+                        b'\\' => {
+                            if self.escaping {
+                                escapes = Some(escapes.map_or((i, i), |(first, _)| (first, i)));
+                            }
+                        }
+                        _ => return Ok(false),
+                    }
+                }
+            }
+            self.scan = end + 1;
+            self.line_start = end + 1;
+            if self.stage == Stage::Command {
+                self.command_line(data, start, text_end)?;
+            } else if text_end == start {
+                self.headers_done(data, end + 1)?;
+                return Ok(true);
+            } else if colons != 0 {
+                let colon = start + colons.trailing_zeros() as usize;
+                if escapes.is_none()
+                    && colon > start
+                    && colon - start != CONTENT_LENGTH.len()
+                    && !self.config.strict_utf8
+                {
+                    // The common header: a raw name and value, no checks left to make.
+                    self.entries.push(entry_bytes(
+                        Span::raw(start, colon - start),
+                        Span::raw(colon + 1, text_end - colon - 1),
+                    ));
+                } else {
+                    self.add_header(data, start, text_end, Some(colon), escapes)?;
+                }
+            } else {
+                self.add_header(data, start, text_end, None, escapes)?;
+            }
+            start = end + 1;
+        }
+    }
+
     fn header_line(&mut self, data: &[u8], start: usize, end: usize) -> Result<(), DecodeError> {
-        let line = &data[start..end];
         // One scan for everything unusual (CR in 1.2, backslash where escaping applies); the
         // common line has neither and is sliced as is.
         let unusual = self.has_unusual(data, start, end);
         if unusual {
             self.check_stray_cr(data, start, end)?;
         }
-        let Some(colon) = memchr(b':', line) else {
+        let line = &data[start..end];
+        let colon = memchr(b':', line).map(|c| start + c);
+        let escapes = match memchr(b'\\', line) {
+            Some(first) if unusual && self.escaping => {
+                let last = memchr::memrchr(b'\\', line).unwrap_or(first);
+                Some((start + first, start + last))
+            }
+            _ => None,
+        };
+        self.add_header(data, start, end, colon, escapes)
+    }
+
+    /// Records the header line `data[start..end]` whose first colon is at index `colon`;
+    /// `escapes` holds the indices of its first and last backslash when it has one to
+    /// unescape.
+    fn add_header(
+        &mut self,
+        data: &[u8],
+        start: usize,
+        end: usize,
+        colon: Option<usize>,
+        escapes: Option<(usize, usize)>,
+    ) -> Result<(), DecodeError> {
+        let line = &data[start..end];
+        let Some(colon) = colon.map(|c| c - start) else {
             return Err(DecodeError::MissingColon {
                 offset: self.at(start),
                 line: shown(line, 64),
@@ -645,10 +851,11 @@ impl Parser {
                 offset: self.at(start),
             });
         }
-        let (name, value) = if unusual && self.escaping {
+        let (name, value) = if let Some((first, last)) = escapes {
+            let colon = start + colon;
             (
-                self.text_span(data, start, start + colon, start)?,
-                self.text_span(data, start + colon + 1, end, start)?,
+                self.text_span(data, start, colon, start, first < colon)?,
+                self.text_span(data, colon + 1, end, start, last > colon)?,
             )
         } else {
             (
@@ -668,7 +875,7 @@ impl Parser {
         if self.span_bytes(data, name) == CONTENT_LENGTH {
             self.content_length_line(data, value, start)?;
         }
-        self.entries.push(Entry { name, value });
+        self.entries.push(entry_bytes(name, value));
         Ok(())
     }
 
@@ -723,7 +930,7 @@ impl Parser {
         start: usize,
     ) -> Result<(), DecodeError> {
         let text = self.span_bytes(data, value);
-        let Some(length) = parse_content_length(text) else {
+        let Some(length) = content_length_value(text) else {
             return Err(DecodeError::InvalidContentLength {
                 offset: self.at(start),
                 value: shown(text, 64),
@@ -751,13 +958,19 @@ impl Parser {
         start: usize,
         end: usize,
         line: usize,
+        has_escape: bool,
     ) -> Result<Span, DecodeError> {
         let text = &data[start..end];
-        if memchr(b'\\', text).is_none() {
+        if !has_escape {
             return Ok(Span::raw(start, end - start));
         }
-        let from = self.arena.len();
-        if let Err((at, octet)) = unescape_into(text, self.config.version, &mut self.arena) {
+        let from = self.owned.len();
+        let unescaped = if text.len() <= SHORT_ESCAPED {
+            unescape_short(text, self.config.version, &mut self.owned)
+        } else {
+            unescape_into(text, self.config.version, &mut self.owned)
+        };
+        if let Err((at, octet)) = unescaped {
             let header_end = memchr(b':', &data[line..]).map_or(end, |c| line + c);
             return Err(DecodeError::BadEscape {
                 offset: self.at(start + at),
@@ -765,12 +978,12 @@ impl Parser {
                 octet,
             });
         }
-        Ok(Span::owned(from, self.arena.len() - from))
+        Ok(Span::owned(from, self.owned.len() - from))
     }
 
     /// The bytes of a span of the frame in progress (raw spans index `data`).
     fn span_bytes<'a>(&'a self, data: &'a [u8], span: Span) -> &'a [u8] {
-        span.bytes_in(data, &self.arena)
+        span.bytes_in(data, &self.owned)
     }
 
     /// The blank line ended at `body_start`: choose the body mode and check what is known.
@@ -848,38 +1061,58 @@ impl Parser {
         best.map(|(index, kind, max)| self.limit(index, kind, max))
     }
 
-    /// Builds the frame whose bytes (command through NUL) are `raw`.
-    fn finish(&mut self, raw: Bytes) -> Frame {
+    /// The command and headers of the complete frame at the front of `data`; its body is
+    /// `data[self.body_start..self.body_end]`.
+    fn finish(&mut self, data: &[u8]) -> (Command, Headers) {
         let command = match (self.command.take(), self.extension.take()) {
             (Some(command), _) => command,
-            (None, Some((start, end))) => Command::Extension(raw.slice(start..end)),
+            // Rare enough that a copy is cheaper than sharing the input for every frame.
+            (None, Some((start, end))) => {
+                Command::Extension(Bytes::copy_from_slice(&data[start..end]))
+            }
             // Unreachable: the command stage always sets one of the two before Headers.
             (None, None) => Command::Extension(Bytes::new()),
         };
         let meta = if self.entries.is_empty() {
             Bytes::new()
         } else {
-            if self.arena.capacity() - self.arena.len() < self.entries.len() * 16 + 4 {
-                // One block serves many frames; frames keep only their own slice of it alive.
-                self.arena.reserve(ARENA_BLOCK);
+            // The head is copied next to the table: one buffer, one reference count per frame
+            // (slicing the input for it as well would cost another).
+            let head = &data[..self.body_start];
+            let need = head.len() + self.owned.len() + self.entries.len() * ENTRY_LEN + 4;
+            if self.arena.capacity() - self.arena.len() < need {
+                // One block serves many frames; it is reused once they are all dropped.
+                self.arena.reserve(need.max(ARENA_BLOCK));
             }
-            write_table(&mut self.arena, &self.entries);
+            write_decoded(&mut self.arena, head, &self.owned, &self.entries);
+            self.owned.clear();
             self.arena.split().freeze()
         };
-        let body = raw.slice(self.body_start..self.body_end);
         self.entries.clear();
         self.stage = Stage::Idle;
         if let Some(v) = self.next_version.take() {
             self.config.version = v;
         }
-        Frame::from_parts(command, Headers::from_parts(raw, meta), body)
+        (command, Headers::from_meta(meta))
     }
+}
+
+/// Removes the `len` octets of a frame from the front of `buf`, returning its body
+/// (`body` within them) without copying it.
+fn cut_frame(buf: &mut BytesMut, len: usize, body: Range<usize>) -> Bytes {
+    if body.is_empty() {
+        buf.advance(len);
+        return Bytes::new();
+    }
+    buf.advance(body.start);
+    let out = buf.split_to(body.len()).freeze();
+    buf.advance(len - body.end);
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use alloc::vec::Vec;
 
     /// Decodes `input` fed in `chunk`-byte pieces; items plus the error, if any.
     fn run(input: &[u8], version: Version, chunk: usize) -> (Vec<Item>, Option<DecodeError>) {
@@ -955,6 +1188,72 @@ mod tests {
         );
         let (items, _) = run(b"CONNECT\nlogin:a\\b\n\n\0", Version::V1_2, 1);
         assert_eq!(frame(&items[0]).headers().get("login"), Some(&b"a\\b"[..]));
+    }
+
+    /// The stack-buffer unescaper must decode exactly as `unescape_into` does, failing at the
+    /// same backslash with the same octet (E-2, E-3, E-4, D-8): both sides are checked against
+    /// the escape table here rather than against each other only.
+    #[test]
+    fn short_unescape_follows_the_escape_rules_e2_e3_e4_d8() {
+        for version in [Version::V1_1, Version::V1_2] {
+            for octet in 0..=255u8 {
+                let expected = match octet {
+                    b'n' => Ok(b'\n'),
+                    b'c' => Ok(b':'),
+                    b'\\' => Ok(b'\\'),
+                    b'r' if version == Version::V1_2 => Ok(b'\r'),
+                    other => Err((2, Some(other))),
+                };
+                let text = [b'a', b'b', b'\\', octet, b'z'];
+                let (mut short, mut long) = (BytesMut::new(), BytesMut::new());
+                let got = unescape_short(&text, version, &mut short);
+                assert_eq!(got, unescape_into(&text, version, &mut long));
+                match expected {
+                    Ok(decoded) => {
+                        assert_eq!(got, Ok(()));
+                        assert_eq!(&short[..], &[b'a', b'b', decoded, b'z'][..]);
+                        assert_eq!(short, long);
+                    }
+                    Err(err) => assert_eq!(got, Err(err)),
+                }
+            }
+            let mut out = BytesMut::new();
+            assert_eq!(unescape_short(b"ab\\", version, &mut out), Err((2, None)));
+            let full = [b'\\', b'n'].repeat(SHORT_ESCAPED / 2);
+            out.clear();
+            assert_eq!(unescape_short(&full, version, &mut out), Ok(()));
+            assert_eq!(&out[..], &[b'\n'; SHORT_ESCAPED / 2][..]);
+        }
+    }
+
+    /// D-9: one or more digits and nothing else, within `u64`; the short-form loop and the
+    /// grammar agree on each side of the 19-digit switch.
+    #[test]
+    fn content_length_values_d9() {
+        assert_eq!(content_length_value(b"0"), Some(0));
+        assert_eq!(content_length_value(b"0042"), Some(42));
+        assert_eq!(
+            content_length_value(b"9999999999999999999"),
+            Some(9_999_999_999_999_999_999)
+        );
+        assert_eq!(
+            content_length_value(b"18446744073709551615"),
+            Some(u64::MAX)
+        );
+        for bad in [
+            &b""[..],
+            b"18446744073709551616",
+            b" 1",
+            b"1 ",
+            b"+1",
+            b"-1",
+            b"1a",
+            b"/",
+            b":",
+            b"0x10",
+        ] {
+            assert_eq!(content_length_value(bad), None, "{bad:?}");
+        }
     }
 
     #[test]

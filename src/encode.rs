@@ -109,8 +109,8 @@ impl Encoder {
         let command = frame.command().as_bytes();
         let headers = frame.headers();
         let body = frame.body();
-        // The owned text holds every name and value (and perhaps text of removed entries).
-        let text_len = headers.owned_text().map_or(0, <[u8]>::len);
+        // The header text holds every name and value (and perhaps more).
+        let text_len = headers.text().len();
         dst.reserve(
             command.len()
                 + 1
@@ -254,7 +254,7 @@ fn check_command(frame: &Frame, version: Version) -> Result<(), EncodeError> {
 /// Whether all of `frame`'s header text lies in one buffer free of special octets: then no
 /// header needs escaping and only an empty name can make one unrepresentable.
 fn has_plain_headers(frame: &Frame) -> bool {
-    frame.headers().owned_text().is_some_and(is_plain)
+    is_plain(frame.headers().text())
 }
 
 fn is_content_length(name: &[u8]) -> bool {

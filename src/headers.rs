@@ -7,10 +7,12 @@ use smallvec::SmallVec;
 
 use crate::error::HeaderUtf8Error;
 
-/// Marks a [`Span`] whose bytes live in the owned text rather than the received frame.
+/// Marks a [`Span`] (while a frame is being decoded) whose bytes live in the decoder's owned
+/// text rather than the received frame. Spans in a [`Headers`] table are plain offsets into its
+/// text and never carry it.
 const OWNED: u32 = 1 << 31;
 /// Octets of one entry in the table: four little-endian `u32`s.
-const ENTRY_LEN: usize = 16;
+pub(crate) const ENTRY_LEN: usize = 16;
 
 /// Where a name or value lives: `start` (with the [`OWNED`] flag) and length.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,7 +40,17 @@ impl Span {
         }
     }
 
-    /// The bytes this span names, given the raw frame and the owned text.
+    /// A plain offset into a [`Headers`] text (what its table holds).
+    fn text(start: usize, len: usize) -> Span {
+        debug_assert!(start + len < OWNED as usize);
+        Span {
+            start: start as u32,
+            len: len as u32,
+        }
+    }
+
+    /// The bytes this span of a frame being decoded names, given the raw frame and the owned
+    /// text.
     pub(crate) fn bytes_in<'a>(self, raw: &'a [u8], owned: &'a [u8]) -> &'a [u8] {
         let (buf, start) = if self.start & OWNED != 0 {
             (owned, (self.start & !OWNED) as usize)
@@ -90,8 +102,49 @@ impl Entry {
     }
 }
 
-/// Appends the entry table and its count to `meta`, which already holds the owned text.
-pub(crate) fn write_table(meta: &mut BytesMut, entries: &[Entry]) {
+/// A table entry as the decoder records it: raw spans are offsets into the frame, owned ones
+/// (flagged) into its unescaped text; [`write_decoded`] turns both into text offsets.
+pub(crate) fn entry_bytes(name: Span, value: Span) -> [u8; ENTRY_LEN] {
+    Entry { name, value }.to_bytes()
+}
+
+/// Writes a decoded frame's header buffer into the empty `meta`: `[head][owned][table][count]`,
+/// where
+/// `head` is the frame from its start through the blank line (so raw spans are already offsets
+/// into it) and `owned` its unescaped text (owned spans are moved past `head`).
+pub(crate) fn write_decoded(
+    meta: &mut BytesMut,
+    head: &[u8],
+    owned: &[u8],
+    entries: &[[u8; ENTRY_LEN]],
+) {
+    debug_assert!(meta.is_empty());
+    meta.extend_from_slice(head);
+    meta.extend_from_slice(owned);
+    let table = meta.len();
+    meta.extend_from_slice(entries.as_flattened());
+    meta.extend_from_slice(&(entries.len() as u32).to_le_bytes());
+    if !owned.is_empty() {
+        let head_len = head.len() as u32;
+        for entry in meta[table..table + entries.len() * ENTRY_LEN].chunks_exact_mut(ENTRY_LEN) {
+            // Name and value starts: words 0 and 2.
+            for at in [0, 8] {
+                let word: &mut [u8; 4] = (&mut entry[at..at + 4])
+                    .try_into()
+                    .expect("a table entry holds four words");
+                let start = u32::from_le_bytes(*word);
+                if start & OWNED != 0 {
+                    *word = ((start & !OWNED) + head_len).to_le_bytes();
+                }
+            }
+        }
+    }
+    debug_assert!(meta.len() < OWNED as usize);
+}
+
+/// Appends the entry table and its count to `meta`, which already holds the text the entries'
+/// spans are offsets into.
+fn write_table(meta: &mut BytesMut, entries: &[Entry]) {
     meta.reserve(entries.len() * ENTRY_LEN + 4);
     // Fill a stack block at a time so each copy into `meta` is one call, not sixteen.
     let mut block = [0u8; 8 * ENTRY_LEN];
@@ -111,10 +164,11 @@ pub(crate) fn write_table(meta: &mut BytesMut, entries: &[Entry]) {
 /// a repeated header's first occurrence wins. Names and values are compared byte for byte (H-9):
 /// `Content-Length` is not `content-length`.
 ///
-/// A decoded frame's headers share its received bytes; names and values that had to be
-/// unescaped, and the small table saying where each entry is, live in one shared side buffer
-/// (carved from a decoder-wide arena, so no allocation per frame). Cloning costs two reference
-/// count increments.
+/// All of a list's names and values, and the small table saying where each entry is, live in
+/// one shared buffer. For a decoded frame that is a slice of a decoder-wide arena holding a
+/// copy of the frame's header lines (a few hundred octets, cheaper to copy than to share: a
+/// shared slice of the input would cost a reference count per frame) with any unescaped text,
+/// so there is no allocation per frame. Cloning costs one reference count increment.
 ///
 /// ```
 /// use stomp_codec::Headers;
@@ -128,10 +182,8 @@ pub(crate) fn write_table(meta: &mut BytesMut, entries: &[Entry]) {
 /// ```
 #[derive(Clone, Default)]
 pub struct Headers {
-    /// The received frame (empty for headers built by hand).
-    raw: Bytes,
-    /// `[owned text][entry table: 16 octets each][entry count: u32 LE]`, or empty when there
-    /// are no entries.
+    /// `[text][entry table: 16 octets each][entry count: u32 LE]`, or empty when there are no
+    /// entries. Table spans are offsets into the text.
     meta: Bytes,
 }
 
@@ -141,9 +193,9 @@ impl Headers {
         Headers::default()
     }
 
-    /// Headers over a received frame; `meta` was built with [`write_table`].
-    pub(crate) fn from_parts(raw: Bytes, meta: Bytes) -> Headers {
-        Headers { raw, meta }
+    /// Headers over a buffer built with [`write_table`].
+    pub(crate) fn from_meta(meta: Bytes) -> Headers {
+        Headers { meta }
     }
 
     fn table_start(&self) -> usize {
@@ -156,17 +208,13 @@ impl Headers {
     }
 
     fn resolve(&self, span: Span) -> &[u8] {
-        // Spans are only ever made from offsets into these same buffers.
-        span.bytes_in(&self.raw, &self.meta)
+        // Table spans are only ever made from offsets into this same buffer's text.
+        let start = span.start as usize;
+        &self.meta[start..start + span.len as usize]
     }
 
     fn resolve_bytes(&self, span: Span) -> Bytes {
-        let bytes = self.resolve(span);
-        if span.start & OWNED != 0 {
-            self.meta.slice_ref(bytes)
-        } else {
-            self.raw.slice_ref(bytes)
-        }
+        self.meta.slice_ref(self.resolve(span))
     }
 
     /// Number of entries, repeats included.
@@ -241,23 +289,19 @@ impl Headers {
             (&self.meta[start..self.meta.len() - 4], start)
         };
         Iter {
-            raw: &self.raw,
-            owned: &self.meta[..text_len],
+            text: &self.meta[..text_len],
             table: table.chunks_exact(ENTRY_LEN),
         }
     }
 
-    /// The buffer holding every entry's name and value, when the list owns them all (headers
-    /// built by hand rather than decoded); it may also hold text of removed entries. Lets the
+    /// The text every entry's name and value are slices of. It may hold more: a decoded
+    /// frame's command line and header lines as received, text of removed entries. Lets the
     /// encoder check all header text with one scan.
-    pub(crate) fn owned_text(&self) -> Option<&[u8]> {
-        // With no received frame every non-empty span is owned.
-        self.raw
-            .is_empty()
-            .then(|| &self.meta[..self.owned_text_len()])
+    pub(crate) fn text(&self) -> &[u8] {
+        &self.meta[..self.text_len()]
     }
 
-    fn owned_text_len(&self) -> usize {
+    fn text_len(&self) -> usize {
         if self.meta.is_empty() {
             0
         } else {
@@ -265,9 +309,10 @@ impl Headers {
         }
     }
 
-    /// Rebuilds the side buffer with `entries`, appending `extra` to the owned text.
+    /// Rebuilds the buffer with `entries` (whose spans are offsets into the text), appending
+    /// `extra` to the text.
     fn rebuild(&mut self, entries: &[Entry], extra: &[&[u8]]) {
-        let text = &self.meta[..self.owned_text_len()];
+        let text = &self.meta[..self.text_len()];
         let extra_len: usize = extra.iter().map(|e| e.len()).sum();
         assert!(
             text.len() + extra_len < OWNED as usize,
@@ -367,12 +412,12 @@ impl<N: AsRef<[u8]>, V: AsRef<[u8]>> Extend<(N, V)> for Headers {
         let mut entries = self.entries();
         let mut texts: SmallVec<[&[u8]; 16]> = SmallVec::new();
         // New text goes right after the existing owned text.
-        let mut offset = self.owned_text_len();
+        let mut offset = self.text_len();
         for (n, v) in &pairs {
             let (n, v) = (n.as_ref(), v.as_ref());
             entries.push(Entry {
-                name: Span::owned(offset, n.len()),
-                value: Span::owned(offset + n.len(), v.len()),
+                name: Span::text(offset, n.len()),
+                value: Span::text(offset + n.len(), v.len()),
             });
             offset += n.len() + v.len();
             texts.push(n);
@@ -385,9 +430,8 @@ impl<N: AsRef<[u8]>, V: AsRef<[u8]>> Extend<(N, V)> for Headers {
 /// Iterator over `(name, value)` pairs of [`Headers`], in wire order.
 #[derive(Debug, Clone)]
 pub struct Iter<'a> {
-    raw: &'a [u8],
-    /// The owned text (the start of the side buffer; spans never reach into the table).
-    owned: &'a [u8],
+    /// The text (the start of the buffer; spans never reach into the table).
+    text: &'a [u8],
     table: core::slice::ChunksExact<'a, u8>,
 }
 
@@ -396,10 +440,12 @@ impl<'a> Iterator for Iter<'a> {
 
     fn next(&mut self) -> Option<Self::Item> {
         let entry = Entry::read(self.table.next()?);
-        Some((
-            entry.name.bytes_in(self.raw, self.owned),
-            entry.value.bytes_in(self.raw, self.owned),
-        ))
+        let text = self.text;
+        let at = |span: Span| -> &'a [u8] {
+            let start = span.start as usize;
+            &text[start..start + span.len as usize]
+        };
+        Some((at(entry.name), at(entry.value)))
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {

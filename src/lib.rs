@@ -317,6 +317,7 @@ mod headers;
 mod heartbeat;
 mod limits;
 mod numbers;
+mod scan;
 #[cfg(feature = "serde")]
 mod serde_impls;
 #[cfg(feature = "tokio-codec")]
