@@ -76,6 +76,13 @@ fn classify_window(window: &[u8; WINDOW]) -> Masks {
 #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
 #[inline]
 fn classify_window(window: &[u8; WINDOW]) -> Masks {
+    classify_window_scalar(window)
+}
+
+/// The portable classifier (also built for the tests on x86_64, which check it).
+#[cfg(any(test, not(all(target_arch = "x86_64", target_feature = "sse2"))))]
+#[inline]
+fn classify_window_scalar(window: &[u8; WINDOW]) -> Masks {
     // Class bits per octet: 1 LF, 2 colon, 4 special.
     const CLASS: [u8; 256] = {
         let mut t = [0u8; 256];
@@ -122,6 +129,16 @@ mod tests {
         for at in 0..data.len() {
             let m = classify(&data, at);
             assert_eq!((m.lf, m.colon, m.special), reference(&data, at), "at {at}");
+        }
+        // The portable classifier, whatever this target uses.
+        for at in 0..data.len() - WINDOW {
+            let window = data[at..at + WINDOW].try_into().unwrap();
+            let m = classify_window_scalar(window);
+            assert_eq!(
+                (m.lf, m.colon, m.special),
+                reference(&data, at),
+                "scalar at {at}"
+            );
         }
         let m = classify(b"a:b\n\r\\\0", 0);
         assert_eq!((m.lf, m.colon, m.special), (0b1000, 0b10, 0b111_0000));
