@@ -370,30 +370,31 @@ fn unescape_short(
     out: &mut BytesMut,
 ) -> Result<(), (usize, Option<u8>)> {
     let mut buf = [0u8; SHORT_ESCAPED];
-    let mut len = 0;
-    let mut i = 0;
-    while let Some(&octet) = text.get(i) {
-        let decoded = if octet == b'\\' {
-            let decoded = match text.get(i + 1) {
+    let mut octets = text.iter();
+    // One pass over an iterator, with no index arithmetic (cheaper than indexing on the few
+    // dozen octets of a typical value). Each octet written consumes at least one of `text`'s,
+    // which is at most SHORT_ESCAPED long, so `buf` never runs out first.
+    let mut written = 0;
+    for slot in buf.iter_mut() {
+        let Some(&octet) = octets.next() else { break };
+        *slot = if octet != b'\\' {
+            octet
+        } else {
+            match octets.next() {
                 Some(b'n') => b'\n',
                 Some(b'c') => b':',
                 Some(b'\\') => b'\\',
                 Some(b'r') if version == Version::V1_2 => b'\r',
-                other => return Err((i, other.copied())),
-            };
-            i += 2;
-            decoded
-        } else {
-            i += 1;
-            octet
+                other => {
+                    let at =
+                        text.len() - octets.as_slice().len() - 1 - usize::from(other.is_some());
+                    return Err((at, other.copied()));
+                }
+            }
         };
-        // Never out of bounds: `len` < `i` <= `text.len()` <= SHORT_ESCAPED.
-        if let Some(slot) = buf.get_mut(len) {
-            *slot = decoded;
-        }
-        len += 1;
+        written += 1;
     }
-    out.extend_from_slice(&buf[..len.min(SHORT_ESCAPED)]);
+    out.extend_from_slice(&buf[..written]);
     Ok(())
 }
 
