@@ -1,8 +1,9 @@
 //! The streaming decoder: bytes in, frames and heart-beats out.
 //!
 //! The decoder keeps how far it has scanned the frame in progress, so feeding a frame one byte
-//! at a time costs the same total work as feeding it at once, up to a constant: no byte is
-//! scanned more than twice. Whole header lines already buffered are read 64 octets at a time by
+//! at a time costs the same total work as feeding it at once, up to a constant: each byte is
+//! looked at a small, fixed number of times (a line that crosses a classifier window is
+//! classified again from its start, and an unfinished line is then searched by `memchr`). Whole header lines already buffered are read 64 octets at a time by
 //! a classifier (`scan.rs`); a line that is unfinished or unusual (a stray CR, a NUL, near a
 //! limit) goes through the careful, resumable path, which finds lines with `memchr`. A counted
 //! body is not scanned at all. A finished frame's body is a slice of the input (no copy), and
