@@ -245,6 +245,14 @@ struct Wire {
 }
 
 impl Wire {
+    /// `summary` completed with what was handed out and the connection's failure.
+    fn summarise(&self, mut summary: Summary, failure: Option<ConnectionError>) -> Summary {
+        summary.failure = failure;
+        summary.frames_out = self.frames.len();
+        summary.heart_beats_out = self.heart_beats;
+        summary
+    }
+
     fn new() -> Wire {
         Wire {
             decoder: Decoder::with_limits(Version::V1_0, Limits::unlimited())
@@ -542,11 +550,8 @@ impl Tracker<ClientConnection> for ClientTracker {
         self.closed.is_some()
     }
 
-    fn finish(mut self, failure: Option<ConnectionError>) -> Summary {
-        self.summary.failure = failure;
-        self.summary.frames_out = self.wire.frames.len();
-        self.summary.heart_beats_out = self.wire.heart_beats;
-        self.summary
+    fn finish(self, failure: Option<ConnectionError>) -> Summary {
+        self.wire.summarise(self.summary, failure)
     }
 }
 
@@ -834,11 +839,8 @@ impl Tracker<ServerConnection> for ServerTracker {
         self.closed.is_some()
     }
 
-    fn finish(mut self, failure: Option<ConnectionError>) -> Summary {
-        self.summary.failure = failure;
-        self.summary.frames_out = self.wire.frames.len();
-        self.summary.heart_beats_out = self.wire.heart_beats;
-        self.summary
+    fn finish(self, failure: Option<ConnectionError>) -> Summary {
+        self.wire.summarise(self.summary, failure)
     }
 }
 
