@@ -11,40 +11,16 @@
 //!
 //! Run with `cargo test --test fuzz_corpus`.
 
-use std::fs;
-use std::path::{Path, PathBuf};
-
 use stomp_codec::fuzzing::{self, DecodeSetup, RoundTrip};
 use stomp_codec::{Command, DecodeError, EncodeError, Item, LimitKind, Unrepresentable, Version};
+
+mod common;
 
 #[path = "../fuzz/src/lib.rs"]
 mod fuzz_input;
 
+use common::seeds;
 use fuzz_input::FrameInput;
-
-/// The `seed-*` files of one corpus directory, sorted by name.
-fn seeds(target: &str) -> Vec<(String, Vec<u8>)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fuzz/corpus")
-        .join(target);
-    let mut paths: Vec<PathBuf> = fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|entry| entry.expect("readable corpus entry").path())
-        .filter(|p| {
-            p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("seed-"))
-        })
-        .collect();
-    paths.sort();
-    paths
-        .into_iter()
-        .map(|p| {
-            let name = p.file_name().unwrap().to_string_lossy().into_owned();
-            let data = fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-            (name, data)
-        })
-        .collect()
-}
 
 /// Fixed cut patterns: every `n` octets, and the middle.
 fn patterns(len: usize) -> Vec<Vec<usize>> {
@@ -217,15 +193,18 @@ fn hand_made_seeds_decode_as_the_rules_say() {
     }
 }
 
+/// The bytes of one `decode_chunked` seed.
+fn decode_seed(name: &str) -> Vec<u8> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz/corpus/decode_chunked")
+        .join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
 #[test]
 fn seeds_carry_the_values_the_rules_give_e3_e5_h6_d5() {
     let frame = |name: &str| {
-        let data = fs::read(
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("fuzz/corpus/decode_chunked")
-                .join(name),
-        )
-        .unwrap();
+        let data = decode_seed(name);
         let out = fuzzing::decode_chunked(&data, &[], &DecodeSetup::new(Version::V1_2));
         let first = out.frames().next().cloned();
         first.expect("a frame")
@@ -259,12 +238,7 @@ fn small_limits_stop_the_limit_seeds_d12() {
         "seed-body-over-limit",
         "seed-scanned-body-over-limit",
     ] {
-        let data = fs::read(
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("fuzz/corpus/decode_chunked")
-                .join(name),
-        )
-        .unwrap();
+        let data = decode_seed(name);
         let out = fuzzing::decode_chunked(&data, &[], &setup);
         assert_eq!(
             out.error.as_ref().map(|e| e.kind()),
@@ -290,12 +264,7 @@ fn frame_limit_binds_first_where_it_is_lowest_d12() {
         "seed-frame-limit-counted",
         "seed-frame-limit-scanned",
     ] {
-        let data = fs::read(
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("fuzz/corpus/decode_chunked")
-                .join(name),
-        )
-        .unwrap();
+        let data = decode_seed(name);
         let out = fuzzing::decode_chunked(&data, &[], &setup);
         match out.error {
             Some(DecodeError::LimitExceeded { limit, max, .. }) => {

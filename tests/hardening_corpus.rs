@@ -4,38 +4,15 @@
 //! name says; then runs the connection drivers on random operation bytes.
 #![cfg(feature = "std")]
 
-use std::fs;
-use std::path::{Path, PathBuf};
+mod common;
 
 use std::time::Duration;
 
+use common::seeds;
 use proptest::prelude::*;
 use stomp_codec::fuzzing;
 use stomp_codec::fuzzing::connection::{self, Summary};
 use stomp_codec::{CloseReason, Command, ConnectionError, DecodeError, LimitKind, Version};
-
-fn seeds(target: &str) -> Vec<(String, Vec<u8>)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fuzz/corpus")
-        .join(target);
-    let mut paths: Vec<PathBuf> = fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|entry| entry.expect("readable corpus entry").path())
-        .filter(|p| {
-            p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("seed-"))
-        })
-        .collect();
-    paths.sort();
-    paths
-        .into_iter()
-        .map(|p| {
-            let name = p.file_name().unwrap().to_string_lossy().into_owned();
-            let data = fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-            (name, data)
-        })
-        .collect()
-}
 
 #[test]
 fn decode_vs_reference_corpus_agrees_with_the_model() {

@@ -234,3 +234,27 @@ pub fn at_from(hay: &[u8], needle: &[u8], from: usize) -> u64 {
         .map(|p| (from + p) as u64)
         .unwrap_or_else(|| panic!("{:?} not in input", needle.escape_ascii().to_string()))
 }
+
+/// The `seed-*` files of one fuzz corpus directory (`fuzz/corpus/<target>`), sorted by name.
+pub fn seeds(target: &str) -> Vec<(String, Vec<u8>)> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz/corpus")
+        .join(target);
+    let mut paths: Vec<std::path::PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|entry| entry.expect("readable corpus entry").path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("seed-"))
+        })
+        .collect();
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            let data = std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            (name, data)
+        })
+        .collect()
+}
