@@ -228,6 +228,11 @@ fn run(data: &[u8], cuts: &[usize], setup: &DecodeSetup, feed: Feed) -> Decoded 
     let mut items = Vec::new();
     let mut error: Option<DecodeError> = None;
     let max_frame = setup.limits.max_frame;
+    // The next item through the input path being tested.
+    let next = |decoder: &mut Decoder, own: &mut BytesMut| match feed {
+        Feed::Decode => decoder.decode(own),
+        _ => decoder.next_item(),
+    };
     let mut start = 0;
     for end in cuts.iter().copied().chain([data.len()]) {
         let chunk = &data[start..end];
@@ -239,10 +244,7 @@ fn run(data: &[u8], cuts: &[usize], setup: &DecodeSetup, feed: Feed) -> Decoded 
         }
         if let Some(err) = &error {
             // Errors are sticky: the same error again, and nothing is buffered any more.
-            let again = match feed {
-                Feed::Decode => decoder.decode(&mut own),
-                _ => decoder.next_item(),
-            };
+            let again = next(&mut decoder, &mut own);
             assert_eq!(
                 again.as_ref(),
                 Err(err),
@@ -270,11 +272,8 @@ fn run(data: &[u8], cuts: &[usize], setup: &DecodeSetup, feed: Feed) -> Decoded 
             chunk.len()
         );
         loop {
-            let next = match feed {
-                Feed::Decode => decoder.decode(&mut own),
-                _ => decoder.next_item(),
-            };
-            match next {
+            let result = next(&mut decoder, &mut own);
+            match result {
                 Ok(Some(item)) => {
                     check_item(&item, setup);
                     items.push(item);
@@ -298,10 +297,7 @@ fn run(data: &[u8], cuts: &[usize], setup: &DecodeSetup, feed: Feed) -> Decoded 
         }
     }
     if let Some(err) = &error {
-        let again = match feed {
-            Feed::Decode => decoder.decode(&mut own),
-            _ => decoder.next_item(),
-        };
+        let again = next(&mut decoder, &mut own);
         assert_eq!(
             again.as_ref(),
             Err(err),
