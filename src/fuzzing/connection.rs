@@ -309,8 +309,13 @@ fn check_deadline(next: Option<Instant>, now: Instant) {
 
 /// What the driver calls on a connection: the methods the two roles have in common.
 trait Driven {
+    /// The role's event type.
+    type Event;
     /// The canned frames of the peer (operations 0–3 and 5).
     const PEER_PIECES: &'static [&'static [u8]];
+    fn poll_event(&mut self) -> Option<Self::Event>;
+    fn poll_transmit(&mut self) -> Option<Bytes>;
+    fn version(&self) -> Option<Version>;
     fn handle_input(&mut self, now: Instant, bytes: &[u8]) -> Result<(), ConnectionError>;
     fn handle_input_bytes(&mut self, now: Instant, bytes: Bytes) -> Result<(), ConnectionError>;
     fn handle_timeout(&mut self, now: Instant);
@@ -325,9 +330,19 @@ trait Driven {
 
 /// Implements [`Driven`] by calling the connection's own methods of the same names.
 macro_rules! driven {
-    ($conn:ty, $pieces:expr) => {
+    ($conn:ty, $event:ty, $pieces:expr) => {
         impl Driven for $conn {
+            type Event = $event;
             const PEER_PIECES: &'static [&'static [u8]] = $pieces;
+            fn poll_event(&mut self) -> Option<$event> {
+                <$conn>::poll_event(self)
+            }
+            fn poll_transmit(&mut self) -> Option<Bytes> {
+                <$conn>::poll_transmit(self)
+            }
+            fn version(&self) -> Option<Version> {
+                <$conn>::version(self)
+            }
             fn handle_input(&mut self, now: Instant, bytes: &[u8]) -> Result<(), ConnectionError> {
                 <$conn>::handle_input(self, now, bytes)
             }
@@ -366,13 +381,31 @@ macro_rules! driven {
     };
 }
 
-driven!(ClientConnection, SERVER_PIECES);
-driven!(ServerConnection, CLIENT_PIECES);
+driven!(ClientConnection, ClientEvent, SERVER_PIECES);
+driven!(ServerConnection, ServerEvent, CLIENT_PIECES);
 
 /// The record a role keeps beside its connection, checking every event and byte handed out.
-trait Tracker<C> {
+trait Tracker<C: Driven> {
+    /// Checks one event.
+    fn event(&mut self, event: C::Event, c: &C);
+    /// Checks bytes handed out, in the version in force.
+    fn transmitted(&mut self, bytes: &[u8], version: Option<Version>);
+    /// Checks what must hold once everything is drained.
+    fn drained(&mut self, c: &C);
     /// Polls every event and every byte, as the documented drive loop does, checking each.
-    fn drain(&mut self, c: &mut C);
+    fn drain(&mut self, c: &mut C) {
+        // Bounded: each event is checked, and acting on none of them queues more.
+        while let Some(event) = c.poll_event() {
+            self.event(event, c);
+        }
+        while let Some(bytes) = c.poll_transmit() {
+            self.transmitted(&bytes, c.version());
+            while let Some(event) = c.poll_event() {
+                self.event(event, c);
+            }
+        }
+        self.drained(c);
+    }
     /// One application call (operations 12 and 13).
     fn call(&mut self, c: &mut C, now: Instant, selector: u8);
     /// Whether `Closed` was reported.
@@ -538,44 +571,6 @@ impl Default for ClientTracker {
 }
 
 impl Tracker<ClientConnection> for ClientTracker {
-    fn drain(&mut self, c: &mut ClientConnection) {
-        ClientTracker::drain(self, c);
-    }
-
-    fn call(&mut self, c: &mut ClientConnection, now: Instant, selector: u8) {
-        client_call(c, self, now, selector);
-    }
-
-    fn closed(&self) -> bool {
-        self.closed.is_some()
-    }
-
-    fn finish(self, failure: Option<ConnectionError>) -> Summary {
-        self.wire.summarise(self.summary, failure)
-    }
-}
-
-impl ClientTracker {
-    fn drain(&mut self, c: &mut ClientConnection) {
-        // Bounded: each event is checked, and acting on none of them queues more.
-        while let Some(event) = c.poll_event() {
-            self.event(event, c);
-        }
-        while let Some(bytes) = c.poll_transmit() {
-            self.transmitted(&bytes, c.version());
-            while let Some(event) = c.poll_event() {
-                self.event(event, c);
-            }
-        }
-        if self.closed.is_none() {
-            assert_eq!(
-                c.pending_receipts(),
-                self.pending.values().map(VecDeque::len).sum::<usize>(),
-                "pending_receipts() disagrees with the receipts asked for and confirmed"
-            );
-        }
-    }
-
     fn event(&mut self, event: ClientEvent, c: &ClientConnection) {
         // This event's place in the order the connection produced them.
         let index = self.summary.events;
@@ -663,6 +658,28 @@ impl ClientTracker {
                 self.disconnect_sent = true;
             }
         }
+    }
+
+    fn drained(&mut self, c: &ClientConnection) {
+        if self.closed.is_none() {
+            assert_eq!(
+                c.pending_receipts(),
+                self.pending.values().map(VecDeque::len).sum::<usize>(),
+                "pending_receipts() disagrees with the receipts asked for and confirmed"
+            );
+        }
+    }
+
+    fn call(&mut self, c: &mut ClientConnection, now: Instant, selector: u8) {
+        client_call(c, self, now, selector);
+    }
+
+    fn closed(&self) -> bool {
+        self.closed.is_some()
+    }
+
+    fn finish(self, failure: Option<ConnectionError>) -> Summary {
+        self.wire.summarise(self.summary, failure)
     }
 }
 
@@ -827,39 +844,6 @@ impl Default for ServerTracker {
 }
 
 impl Tracker<ServerConnection> for ServerTracker {
-    fn drain(&mut self, c: &mut ServerConnection) {
-        ServerTracker::drain(self, c);
-    }
-
-    fn call(&mut self, c: &mut ServerConnection, now: Instant, selector: u8) {
-        server_call(c, self, now, selector);
-    }
-
-    fn closed(&self) -> bool {
-        self.closed.is_some()
-    }
-
-    fn finish(self, failure: Option<ConnectionError>) -> Summary {
-        self.wire.summarise(self.summary, failure)
-    }
-}
-
-impl ServerTracker {
-    fn drain(&mut self, s: &mut ServerConnection) {
-        while let Some(event) = s.poll_event() {
-            self.event(event, s);
-        }
-        while let Some(bytes) = s.poll_transmit() {
-            self.transmitted(&bytes, s.version());
-            while let Some(event) = s.poll_event() {
-                self.event(event, s);
-            }
-        }
-        if s.failure().is_some() && self.session_over.is_none() {
-            self.session_over = Some("the failure");
-        }
-    }
-
     fn event(&mut self, event: ServerEvent, s: &ServerConnection) {
         self.summary.events += 1;
         assert!(
@@ -933,6 +917,24 @@ impl ServerTracker {
                 _ => {}
             }
         }
+    }
+
+    fn drained(&mut self, c: &ServerConnection) {
+        if c.failure().is_some() && self.session_over.is_none() {
+            self.session_over = Some("the failure");
+        }
+    }
+
+    fn call(&mut self, c: &mut ServerConnection, now: Instant, selector: u8) {
+        server_call(c, self, now, selector);
+    }
+
+    fn closed(&self) -> bool {
+        self.closed.is_some()
+    }
+
+    fn finish(self, failure: Option<ConnectionError>) -> Summary {
+        self.wire.summarise(self.summary, failure)
     }
 }
 
