@@ -846,20 +846,11 @@ impl<I: Timestamp> ClientConnection<I> {
         let reading = self.state != State::Closed && !self.core.input_closed && len > 0;
         if reading {
             self.core.note_rx(now);
-            self.check_unpolled()?;
+            if let Some(err) = self.core.unpolled_input() {
+                return Err(self.fail(err));
+            }
         }
         Ok(reading)
-    }
-
-    /// Refuses more input while more than a frame's worth waits unapplied: the application is
-    /// not polling, and the peer must not grow the connection's memory without bound.
-    fn check_unpolled(&mut self) -> Result<(), ConnectionError> {
-        let buffered = self.core.decoder.buffered();
-        let max = self.config.limits.max_frame;
-        if buffered > max {
-            return Err(self.fail(ConnectionError::InputNotPolled { buffered, max }));
-        }
-        Ok(())
     }
 
     /// Records that the peer showed life some other way (e.g. a WebSocket ping), which

@@ -818,6 +818,15 @@ impl<I: Timestamp> Core<I> {
         self.arm_peer_silent(now);
     }
 
+    /// The error for more input while more than a frame's worth waits unapplied: the
+    /// application is not polling, and the peer must not grow the connection's memory without
+    /// bound.
+    pub(crate) fn unpolled_input(&self) -> Option<ConnectionError> {
+        let buffered = self.decoder.buffered();
+        let max = self.decoder.limits().max_frame;
+        (buffered > max).then_some(ConnectionError::InputNotPolled { buffered, max })
+    }
+
     /// The peer is dead if nothing arrives within interval + grace after `from` (D-20).
     fn arm_peer_silent(&mut self, from: I) {
         if let Some(every) = self.peer_every {

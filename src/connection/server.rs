@@ -708,12 +708,7 @@ impl<I: Timestamp> ServerConnection<I> {
         ) && !self.core.input_closed;
         if reading && len > 0 {
             self.core.note_rx(now);
-            // More than a frame's worth still unapplied: the application is not polling, and
-            // the client must not grow the connection's memory without bound.
-            let buffered = self.core.decoder.buffered();
-            let max = self.config.limits.max_frame;
-            if buffered > max {
-                let err = ConnectionError::InputNotPolled { buffered, max };
+            if let Some(err) = self.core.unpolled_input() {
                 return Err(self.fail(now, err, None));
             }
         }
