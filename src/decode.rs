@@ -144,11 +144,8 @@ impl Decoder {
         if !self.frozen.is_empty() {
             self.thaw();
         }
-        if self.need > self.buf.capacity() {
-            // A counted body: room for the whole frame is made at once instead of regrowing
-            // (in doubling steps past MAX_RESERVE, so a huge declared length allocates nothing
-            // before its bytes arrive).
-            self.buf.reserve(reserve_step(self.need, self.buf.len()));
+        if self.buf.capacity() - self.buf.len() < bytes.len() {
+            self.grow(bytes.len());
         }
         self.buf.extend_from_slice(bytes);
     }
@@ -172,6 +169,22 @@ impl Decoder {
     fn thaw(&mut self) {
         self.buf.extend_from_slice(&self.frozen);
         self.frozen = Bytes::new();
+    }
+
+    /// While a counted body is awaited, reserves room for the rest of its frame at once
+    /// instead of regrowing as it arrives (in doubling steps past `MAX_RESERVE`, so a huge
+    /// declared length allocates nothing before its bytes arrive).
+    fn make_room(&mut self) {
+        if self.need > self.buf.capacity() && self.frozen.is_empty() {
+            self.buf.reserve(reserve_step(self.need, self.buf.len()));
+        }
+    }
+
+    /// Makes room for `more` pushed octets, and for the rest of a counted body.
+    #[cold]
+    fn grow(&mut self, more: usize) {
+        self.make_room();
+        self.buf.reserve(more);
     }
 
     /// The next frame or heart-beat; `Ok(None)` when more bytes are needed.
@@ -215,6 +228,7 @@ impl Decoder {
         let result = match step {
             Ok(Step::NeedMore) => {
                 self.need = self.parser.expected_len().unwrap_or(0);
+                self.make_room();
                 Ok(None)
             }
             Ok(Step::Heartbeat(n)) => {
