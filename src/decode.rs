@@ -889,16 +889,15 @@ impl Parser {
                 return Ok(true);
             } else if colons != 0 {
                 let colon = start + colons.trailing_zeros() as usize;
-                if escapes.is_none()
-                    && colon > start
-                    && colon - start != CONTENT_LENGTH.len()
-                    && !self.config.strict_utf8
-                {
-                    // The common header: a raw name and value, no checks left to make.
-                    self.entries.push(entry_bytes(
-                        Span::raw(start, colon - start),
-                        Span::raw(colon + 1, text_end - colon - 1),
-                    ));
+                if escapes.is_none() && colon > start && !self.config.strict_utf8 {
+                    // The common header: a raw name and value, no checks left to make but
+                    // that of a content-length.
+                    let value = Span::raw(colon + 1, text_end - colon - 1);
+                    if &data[start..colon] == CONTENT_LENGTH {
+                        self.content_length_line(data, value, start)?;
+                    }
+                    self.entries
+                        .push(entry_bytes(Span::raw(start, colon - start), value));
                 } else {
                     self.add_header(data, start, text_end, Some(colon), escapes)?;
                 }
