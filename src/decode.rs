@@ -547,6 +547,8 @@ struct Parser {
     arena: BytesMut,
     /// Unescaped names and values of the frame in progress.
     owned: BytesMut,
+    /// Index of the first entry with an unescaped name or value (when `owned` is not empty).
+    first_owned: usize,
     /// Where the next backslash or CR lies, as far as known (see `has_unusual`).
     unusual: Cursor,
     content_length: Option<u64>,
@@ -571,6 +573,7 @@ impl Parser {
             entries: Vec::new(),
             arena: BytesMut::new(),
             owned: BytesMut::new(),
+            first_owned: 0,
             unusual: Cursor {
                 needles: Needles::Cr,
                 from: 0,
@@ -1069,6 +1072,10 @@ impl Parser {
             return Ok(Span::raw(start, end - start));
         };
         let from = self.owned.len();
+        if from == 0 {
+            // The entry this span is for is the next one.
+            self.first_owned = self.entries.len();
+        }
         let unescaped = if mask != 0 {
             unescape_masked(
                 data,
@@ -1198,7 +1205,13 @@ impl Parser {
                 // One block serves many frames; it is reused once they are all dropped.
                 self.arena.reserve(need.max(ARENA_BLOCK));
             }
-            write_decoded(&mut self.arena, head, &self.owned, &self.entries);
+            write_decoded(
+                &mut self.arena,
+                head,
+                &self.owned,
+                &self.entries,
+                self.first_owned,
+            );
             self.owned.clear();
             self.arena.split().freeze()
         };

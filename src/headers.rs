@@ -111,12 +111,14 @@ pub(crate) fn entry_bytes(name: Span, value: Span) -> [u8; ENTRY_LEN] {
 /// Writes a decoded frame's header buffer into the empty `meta`: `[head][owned][table][count]`,
 /// where
 /// `head` is the frame from its start through the blank line (so raw spans are already offsets
-/// into it) and `owned` its unescaped text (owned spans are moved past `head`).
+/// into it) and `owned` its unescaped text (owned spans, in entries from `first_owned` on, are
+/// moved past `head`).
 pub(crate) fn write_decoded(
     meta: &mut BytesMut,
     head: &[u8],
     owned: &[u8],
     entries: &[[u8; ENTRY_LEN]],
+    first_owned: usize,
 ) {
     debug_assert!(meta.is_empty());
     meta.extend_from_slice(head);
@@ -126,7 +128,9 @@ pub(crate) fn write_decoded(
     meta.extend_from_slice(&(entries.len() as u32).to_le_bytes());
     if !owned.is_empty() {
         let head_len = head.len() as u32;
-        for entry in meta[table..table + entries.len() * ENTRY_LEN].chunks_exact_mut(ENTRY_LEN) {
+        // Entries before `first_owned` point into the head only.
+        let fixed = table + first_owned * ENTRY_LEN..table + entries.len() * ENTRY_LEN;
+        for entry in meta[fixed].chunks_exact_mut(ENTRY_LEN) {
             // Name and value starts: words 0 and 2.
             for at in [0, 8] {
                 let word: &mut [u8; 4] = (&mut entry[at..at + 4])
