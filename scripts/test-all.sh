@@ -74,6 +74,18 @@ cargo test
 step "cargo test --all-features (unit, integration, examples, doc tests, fuzz corpus replay)"
 cargo test --all-features
 
+# The decoder's 64-octet classifier has an AVX2 variant that a build enabling AVX2 compiles in
+# instead of the SSE2 one (e.g. RUSTFLAGS="-C target-cpu=native"): the library's tests and the
+# decoding integration tests again with it, where the CPU has AVX2.
+if grep -qw avx2 /proc/cpuinfo 2>/dev/null; then
+  step "cargo test with AVX2 enabled (the AVX2 classifier): lib and decoding tests"
+  RUSTFLAGS="-C target-feature=+avx2" cargo test --target-dir target/avx2 --lib \
+    --test reference_model --test proptest_codec --test decode_grammar --test escaping \
+    --test captures --test headers_limits --test memory_bounds --test hardening_corpus
+else
+  step "NOT RUN: the AVX2 classifier tests (this CPU has no AVX2)"
+fi
+
 # Every cargo-fuzz target for a short, fixed time from the committed seeds, so that a
 # regression the fuzzers can reach shows up here (nightly + cargo-fuzz; installs cargo-fuzz if
 # missing, prints NOT RUN if either cannot be had). STOMP_SKIP_FUZZ=1 skips it.
