@@ -417,7 +417,13 @@ fn exchange(version: Version, ops: Vec<Op>, up: Vec<usize>, down: Vec<usize>) {
                 }
             }
             Op::Pump => broker.settle(&mut p),
-            Op::Advance { ms: d } => p.advance(ms(u64::from(d))),
+            Op::Advance { ms: d } => {
+                // What the operations so far queued is written before time passes, as a drive
+                // loop writes after every call (B-7). Left queued, a MESSAGE from 1.3 s would
+                // still be unsent at 3 s and the client would rightly time the server out.
+                p.pump();
+                p.advance(ms(u64::from(d)));
+            }
         }
         // Messages that arrived become ackable (those of acknowledging subscriptions).
         for e in &p.client_log[seen_client..] {
