@@ -41,6 +41,34 @@ fn classify_tail(rest: &[u8]) -> Masks {
     classify_window(&window)
 }
 
+/// The vector classifier for one register width: `$lanes` octets per compare, with
+/// `safe_arch`'s functions for that width (`$load` turns a `&[u8; $lanes]` into a register).
+/// Written once for both widths, which differ in nothing else.
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+macro_rules! classify_with_vectors {
+    ($window:expr, $lanes:literal, $bits:ty, $load:expr, $splat:ident, $eq:ident, $or:ident, $movemask:ident) => {{
+        let lf = $splat(b'\n' as i8);
+        let colon = $splat(b':' as i8);
+        let nul = $splat(0);
+        let cr = $splat(b'\r' as i8);
+        let backslash = $splat(b'\\' as i8);
+        let mut masks = Masks {
+            lf: 0,
+            colon: 0,
+            special: 0,
+        };
+        for (i, block) in $window.chunks_exact($lanes).enumerate() {
+            let v = $load(block.try_into().expect("chunks_exact gives whole blocks"));
+            let bits = |m| u64::from($movemask(m) as $bits) << ($lanes * i);
+            let special = $or($eq(v, nul), $or($eq(v, cr), $eq(v, backslash)));
+            masks.lf |= bits($eq(v, lf));
+            masks.colon |= bits($eq(v, colon));
+            masks.special |= bits(special);
+        }
+        masks
+    }};
+}
+
 /// AVX2 (when the build enables it, e.g. `-C target-cpu=native`): 32 octets per compare.
 #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
 #[inline]
@@ -49,34 +77,19 @@ fn classify_window(window: &[u8; WINDOW]) -> Masks {
         bitor_m256i, cmp_eq_mask_i8_m256i, load_unaligned_m256i, move_mask_i8_m256i,
         set_splat_i8_m256i,
     };
-    let lf = set_splat_i8_m256i(b'\n' as i8);
-    let colon = set_splat_i8_m256i(b':' as i8);
-    let nul = set_splat_i8_m256i(0);
-    let cr = set_splat_i8_m256i(b'\r' as i8);
-    let backslash = set_splat_i8_m256i(b'\\' as i8);
-    let mut masks = Masks {
-        lf: 0,
-        colon: 0,
-        special: 0,
-    };
-    for (i, block) in window.chunks_exact(32).enumerate() {
-        let octets: &[u8; 32] = block.try_into().expect("chunks_exact gives 32");
-        let v = load_unaligned_m256i(&octets.map(|b| b as i8));
-        let bits = |m| u64::from(move_mask_i8_m256i(m) as u32) << (32 * i);
-        let special = bitor_m256i(
-            cmp_eq_mask_i8_m256i(v, nul),
-            bitor_m256i(
-                cmp_eq_mask_i8_m256i(v, cr),
-                cmp_eq_mask_i8_m256i(v, backslash),
-            ),
-        );
-        masks.lf |= bits(cmp_eq_mask_i8_m256i(v, lf));
-        masks.colon |= bits(cmp_eq_mask_i8_m256i(v, colon));
-        masks.special |= bits(special);
-    }
-    masks
+    classify_with_vectors!(
+        window,
+        32,
+        u32,
+        |octets: &[u8; 32]| load_unaligned_m256i(&octets.map(|b| b as i8)),
+        set_splat_i8_m256i,
+        cmp_eq_mask_i8_m256i,
+        bitor_m256i,
+        move_mask_i8_m256i
+    )
 }
 
+/// SSE2 (part of the x86_64 baseline): 16 octets per compare.
 #[cfg(all(
     target_arch = "x86_64",
     target_feature = "sse2",
@@ -88,31 +101,16 @@ fn classify_window(window: &[u8; WINDOW]) -> Masks {
         bitor_m128i, cmp_eq_mask_i8_m128i, load_unaligned_m128i, move_mask_i8_m128i,
         set_splat_i8_m128i,
     };
-    let lf = set_splat_i8_m128i(b'\n' as i8);
-    let colon = set_splat_i8_m128i(b':' as i8);
-    let nul = set_splat_i8_m128i(0);
-    let cr = set_splat_i8_m128i(b'\r' as i8);
-    let backslash = set_splat_i8_m128i(b'\\' as i8);
-    let mut masks = Masks {
-        lf: 0,
-        colon: 0,
-        special: 0,
-    };
-    for (i, block) in window.chunks_exact(16).enumerate() {
-        let v = load_unaligned_m128i(block.try_into().expect("chunks_exact gives 16"));
-        let bits = |m| u64::from(move_mask_i8_m128i(m) as u16) << (16 * i);
-        let special = bitor_m128i(
-            cmp_eq_mask_i8_m128i(v, nul),
-            bitor_m128i(
-                cmp_eq_mask_i8_m128i(v, cr),
-                cmp_eq_mask_i8_m128i(v, backslash),
-            ),
-        );
-        masks.lf |= bits(cmp_eq_mask_i8_m128i(v, lf));
-        masks.colon |= bits(cmp_eq_mask_i8_m128i(v, colon));
-        masks.special |= bits(special);
-    }
-    masks
+    classify_with_vectors!(
+        window,
+        16,
+        u16,
+        |octets: &[u8; 16]| load_unaligned_m128i(octets),
+        set_splat_i8_m128i,
+        cmp_eq_mask_i8_m128i,
+        bitor_m128i,
+        move_mask_i8_m128i
+    )
 }
 
 #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
