@@ -9,20 +9,17 @@
 //! body is not scanned at all. A finished frame's body is a slice of the input (no copy), and
 //! its headers are one `Bytes` holding a copy of the header lines with the positions table.
 
-use core::ops::Range;
-
 use bytes::{Buf, Bytes, BytesMut};
 use memchr::{memchr, memchr2};
 
 use crate::error::{shown, DecodeError};
 use crate::escape::unescape_into;
 use crate::frame::{is_extension_word, Command, Frame};
-use crate::headers::{entry_bytes, write_decoded, Headers, Span, ENTRY_LEN};
+use crate::headers::{write_decoded, Headers, Recorder, Span, Table, ENTRY_LEN};
 use crate::limits::{LimitKind, Limits};
 use crate::numbers::parse_content_length;
 use crate::scan;
 use crate::version::Version;
-use alloc::vec::Vec;
 
 const LF: u8 = b'\n';
 const CR: u8 = b'\r';
@@ -241,18 +238,19 @@ impl Decoder {
                 Ok(Some(Item::Heartbeat))
             }
             Ok(Step::Frame(n)) => {
-                let body = self.parser.body_start..self.parser.body_end;
+                let body_start = self.parser.body_start;
                 self.parser.consumed(n);
-                let (command, headers, body) = if self.frozen.is_empty() {
-                    let (command, headers) = self.parser.finish(&self.buf);
-                    (command, headers, cut_frame(&mut self.buf, n, body))
+                let (command, raw, table) = if self.frozen.is_empty() {
+                    let (command, table) = self.parser.finish(&self.buf);
+                    (command, self.buf.split_to(n).freeze(), table)
                 } else {
-                    let (command, headers) = self.parser.finish(&self.frozen);
-                    let out = self.frozen.slice(body);
-                    self.frozen.advance(n);
-                    (command, headers, out)
+                    let (command, table) = self.parser.finish(&self.frozen);
+                    (command, self.frozen.split_to(n), table)
                 };
-                Ok(Some(Item::Frame(Frame::from_parts(command, headers, body))))
+                let headers = Headers::decoded(raw, table);
+                Ok(Some(Item::Frame(Frame::decoded(
+                    command, headers, body_start,
+                ))))
             }
             Err(err) => {
                 self.fail(err.clone());
@@ -288,11 +286,13 @@ impl Decoder {
                 Ok(Some(Item::Heartbeat))
             }
             Ok(Step::Frame(n)) => {
-                let body = self.parser.body_start..self.parser.body_end;
+                let body_start = self.parser.body_start;
                 self.parser.consumed(n);
-                let (command, headers) = self.parser.finish(buf);
-                let body = cut_frame(buf, n, body);
-                Ok(Some(Item::Frame(Frame::from_parts(command, headers, body))))
+                let (command, table) = self.parser.finish(buf);
+                let headers = Headers::decoded(buf.split_to(n).freeze(), table);
+                Ok(Some(Item::Frame(Frame::decoded(
+                    command, headers, body_start,
+                ))))
             }
             Err(err) => {
                 self.fail(err.clone());
@@ -542,13 +542,11 @@ struct Parser {
     extension: Option<(usize, usize)>,
     escaping: bool,
     /// Kept across frames, so its allocation is made once, not per frame.
-    entries: Vec<[u8; ENTRY_LEN]>,
+    entries: Recorder,
     /// Blocks from which each finished frame's header buffer is split off (see `finish`).
     arena: BytesMut,
     /// Unescaped names and values of the frame in progress.
     owned: BytesMut,
-    /// Index of the first entry with an unescaped name or value (when `owned` is not empty).
-    first_owned: usize,
     /// Where the next backslash or CR lies, as far as known (see `has_unusual`).
     unusual: Cursor,
     content_length: Option<u64>,
@@ -570,10 +568,9 @@ impl Parser {
             command: None,
             extension: None,
             escaping: false,
-            entries: Vec::new(),
+            entries: Recorder::default(),
             arena: BytesMut::new(),
             owned: BytesMut::new(),
-            first_owned: 0,
             unusual: Cursor {
                 needles: Needles::Cr,
                 from: 0,
@@ -899,8 +896,7 @@ impl Parser {
                     if &data[start..colon] == CONTENT_LENGTH {
                         self.content_length_line(data, value, start)?;
                     }
-                    self.entries
-                        .push(entry_bytes(Span::raw(start, colon - start), value));
+                    self.entries.push_raw(start, colon, text_end, end + 1);
                 } else {
                     self.add_header(data, start, text_end, Some(colon), escapes)?;
                 }
@@ -980,7 +976,7 @@ impl Parser {
         if self.span_bytes(data, name) == CONTENT_LENGTH {
             self.content_length_line(data, value, start)?;
         }
-        self.entries.push(entry_bytes(name, value));
+        self.entries.push(data, name, value);
         Ok(())
     }
 
@@ -1072,10 +1068,6 @@ impl Parser {
             return Ok(Span::raw(start, end - start));
         };
         let from = self.owned.len();
-        if from == 0 {
-            // The entry this span is for is the next one.
-            self.first_owned = self.entries.len();
-        }
         let unescaped = if mask != 0 {
             unescape_masked(
                 data,
@@ -1182,9 +1174,9 @@ impl Parser {
         best.map(|(index, kind, max)| self.limit(index, kind, max))
     }
 
-    /// The command and headers of the complete frame at the front of `data`; its body is
-    /// `data[self.body_start..self.body_end]`.
-    fn finish(&mut self, data: &[u8]) -> (Command, Headers) {
+    /// The command and header table of the complete frame at the front of `data`; its body
+    /// is `data[self.body_start..self.body_end]`.
+    fn finish(&mut self, data: &[u8]) -> (Command, Table) {
         let command = match (self.command.take(), self.extension.take()) {
             (Some(command), _) => command,
             // Rare enough that a copy is cheaper than sharing the input for every frame.
@@ -1194,47 +1186,26 @@ impl Parser {
             // Unreachable: the command stage always sets one of the two before Headers.
             (None, None) => Command::Extension(Bytes::new()),
         };
-        let meta = if self.entries.is_empty() {
-            Bytes::new()
-        } else {
-            // The head is copied next to the table: one buffer, one reference count per frame
-            // (slicing the input for it as well would cost another).
+        let table = self.entries.raw_table().unwrap_or_else(|| {
+            // Too many entries for the frame to hold, or unescaped text: the head is copied
+            // next to an owned table, all in one block of a decoder-wide arena.
             let head = &data[..self.body_start];
             let need = head.len() + self.owned.len() + self.entries.len() * ENTRY_LEN + 4;
             if self.arena.capacity() - self.arena.len() < need {
                 // One block serves many frames; it is reused once they are all dropped.
                 self.arena.reserve(need.max(ARENA_BLOCK));
             }
-            write_decoded(
-                &mut self.arena,
-                head,
-                &self.owned,
-                &self.entries,
-                self.first_owned,
-            );
+            write_decoded(&mut self.arena, head, &self.owned, &self.entries);
             self.owned.clear();
-            self.arena.split().freeze()
-        };
+            Table::Owned(self.arena.split().freeze())
+        });
         self.entries.clear();
         self.stage = Stage::Idle;
         if let Some(v) = self.next_version.take() {
             self.config.version = v;
         }
-        (command, Headers::from_meta(meta))
+        (command, table)
     }
-}
-
-/// Removes the `len` octets of a frame from the front of `buf`, returning its body
-/// (`body` within them) without copying it.
-fn cut_frame(buf: &mut BytesMut, len: usize, body: Range<usize>) -> Bytes {
-    if body.is_empty() {
-        buf.advance(len);
-        return Bytes::new();
-    }
-    buf.advance(body.start);
-    let out = buf.split_to(body.len()).freeze();
-    buf.advance(len - body.end);
-    out
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@ use bytes::BytesMut;
 use memchr::memchr;
 
 use crate::error::{shown, EncodeError, Unrepresentable};
-use crate::escape::{escape_into, is_plain, plan_text};
+use crate::escape::{escape_into, plan_text};
 use crate::frame::{is_extension_word, Command, Frame};
 use crate::numbers::parse_content_length;
 use crate::version::Version;
@@ -109,8 +109,7 @@ impl Encoder {
         let command = frame.command().as_bytes();
         let headers = frame.headers();
         let body = frame.body();
-        // The header text holds every name and value (and perhaps more).
-        let text_len = headers.text().len();
+        let text_len = headers.text_len_bound();
         dst.reserve(
             command.len()
                 + 1
@@ -251,10 +250,10 @@ fn check_command(frame: &Frame, version: Version) -> Result<(), EncodeError> {
     Ok(())
 }
 
-/// Whether all of `frame`'s header text lies in one buffer free of special octets: then no
-/// header needs escaping and only an empty name can make one unrepresentable.
+/// Whether no header text of `frame` holds a special octet: then no header needs escaping and
+/// only an empty name can make one unrepresentable.
 fn has_plain_headers(frame: &Frame) -> bool {
-    is_plain(frame.headers().text())
+    frame.headers().is_plain()
 }
 
 fn is_content_length(name: &[u8]) -> bool {

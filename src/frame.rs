@@ -186,8 +186,9 @@ impl fmt::Display for Command {
 
 /// One STOMP frame: a command, headers and a body.
 ///
-/// Frames own their bytes (`'static`, `Send`, `Sync`) and clone in O(1) for up to eight headers:
-/// a decoded frame is one reference-counted slice of the input with header positions into it.
+/// Frames own their bytes (`'static`, `Send`, `Sync`) and clone in O(1): a decoded frame is one
+/// reference-counted slice of the input (command line, headers and body, never copied) plus a
+/// small side buffer with the header table and any unescaped text.
 ///
 /// ```
 /// use stomp_codec::{Command, Frame};
@@ -200,11 +201,17 @@ impl fmt::Display for Command {
 /// assert_eq!(frame.headers().get("destination"), Some(&b"/queue/a"[..]));
 /// assert_eq!(frame.body(), &b"hello"[..]);
 /// ```
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct Frame {
     command: Command,
+    /// The headers; their raw bytes are also where the body lives (a decoded frame's whole
+    /// received frame, or the body given by hand), so a decoded frame costs one reference
+    /// count for its head and body together.
     headers: Headers,
-    body: Bytes,
+    /// Where the body starts in `headers.raw()`.
+    body_start: u32,
+    /// Whether `headers.raw()` ends with the frame's NUL, which is not part of the body.
+    ends_with_nul: bool,
     omit_content_length: bool,
 }
 
@@ -214,7 +221,8 @@ impl Frame {
         Frame {
             command,
             headers: Headers::new(),
-            body: Bytes::new(),
+            body_start: 0,
+            ends_with_nul: false,
             omit_content_length: false,
         }
     }
@@ -226,11 +234,26 @@ impl Frame {
         }
     }
 
-    pub(crate) fn from_parts(command: Command, headers: Headers, body: Bytes) -> Frame {
+    /// A decoded frame: `headers.raw()` is the whole frame through its NUL, and its body
+    /// starts at `body_start`.
+    #[inline]
+    pub(crate) fn decoded(command: Command, mut headers: Headers, body_start: usize) -> Frame {
+        debug_assert!(headers.raw().last() == Some(&0) && body_start < headers.raw().len());
+        let (body_start, ends_with_nul) = match u32::try_from(body_start) {
+            Ok(start) => (start, true),
+            // A head past 4 GiB (limits allowing): the body gets the raw bytes to itself.
+            Err(_) => {
+                let raw = headers.raw();
+                let body = raw.slice(body_start..raw.len() - 1);
+                headers.set_raw(body);
+                (0, false)
+            }
+        };
         Frame {
             command,
             headers,
-            body,
+            body_start,
+            ends_with_nul,
             omit_content_length: false,
         }
     }
@@ -245,19 +268,39 @@ impl Frame {
         &self.headers
     }
 
-    /// The headers, to edit.
-    pub fn headers_mut(&mut self) -> &mut Headers {
-        &mut self.headers
+    /// The headers, to edit in place (see [`HeadersMut`]); [`set_headers`](Frame::set_headers)
+    /// replaces them.
+    pub fn headers_mut(&mut self) -> HeadersMut<'_> {
+        HeadersMut {
+            headers: &mut self.headers,
+        }
+    }
+
+    /// Replaces the headers.
+    pub fn set_headers(&mut self, mut headers: Headers) {
+        // The body lives in the raw bytes of the list it replaces.
+        headers.set_raw(core::mem::take(&mut self.headers).into_raw());
+        self.headers = headers;
     }
 
     /// The body. On a decoded frame it is a slice of the received bytes, never copied.
-    pub fn body(&self) -> &Bytes {
-        &self.body
+    #[inline]
+    pub fn body(&self) -> &[u8] {
+        let raw = self.headers.raw();
+        &raw[self.body_start as usize..raw.len() - usize::from(self.ends_with_nul)]
+    }
+
+    /// The body as a `Bytes` sharing the frame's storage (on a decoded frame, the received
+    /// bytes): a reference count increment, not a copy.
+    pub fn body_bytes(&self) -> Bytes {
+        self.headers.raw().slice_ref(self.body())
     }
 
     /// Replaces the body.
     pub fn set_body(&mut self, body: impl Into<Bytes>) {
-        self.body = body.into();
+        self.headers.set_raw(body.into());
+        self.body_start = 0;
+        self.ends_with_nul = false;
     }
 
     /// Replaces the command.
@@ -278,16 +321,67 @@ impl Frame {
 
     /// Splits the frame into its command, headers and body.
     pub fn into_parts(self) -> (Command, Headers, Bytes) {
-        (self.command, self.headers, self.body)
+        let body = self.body_bytes();
+        (self.command, self.headers, body)
     }
 }
+
+/// The headers of a [`Frame`], to edit in place: entries can be added and removed, and the
+/// list read through `Deref`. (To replace the whole list use
+/// [`Frame::set_headers`], which keeps the body where it is.)
+#[derive(Debug)]
+pub struct HeadersMut<'a> {
+    headers: &'a mut Headers,
+}
+
+impl HeadersMut<'_> {
+    /// Appends an entry (see [`Headers::push`]).
+    pub fn push(&mut self, name: impl AsRef<[u8]>, value: impl AsRef<[u8]>) {
+        self.headers.push(name, value);
+    }
+
+    /// Removes every entry named `name`; returns how many there were.
+    pub fn remove(&mut self, name: impl AsRef<[u8]>) -> usize {
+        self.headers.remove(name)
+    }
+
+    /// Replaces every entry named `name` by one entry, appended at the end.
+    pub fn set(&mut self, name: impl AsRef<[u8]>, value: impl AsRef<[u8]>) {
+        self.headers.set(name, value);
+    }
+}
+
+impl<N: AsRef<[u8]>, V: AsRef<[u8]>> Extend<(N, V)> for HeadersMut<'_> {
+    fn extend<I: IntoIterator<Item = (N, V)>>(&mut self, iter: I) {
+        self.headers.extend(iter);
+    }
+}
+
+impl core::ops::Deref for HeadersMut<'_> {
+    type Target = Headers;
+
+    fn deref(&self) -> &Headers {
+        self.headers
+    }
+}
+
+impl PartialEq for Frame {
+    fn eq(&self, other: &Frame) -> bool {
+        self.command == other.command
+            && self.headers == other.headers
+            && self.body() == other.body()
+            && self.omit_content_length == other.omit_content_length
+    }
+}
+
+impl Eq for Frame {}
 
 impl fmt::Debug for Frame {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("Frame");
         d.field("command", &self.command)
             .field("headers", &self.headers)
-            .field("body", &Lossy(&self.body));
+            .field("body", &Lossy(self.body()));
         if self.omit_content_length {
             d.field("omit_content_length", &true);
         }
@@ -320,7 +414,7 @@ impl FrameBuilder {
 
     /// Sets the body (no copy for `Bytes`, `Vec<u8>`, `String` or `&'static` data).
     pub fn body(mut self, body: impl Into<Bytes>) -> FrameBuilder {
-        self.frame.body = body.into();
+        self.frame.set_body(body);
         self
     }
 

@@ -29,7 +29,7 @@
 //!     decoder.push(chunk);
 //!     while let Some(item) = decoder.next_item()? {
 //!         match item {
-//!             Item::Frame(frame) => bodies.push(frame.body().clone()),
+//!             Item::Frame(frame) => bodies.push(frame.body_bytes()),
 //!             Item::Heartbeat => heart_beats += 1, // the EOL after each NUL counts too
 //!         }
 //!     }
@@ -111,7 +111,7 @@
 //! #                 if let Some(r) = event.receipt() { conn.receipt(now, r.clone())?; }
 //! #                 match event {
 //! #                     ServerEvent::Connect(_) => conn.accept(now, Accept::new())?,
-//! #                     ServerEvent::Send { frame, .. } => received.push(frame.body().clone()),
+//! #                     ServerEvent::Send { frame, .. } => received.push(frame.body_bytes()),
 //! #                     _ => {}
 //! #                 }
 //! #             }
@@ -218,7 +218,7 @@
 //!                 match event {
 //!                     // Check credentials here; conn.error(now, "...") refuses.
 //!                     ServerEvent::Connect(_request) => conn.accept(now, Accept::new())?,
-//!                     ServerEvent::Send { frame, .. } => received.push(frame.body().clone()),
+//!                     ServerEvent::Send { frame, .. } => received.push(frame.body_bytes()),
 //!                     _ => {}
 //!                 }
 //!             }
@@ -333,7 +333,7 @@ pub use connection::{
 pub use decode::{Decoder, Item};
 pub use encode::{encode, Encoder};
 pub use error::{DecodeError, EncodeError, HeaderUtf8Error, Unrepresentable};
-pub use frame::{Command, Frame, FrameBuilder};
+pub use frame::{Command, Frame, FrameBuilder, HeadersMut};
 pub use headers::{Headers, Iter as HeaderIter};
 pub use heartbeat::HeartBeat;
 pub use limits::{LimitKind, Limits};

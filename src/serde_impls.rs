@@ -353,7 +353,7 @@ impl<'de> Visitor<'de> for FrameVisitor {
         };
         let mut frame = Frame::new(command);
         if let Some(headers) = headers {
-            *frame.headers_mut() = headers;
+            frame.set_headers(headers);
         }
         frame.set_body(body);
         Ok(Item::Frame(frame))

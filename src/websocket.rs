@@ -31,7 +31,7 @@
 //! let mut decoder = MessageDecoder::new(Decoder::new(Version::V1_2));
 //! assert_eq!(decoder.feed(b"SEND\ndestination:/a\n").count(), 0);
 //! let items: Vec<Item> = decoder.feed(b"\nhi\0").collect::<Result<_, _>>()?;
-//! assert!(matches!(&items[..], [Item::Frame(f)] if f.body() == "hi"));
+//! assert!(matches!(&items[..], [Item::Frame(f)] if f.body() == b"hi"));
 //! let items: Vec<Item> = decoder.feed(b"\nSEND\ndestination:/b\n\n\0").collect::<Result<_, _>>()?;
 //! assert!(matches!(&items[..], [Item::Heartbeat, Item::Frame(_)]));
 //!

@@ -373,7 +373,7 @@ fn a_pre_negotiation_error_message_has_no_line_breaks_d14_c10() {
     let out = drain_server(&mut s);
     let f = &frames(&out, Version::V1_0)[0];
     assert_eq!(header(f, "message"), Some(&b"bad credentials "[..]));
-    assert_eq!(&f.body()[..], b"user x unknown");
+    assert_eq!(f.body(), b"user x unknown");
     assert_eq!(header(f, "content-type"), Some(&b"text/plain"[..]));
     assert_eq!(
         server_events(&mut s),

@@ -58,7 +58,7 @@ impl Broker {
                             .collect();
                         for id in targets {
                             let mid = p.server.message(p.now, &id, frame).unwrap();
-                            self.delivered.push((id, mid, frame.body().clone()));
+                            self.delivered.push((id, mid, frame.body_bytes()));
                         }
                     }
                 }
@@ -457,7 +457,7 @@ fn exchange(version: Version, ops: Vec<Op>, up: Vec<usize>, down: Vec<usize>) {
     assert_eq!(broker.sends.len(), sends.len());
     for (frame, (dest, body, value, receipt, tx)) in broker.sends.iter().zip(&sends) {
         assert_eq!(header(frame, "destination"), Some(dest.as_bytes()));
-        assert_eq!(&frame.body()[..], &body[..]);
+        assert_eq!(frame.body(), &body[..]);
         assert_eq!(header(frame, "x-v"), Some(value.as_bytes()));
         assert_eq!(header(frame, "receipt"), receipt.as_deref());
         assert_eq!(

@@ -357,7 +357,7 @@ fn frames_are_reported_as_typed_events_s3_s4_s6_s7_s11() {
         } => {
             assert_eq!(destination, &b("/q"));
             assert_eq!(transaction, &Some(b("t")));
-            assert_eq!(&frame.body()[..], b"body");
+            assert_eq!(frame.body(), b"body");
         }
         other => panic!("{other:?}"),
     }
@@ -436,7 +436,7 @@ fn message_carries_the_headers_each_version_requires_s13_s14() {
         (b"content-length", b"5"),
     ];
     assert_eq!(got, want);
-    assert_eq!(&f.body()[..], b"hello");
+    assert_eq!(f.body(), b"hello");
     assert_eq!(s.message(now, "s", &send).unwrap(), b("m-2"), "unique ids");
 
     // 1.2 auto and 1.1 client: no ack header.

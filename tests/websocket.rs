@@ -188,7 +188,7 @@ async fn echo_server(mut ws: Ws, log: mpsc::UnboundedSender<Result<Vec<Item>, De
                         )
                         .header("message-id", "1")
                         .header("subscription", "0")
-                        .body(frame.body().clone())
+                        .body(frame.body_bytes())
                         .build();
                     encoder.encode(&echo, &mut wire).unwrap();
                 }
@@ -295,7 +295,7 @@ async fn frames_split_joined_and_bare_heart_beats_across_messages_w3_w4() {
             [Item::Frame(frame)] => {
                 assert_eq!(frame.command(), &Command::Message);
                 assert_eq!(is_text, std::str::from_utf8(frame.body()).is_ok());
-                bodies.push(Some(frame.body().clone()));
+                bodies.push(Some(frame.body_bytes()));
             }
             other => panic!("one item per reply, got {other:?}"),
         }

@@ -1105,7 +1105,7 @@ impl<I: Timestamp> ClientConnection<I> {
         }
         self.events.push_back(ClientEvent::ErrorReceived {
             message: lossy(h.get(MESSAGE)),
-            body: frame.body().clone(),
+            body: frame.body_bytes(),
             receipt_id,
             frame,
         });

@@ -413,8 +413,13 @@ pub struct Message {
 
 impl Message {
     /// The body.
-    pub fn body(&self) -> &Bytes {
+    pub fn body(&self) -> &[u8] {
         self.frame.body()
+    }
+
+    /// The body as a `Bytes` sharing the received bytes (no copy).
+    pub fn body_bytes(&self) -> Bytes {
+        self.frame.body_bytes()
     }
 }
 

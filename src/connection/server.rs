@@ -563,7 +563,7 @@ impl<I: Timestamp> ServerConnection<I> {
         let copied = h
             .iter()
             .filter(|(name, _)| !NOT_COPIED.iter().any(|n| n.as_bytes() == *name));
-        let frame = b.headers(copied).body(content.body().clone()).build();
+        let frame = b.headers(copied).body(content.body_bytes()).build();
         self.core.queue(now, &frame)?;
         Ok(())
     }
