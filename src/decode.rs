@@ -3,11 +3,13 @@
 //! The decoder keeps how far it has scanned the frame in progress, so feeding a frame one byte
 //! at a time costs the same total work as feeding it at once, up to a constant: each byte is
 //! looked at a small, fixed number of times (a line that crosses a classifier window is
-//! classified again from its start, and an unfinished line is then searched by `memchr`). Whole header lines already buffered are read 64 octets at a time by
-//! a classifier (`scan.rs`); a line that is unfinished or unusual (a stray CR, a NUL, near a
-//! limit) goes through the careful, resumable path, which finds lines with `memchr`. A counted
-//! body is not scanned at all. A finished frame's body is a slice of the input (no copy), and
-//! its headers are one `Bytes` holding a copy of the header lines with the positions table.
+//! classified again from its start, and an unfinished line is then searched by `memchr`).
+//! Whole header lines already buffered are read 64 octets at a time by a classifier
+//! (`scan.rs`); a line that is unfinished or unusual (a stray CR, a NUL, near a limit) goes
+//! through the careful, resumable path, which finds lines with `memchr`. A counted body is not
+//! scanned at all. A finished frame is a slice of the input (no copy): its headers are ranges
+//! of it, recorded as they are read in the compact table a `Headers` keeps (see
+//! `headers::Recorder`), unless they spill into an owned table.
 
 use bytes::{Buf, Bytes, BytesMut};
 use memchr::{memchr, memchr2};

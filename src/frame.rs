@@ -187,8 +187,9 @@ impl fmt::Display for Command {
 /// One STOMP frame: a command, headers and a body.
 ///
 /// Frames own their bytes (`'static`, `Send`, `Sync`) and clone in O(1): a decoded frame is one
-/// reference-counted slice of the input (command line, headers and body, never copied) plus a
-/// small side buffer with the header table and any unescaped text.
+/// reference-counted slice of the input (command line, headers and body, never copied) with
+/// its header table inside the `Frame`; a frame with more than eleven headers or escaped ones
+/// adds a small shared side buffer for the table and the unescaped text (see [`Headers`]).
 ///
 /// ```
 /// use stomp_codec::{Command, Frame};
