@@ -209,10 +209,10 @@ pub struct Frame {
     /// received frame, or the body given by hand), so a decoded frame costs one reference
     /// count for its head and body together.
     headers: Headers,
-    /// Where the body starts in `headers.raw()`.
+    /// Where the body starts in `headers.raw()`. Not 0 exactly when the raw bytes are a
+    /// received frame, which then ends with its NUL (not part of the body); a frame built by
+    /// hand keeps just its body there.
     body_start: u32,
-    /// Whether `headers.raw()` ends with the frame's NUL, which is not part of the body.
-    ends_with_nul: bool,
     omit_content_length: bool,
 }
 
@@ -223,7 +223,6 @@ impl Frame {
             command,
             headers: Headers::new(),
             body_start: 0,
-            ends_with_nul: false,
             omit_content_length: false,
         }
     }
@@ -240,21 +239,20 @@ impl Frame {
     #[inline]
     pub(crate) fn decoded(command: Command, mut headers: Headers, body_start: usize) -> Frame {
         debug_assert!(headers.raw().last() == Some(&0) && body_start < headers.raw().len());
-        let (body_start, ends_with_nul) = match u32::try_from(body_start) {
-            Ok(start) => (start, true),
+        let body_start = match u32::try_from(body_start) {
+            Ok(start) => start,
             // A head past 4 GiB (limits allowing): the body gets the raw bytes to itself.
             Err(_) => {
                 let raw = headers.raw();
                 let body = raw.slice(body_start..raw.len() - 1);
                 headers.set_raw(body);
-                (0, false)
+                0
             }
         };
         Frame {
             command,
             headers,
             body_start,
-            ends_with_nul,
             omit_content_length: false,
         }
     }
@@ -288,7 +286,7 @@ impl Frame {
     #[inline]
     pub fn body(&self) -> &[u8] {
         let raw = self.headers.raw();
-        &raw[self.body_start as usize..raw.len() - usize::from(self.ends_with_nul)]
+        &raw[self.body_start as usize..raw.len() - usize::from(self.body_start != 0)]
     }
 
     /// The body as a `Bytes` sharing the frame's storage (on a decoded frame, the received
@@ -301,7 +299,6 @@ impl Frame {
     pub fn set_body(&mut self, body: impl Into<Bytes>) {
         self.headers.set_raw(body.into());
         self.body_start = 0;
-        self.ends_with_nul = false;
     }
 
     /// Replaces the command.
