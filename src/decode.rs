@@ -1189,15 +1189,14 @@ impl Parser {
             (None, None) => Command::Extension(Bytes::new()),
         };
         let table = self.entries.raw_table().unwrap_or_else(|| {
-            // Too many entries for the frame to hold, or unescaped text: the head is copied
-            // next to an owned table, all in one block of a decoder-wide arena.
-            let head = &data[..self.body_start];
-            let need = head.len() + self.owned.len() + self.entries.len() * ENTRY_LEN + 4;
+            // More entries than the frame holds, or unescaped text: the rest of the table and
+            // the text go to a side buffer, carved from a decoder-wide arena.
+            let need = self.owned.len() + self.entries.len() * ENTRY_LEN + 64;
             if self.arena.capacity() - self.arena.len() < need {
                 // One block serves many frames; it is reused once they are all dropped.
                 self.arena.reserve(need.max(ARENA_BLOCK));
             }
-            write_decoded(&mut self.arena, head, &self.owned, &self.entries);
+            write_decoded(&mut self.arena, &self.owned, &self.entries);
             self.owned.clear();
             Table::Owned(self.arena.split().freeze())
         });

@@ -122,21 +122,11 @@ impl Encoder {
         );
         dst.extend_from_slice(command);
         dst.extend_from_slice(b"\n");
-        let mut has_length = false;
-        for (name, value) in headers {
-            if name.is_empty() {
-                return Err(EncodeError::Unrepresentable {
-                    header: shown(name, 64),
-                    version: self.version,
-                    reason: Unrepresentable::EmptyName,
-                });
-            }
-            if is_content_length(name) {
-                check_length(value, body)?;
-                has_length = true;
-            }
-            write_header(name, value, dst);
-        }
+        // A frame built by hand: its spans need no question of where they point.
+        let has_length = match headers.owned_only() {
+            Some(owned) => write_plain_headers(owned, body, self.version, dst)?,
+            None => write_plain_headers(headers.iter(), body, self.version, dst)?,
+        };
         if add_length(frame, has_length)? {
             write_content_length(body.len(), dst);
         }
@@ -287,6 +277,33 @@ fn add_length(frame: &Frame, has_length: bool) -> Result<bool, EncodeError> {
         Some(position) => Err(EncodeError::NulInBody { position }),
         None => Ok(false),
     }
+}
+
+/// Writes headers whose text is all plain (see [`Encoder::encode_plain`]), checking what can
+/// still make one unrepresentable; returns whether there was a `content-length`.
+#[inline(always)]
+fn write_plain_headers<'a>(
+    entries: impl Iterator<Item = (&'a [u8], &'a [u8])>,
+    body: &[u8],
+    version: Version,
+    dst: &mut BytesMut,
+) -> Result<bool, EncodeError> {
+    let mut has_length = false;
+    for (name, value) in entries {
+        if name.is_empty() {
+            return Err(EncodeError::Unrepresentable {
+                header: shown(name, 64),
+                version,
+                reason: Unrepresentable::EmptyName,
+            });
+        }
+        if is_content_length(name) {
+            check_length(value, body)?;
+            has_length = true;
+        }
+        write_header(name, value, dst);
+    }
+    Ok(has_length)
 }
 
 #[inline]

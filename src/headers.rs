@@ -10,12 +10,20 @@ use smallvec::SmallVec;
 use crate::error::HeaderUtf8Error;
 use crate::escape::is_plain;
 
-/// Marks a [`Span`] (while a frame is being decoded) whose bytes live in the decoder's owned
-/// text rather than the received frame. Spans in a [`Headers`] table are plain offsets into its
-/// text and never carry it.
+/// Marks a [`Span`] whose bytes live in a list's owned text (unescaped, or set by hand) rather
+/// than the received frame.
 const OWNED: u32 = 1 << 31;
-/// Octets of one entry in the table: four little-endian `u32`s.
+/// Octets of one span entry: four little-endian `u32`s.
 pub(crate) const ENTRY_LEN: usize = 16;
+/// Octets of one compact line entry: two little-endian `u16`s, the colon and the value end.
+const LINE_LEN: usize = 4;
+/// Most entries a decoded frame's list keeps inside the frame. A frame with more, with
+/// unescaped text or with a head past 64 KiB puts the rest in a side buffer. Broker MESSAGE
+/// frames carry 9 or 10 (the RabbitMQ and ActiveMQ captures in `interop/`).
+pub(crate) const RAW_ENTRIES: usize = 11;
+/// Octets after an owned buffer's entries: first name start (`u16`), compact lines (`u8`),
+/// whether any entry points into the received bytes (`u8`), entry count (`u32`).
+const TRAILER: usize = 8;
 
 /// Where a name or value lives: `start` (with the [`OWNED`] flag) and length.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,17 +51,8 @@ impl Span {
         }
     }
 
-    /// A plain offset into a [`Headers`] text (what its table holds).
-    fn text(start: usize, len: usize) -> Span {
-        debug_assert!(start + len < OWNED as usize);
-        Span {
-            start: start as u32,
-            len: len as u32,
-        }
-    }
-
-    /// The bytes this span of a frame being decoded names, given the raw frame and the owned
-    /// text.
+    /// The bytes this span names, given the raw frame and the owned text.
+    #[inline]
     pub(crate) fn bytes_in<'a>(self, raw: &'a [u8], owned: &'a [u8]) -> &'a [u8] {
         let (buf, start) = if self.start & OWNED != 0 {
             (owned, (self.start & !OWNED) as usize)
@@ -86,6 +85,7 @@ impl Entry {
         out
     }
 
+    #[inline]
     fn read(bytes: &[u8]) -> Entry {
         let bytes: &[u8; ENTRY_LEN] = bytes
             .try_into()
@@ -105,58 +105,38 @@ impl Entry {
     }
 }
 
-/// A table entry as the decoder records it: raw spans are offsets into the frame, owned ones
-/// (flagged) into its unescaped text; [`write_decoded`] turns both into text offsets.
 fn entry_bytes(name: Span, value: Span) -> [u8; ENTRY_LEN] {
     Entry { name, value }.to_bytes()
 }
 
-/// Writes a decoded frame's header buffer into the empty `meta`: `[head][owned][table][count]`,
-/// where `head` is the frame from its start through the blank line (so raw spans are already
-/// offsets into it) and `owned` its unescaped text (owned spans are moved past `head`).
-pub(crate) fn write_decoded(meta: &mut BytesMut, head: &[u8], owned: &[u8], entries: &Recorder) {
+/// Where the line after a header whose value ends at `end` starts: past the LF, or past CR LF.
+#[inline]
+fn line_after(raw: &[u8], end: usize) -> usize {
+    end + 1 + usize::from(raw.get(end) == Some(&b'\r'))
+}
+
+/// Writes a decoded frame's side buffer into the empty `meta` (see [`Table::Owned`]): `owned`
+/// is its unescaped text, which owned spans are offsets into; raw spans and compact lines point
+/// into the frame itself.
+pub(crate) fn write_decoded(meta: &mut BytesMut, owned: &[u8], entries: &Recorder) {
     debug_assert!(meta.is_empty());
-    meta.extend_from_slice(head);
     meta.extend_from_slice(owned);
-    // The compact entries, written out in full through a stack block (one copy into `meta`).
-    let mut block = [[0u8; ENTRY_LEN]; RAW_ENTRIES];
-    let mut start = usize::from(entries.first);
-    for (slot, &[colon, end]) in block.iter_mut().zip(&entries.lines[..entries.compact]) {
-        let (colon_at, end_at) = (usize::from(colon), usize::from(end));
-        *slot = entry_bytes(
-            Span::raw(start, colon_at - start),
-            Span::raw(colon_at + 1, end_at - colon_at - 1),
-        );
-        start = line_after(head, end);
-    }
-    meta.extend_from_slice(block[..entries.compact].as_flattened());
-    let spilled = meta.len();
     meta.extend_from_slice(entries.spans.as_flattened());
-    meta.extend_from_slice(&(entries.len() as u32).to_le_bytes());
-    if !owned.is_empty() {
-        let head_len = head.len() as u32;
-        // Owned spans are only ever among the spilled entries.
-        let fixed = spilled..spilled + entries.spans.len() * ENTRY_LEN;
-        for entry in meta[fixed].chunks_exact_mut(ENTRY_LEN) {
-            // Name and value starts: words 0 and 2.
-            for at in [0, 8] {
-                let word: &mut [u8; 4] = (&mut entry[at..at + 4])
-                    .try_into()
-                    .expect("a table entry holds four words");
-                let start = u32::from_le_bytes(*word);
-                if start & OWNED != 0 {
-                    *word = ((start & !OWNED) + head_len).to_le_bytes();
-                }
-            }
-        }
-    }
+    meta.extend_from_slice(&entries.lines[..entries.compact * LINE_LEN]);
+    let mut trailer = [0u8; TRAILER];
+    trailer[..2].copy_from_slice(&entries.first.to_le_bytes());
+    trailer[2] = entries.compact as u8;
+    // Conservatively: a decoded list nearly always has some raw entry.
+    trailer[3] = 1;
+    trailer[4..].copy_from_slice(&(entries.len as u32).to_le_bytes());
+    meta.extend_from_slice(&trailer);
     debug_assert!(meta.len() < OWNED as usize);
 }
 
-/// Appends the entry table and its count to `meta`, which already holds the text the entries'
-/// spans are offsets into.
+/// Appends the span table and the trailer of a list whose entries are all owned to `meta`,
+/// which already holds the text they are offsets into.
 fn write_table(meta: &mut BytesMut, entries: &[Entry]) {
-    meta.reserve(entries.len() * ENTRY_LEN + 4);
+    meta.reserve(entries.len() * ENTRY_LEN + TRAILER);
     // Fill a stack block at a time so each copy into `meta` is one call, not sixteen.
     let mut block = [0u8; 8 * ENTRY_LEN];
     for group in entries.chunks(8) {
@@ -166,54 +146,66 @@ fn write_table(meta: &mut BytesMut, entries: &[Entry]) {
         }
         meta.extend_from_slice(&block[..group.len() * ENTRY_LEN]);
     }
-    meta.extend_from_slice(&(entries.len() as u32).to_le_bytes());
+    let mut trailer = [0u8; TRAILER];
+    trailer[4..].copy_from_slice(&(entries.len() as u32).to_le_bytes());
+    meta.extend_from_slice(&trailer);
 }
 
-/// Most entries a decoded frame's list keeps as ranges of its received bytes. A frame with
-/// more, with unescaped text or with a head past 64 KiB gets an owned table instead. Broker
-/// MESSAGE frames carry 9 or 10 (the RabbitMQ and ActiveMQ captures in `interop/`).
-pub(crate) const RAW_ENTRIES: usize = 11;
-
 /// Where a list's entries live.
+///
+/// Header lines follow one another with nothing between them, so an entry that is a plain
+/// range of the received frame needs only its colon and the end of its value ("compact
+/// lines"): its name starts right after the previous line (past its LF, or past CR LF when the
+/// octet after the value is a CR), the first one at `first`. The first entries of a decoded
+/// frame are kept that way; others are spans (start and length of name and value), into the
+/// frame or into owned text.
 #[derive(Clone)]
 pub(crate) enum Table {
-    /// Every entry is a range of the received frame bytes (`Headers::raw`).
-    ///
-    /// Header lines follow one another with nothing between them, so an entry needs only its
-    /// colon and the end of its value: its name starts right after the previous line (past its
-    /// LF, or past CR LF when the octet after the value is a CR), the first one at `first`.
-    /// Four octets an entry keep the whole list inside the frame, so a decoded frame costs a
-    /// single reference count (that of its bytes).
+    /// Entries that are all compact lines of the received frame bytes (`Headers::raw`), kept
+    /// inside the frame: a decoded frame then costs a single reference count (that of its
+    /// bytes) and no side buffer.
     Raw {
         /// Entries in use.
         len: u8,
         /// Where the first name starts.
         first: u16,
-        /// `[colon, value end]` of each entry.
-        lines: [[u16; 2]; RAW_ENTRIES],
+        /// [`LINE_LEN`] octets an entry.
+        lines: [u8; RAW_ENTRIES * LINE_LEN],
     },
-    /// `[text][entry table: 16 octets each][entry count: u32 LE]`, or empty when there are no
-    /// entries. Table spans are offsets into the text. Headers built or edited by hand, and
-    /// decoded ones that do not fit `Raw`.
+    /// A side buffer `[owned text][spans][compact lines][trailer]` (see [`TRAILER`]), or
+    /// empty when there are no entries. Lists built or edited by hand have owned spans only;
+    /// decoded ones that do not fit `Raw` start with compact lines and go on with spans.
     Owned(Bytes),
 }
 
-/// The entries of a frame being decoded, kept in the form its [`Headers`] will take: the
-/// compact lines of a [`Table::Raw`] while every entry is a plain range of the frame that fits
-/// one, then (from the first entry that does not) the spans of an owned table.
-#[derive(Debug, Default)]
+/// The entries of a frame being decoded, kept in the form its [`Headers`] will take: compact
+/// lines while every entry is a plain range of the frame that fits one, then (from the first
+/// entry that does not) spans.
+#[derive(Debug)]
 pub(crate) struct Recorder {
     /// Entries recorded.
     len: usize,
-    /// Entries in `lines`: the first ones, all plain ranges of the frame.
+    /// Entries in `lines`: the first ones.
     compact: usize,
     first: u16,
-    lines: [[u16; 2]; RAW_ENTRIES],
+    lines: [u8; RAW_ENTRIES * LINE_LEN],
     /// Where the next line must start for the entries to stay compact.
     next: usize,
-    /// The entries after the compact ones, as [`entry_bytes`] writes them (kept across frames
-    /// for its allocation).
+    /// The entries after the compact ones (kept across frames for its allocation).
     spans: Vec<[u8; ENTRY_LEN]>,
+}
+
+impl Default for Recorder {
+    fn default() -> Recorder {
+        Recorder {
+            len: 0,
+            compact: 0,
+            first: 0,
+            lines: [0; RAW_ENTRIES * LINE_LEN],
+            next: 0,
+            spans: Vec::new(),
+        }
+    }
 }
 
 impl Recorder {
@@ -243,7 +235,9 @@ impl Recorder {
         if self.compact == 0 {
             self.first = start as u16;
         }
-        self.lines[self.compact] = [colon as u16, end as u16];
+        let (colon, end) = ((colon as u16).to_le_bytes(), (end as u16).to_le_bytes());
+        let at = self.compact * LINE_LEN;
+        self.lines[at..at + LINE_LEN].copy_from_slice(&[colon[0], colon[1], end[0], end[1]]);
         self.next = next_line;
         self.compact += 1;
     }
@@ -253,16 +247,15 @@ impl Recorder {
         let raw = (name.start | value.start) & OWNED == 0;
         let colon = name.start as usize + name.len as usize;
         let end = value.start as usize + value.len as usize;
-        if raw && value.start as usize == colon + 1 && end <= usize::from(u16::MAX) {
-            let next_line = line_after(data, end as u16);
-            self.push_raw(name.start as usize, colon, end, next_line);
+        if raw && value.start as usize == colon + 1 {
+            self.push_raw(name.start as usize, colon, end, line_after(data, end));
         } else {
             self.len += 1;
             self.spans.push(entry_bytes(name, value));
         }
     }
 
-    /// The compact table, when every entry fitted it.
+    /// The table kept inside the frame, when every entry fitted it.
     #[inline]
     pub(crate) fn raw_table(&self) -> Option<Table> {
         (self.len == self.compact).then_some(Table::Raw {
@@ -281,14 +274,17 @@ impl Recorder {
     }
 }
 
-/// Where the line after a header whose value ends at `end` starts: past the LF, or past CR LF.
-#[inline]
-fn line_after(raw: &[u8], end: u16) -> usize {
-    let end = usize::from(end);
-    end + 1 + usize::from(raw.get(end) == Some(&CR))
+/// A list's storage, read out of its table.
+struct Parts<'a> {
+    /// Owned text (owned spans are offsets into it).
+    text: &'a [u8],
+    spans: &'a [u8],
+    lines: &'a [u8],
+    first: usize,
+    /// Whether some entry points into the received bytes.
+    uses_raw: bool,
+    count: usize,
 }
-
-const CR: u8 = b'\r';
 
 /// The headers of a frame, in wire order, repeats kept (H-6).
 ///
@@ -297,13 +293,12 @@ const CR: u8 = b'\r';
 /// `Content-Length` is not `content-length`.
 ///
 /// A decoded frame's names and values are ranges of the bytes it was received in (zero copy),
-/// and the small table saying where each entry is lives inside the frame: a frame, headers and
-/// body together, costs one reference count. A list that does not fit that form (more than
-/// eleven entries, unescaped text, a head past 64 KiB) and one built or edited by hand keeps
-/// its text and table in one shared buffer; decoding carves those from a decoder-wide arena,
-/// so there is no allocation per frame either way. Cloning costs at most two reference count
-/// increments. A clone of a decoded frame's headers keeps the frame's bytes, body included,
-/// alive.
+/// and for up to eleven entries the small table saying where each one is lives inside the
+/// frame: a frame, headers and body together, costs one reference count. Entries past the
+/// eleventh and unescaped text go to a side buffer carved from a decoder-wide arena, so there
+/// is no allocation per frame either way; a list built or edited by hand keeps its text there
+/// too. Cloning costs at most two reference count increments. A clone of a decoded frame's
+/// headers keeps the frame's bytes, body included, alive.
 ///
 /// ```
 /// use stomp_codec::Headers;
@@ -317,9 +312,9 @@ const CR: u8 = b'\r';
 /// ```
 #[derive(Clone)]
 pub struct Headers {
-    /// The bytes a [`Table::Raw`] points into: a decoded frame, its body included. A frame
-    /// keeps its body here too (see [`Frame`](crate::Frame)), so a list may hold bytes it does
-    /// not point into.
+    /// The bytes raw entries point into: a decoded frame, its body included. A frame keeps its
+    /// body here too (see [`Frame`](crate::Frame)), so a list may hold bytes it does not point
+    /// into.
     raw: Bytes,
     table: Table,
 }
@@ -356,61 +351,69 @@ impl Headers {
         self.raw
     }
 
-    /// Replaces the raw bytes, first copying entries that point into them into an owned table
-    /// (so a frame can swap its body under its headers).
+    /// Replaces the raw bytes, first copying entries that point into them into owned text (so
+    /// a frame can swap its body under its headers).
     pub(crate) fn set_raw(&mut self, raw: Bytes) {
         self.make_owned();
         self.raw = raw;
     }
 
-    /// Moves a `Raw` table's entries into an owned one, before an edit.
-    fn make_owned(&mut self) {
-        if let Table::Raw { len, .. } = self.table {
-            self.table = if len == 0 {
-                Table::Owned(Bytes::new())
-            } else {
-                let owned: Headers = self.iter().collect();
-                owned.table
-            };
-        }
-    }
-
-    /// The owned buffer (empty while the table is `Raw`).
-    fn meta(&self) -> &[u8] {
+    // Always: callers use one or two fields, and inlined the rest folds away.
+    #[inline(always)]
+    fn parts(&self) -> Parts<'_> {
         match &self.table {
-            Table::Owned(meta) => meta,
-            Table::Raw { .. } => &[],
+            Table::Raw { len, first, lines } => Parts {
+                text: &[],
+                spans: &[],
+                lines: &lines[..usize::from(*len) * LINE_LEN],
+                first: usize::from(*first),
+                uses_raw: *len > 0,
+                count: usize::from(*len),
+            },
+            Table::Owned(meta) => {
+                let Some(at) = meta.len().checked_sub(TRAILER) else {
+                    return Parts {
+                        text: &[],
+                        spans: &[],
+                        lines: &[],
+                        first: 0,
+                        uses_raw: false,
+                        count: 0,
+                    };
+                };
+                let trailer = &meta[at..];
+                let compact = usize::from(trailer[2]);
+                let count =
+                    u32::from_le_bytes([trailer[4], trailer[5], trailer[6], trailer[7]]) as usize;
+                let lines_at = at - compact * LINE_LEN;
+                let spans_at = lines_at - (count - compact) * ENTRY_LEN;
+                Parts {
+                    text: &meta[..spans_at],
+                    spans: &meta[spans_at..lines_at],
+                    lines: &meta[lines_at..at],
+                    first: usize::from(u16::from_le_bytes([trailer[0], trailer[1]])),
+                    uses_raw: trailer[3] != 0,
+                    count,
+                }
+            }
         }
     }
 
-    fn table_start(&self) -> usize {
-        self.meta().len() - 4 - self.len() * ENTRY_LEN
-    }
-
-    /// Entry `index` of an owned table.
-    fn entry(&self, index: usize) -> Entry {
-        let at = self.table_start() + index * ENTRY_LEN;
-        Entry::read(&self.meta()[at..at + ENTRY_LEN])
-    }
-
-    /// The bytes of a span of an owned table.
-    fn resolve(&self, span: Span) -> &[u8] {
-        // Table spans are only ever made from offsets into this same buffer's text.
-        let start = span.start as usize;
-        &self.meta()[start..start + span.len as usize]
+    /// Moves every entry into owned text, before an edit or a change of raw bytes.
+    fn make_owned(&mut self) {
+        if self.parts().uses_raw {
+            let owned: Headers = self.iter().collect();
+            self.table = owned.table;
+        } else if let Table::Raw { .. } = self.table {
+            self.table = Table::Owned(Bytes::new());
+        }
     }
 
     /// Number of entries, repeats included.
     pub fn len(&self) -> usize {
         match &self.table {
             Table::Raw { len, .. } => usize::from(*len),
-            Table::Owned(meta) => match meta.len().checked_sub(4) {
-                Some(at) => {
-                    u32::from_le_bytes([meta[at], meta[at + 1], meta[at + 2], meta[at + 3]])
-                        as usize
-                }
-                None => 0,
-            },
+            Table::Owned(_) => self.parts().count,
         }
     }
 
@@ -429,9 +432,14 @@ impl Headers {
     /// (for a decoded frame and a value that needed no unescaping, the received bytes).
     pub fn get_bytes(&self, name: impl AsRef<[u8]>) -> Option<Bytes> {
         let value = self.get(name)?;
+        let within = |whole: &[u8]| {
+            let start = whole.as_ptr() as usize;
+            let at = value.as_ptr() as usize;
+            at >= start && at + value.len() <= start + whole.len()
+        };
         Some(match &self.table {
-            Table::Raw { .. } => self.raw.slice_ref(value),
-            Table::Owned(meta) => meta.slice_ref(value),
+            Table::Owned(meta) if !within(&self.raw) => meta.slice_ref(value),
+            _ => self.raw.slice_ref(value),
         })
     }
 
@@ -466,71 +474,75 @@ impl Headers {
     }
 
     /// The entries as `(name, value)` pairs, in wire order.
+    #[inline]
     pub fn iter(&self) -> Iter<'_> {
-        let inner = match &self.table {
-            Table::Raw { len, first, lines } => Walk::Raw {
-                raw: &self.raw,
-                next: usize::from(*first),
-                lines: lines[..usize::from(*len)].iter(),
-            },
-            Table::Owned(meta) => {
-                let (table, text_len) = if meta.is_empty() {
-                    (&[][..], 0)
-                } else {
-                    let start = self.table_start();
-                    (&meta[start..meta.len() - 4], start)
-                };
-                Walk::Owned {
-                    text: &meta[..text_len],
-                    table: table.chunks_exact(ENTRY_LEN),
-                }
-            }
-        };
-        Iter { inner }
+        let parts = self.parts();
+        Iter {
+            raw: &self.raw,
+            text: parts.text,
+            next: parts.first,
+            lines: parts.lines.chunks_exact(LINE_LEN),
+            spans: parts.spans.chunks_exact(ENTRY_LEN),
+        }
+    }
+
+    /// The entries of a list that points into no received bytes (built or edited by hand),
+    /// walked without asking of each span where it points: the encoder's hot loop.
+    #[inline]
+    pub(crate) fn owned_only(&self) -> Option<OwnedIter<'_>> {
+        let parts = self.parts();
+        (!parts.uses_raw).then(|| OwnedIter {
+            text: parts.text,
+            spans: parts.spans.chunks_exact(ENTRY_LEN),
+        })
     }
 
     /// Whether no name or value holds an octet that needs escaping or could not be written
     /// (NUL, LF, CR, colon, backslash): lets the encoder write them as they are.
     #[inline]
     pub(crate) fn is_plain(&self) -> bool {
-        match self.table {
+        let parts = self.parts();
+        if parts.uses_raw {
+            self.iter().all(|(n, v)| is_plain(n) && is_plain(v))
+        } else {
             // All text lies in one buffer: one scan.
-            Table::Owned(_) => is_plain(&self.meta()[..self.text_len()]),
-            Table::Raw { .. } => self.iter().all(|(n, v)| is_plain(n) && is_plain(v)),
+            is_plain(parts.text)
         }
     }
 
     /// An upper bound on the octets of all names and values together.
     pub(crate) fn text_len_bound(&self) -> usize {
-        match &self.table {
-            Table::Owned(_) => self.text_len(),
-            Table::Raw { len, first, lines } => match lines[..usize::from(*len)].last() {
-                Some(&[_, end]) => usize::from(end).saturating_sub(usize::from(*first)),
-                None => 0,
-            },
-        }
-    }
-
-    /// Octets of an owned table's text.
-    fn text_len(&self) -> usize {
-        if self.meta().is_empty() {
-            0
+        let parts = self.parts();
+        if parts.uses_raw {
+            self.iter().map(|(n, v)| n.len() + v.len()).sum()
         } else {
-            self.table_start()
+            parts.text.len()
         }
     }
 
-    /// Rebuilds the owned buffer with `entries` (whose spans are offsets into its text),
-    /// appending `extra` to the text.
+    /// The entries of a list whose entries are all owned (see [`Headers::make_owned`]).
+    fn owned_entries(&self) -> SmallVec<[Entry; 8]> {
+        let parts = self.parts();
+        debug_assert!(!parts.uses_raw);
+        parts
+            .spans
+            .chunks_exact(ENTRY_LEN)
+            .map(Entry::read)
+            .collect()
+    }
+
+    /// Rebuilds the side buffer of a list whose entries are all owned with `entries` (owned
+    /// spans into its text), appending `extra` to the text.
     fn rebuild(&mut self, entries: &[Entry], extra: &[&[u8]]) {
-        let text = &self.meta()[..self.text_len()];
+        let text = self.parts().text;
         let extra_len: usize = extra.iter().map(|e| e.len()).sum();
         assert!(
             text.len() + extra_len < OWNED as usize,
             "more than 2 GiB of header bytes in one header list"
         );
-        let mut meta =
-            BytesMut::with_capacity(text.len() + extra_len + (entries.len() + 1) * ENTRY_LEN + 4);
+        let mut meta = BytesMut::with_capacity(
+            text.len() + extra_len + (entries.len() + 1) * ENTRY_LEN + TRAILER,
+        );
         meta.extend_from_slice(text);
         for e in extra {
             meta.extend_from_slice(e);
@@ -541,11 +553,6 @@ impl Headers {
         } else {
             meta.freeze()
         });
-    }
-
-    /// The entries of an owned table.
-    fn entries(&self) -> SmallVec<[Entry; 8]> {
-        (0..self.len()).map(|i| self.entry(i)).collect()
     }
 
     /// Appends an entry, keeping any earlier entries with the same name.
@@ -569,9 +576,10 @@ impl Headers {
             return 0;
         }
         self.make_owned();
-        let mut entries = self.entries();
+        let text = self.parts().text;
+        let mut entries = self.owned_entries();
         let before = entries.len();
-        entries.retain(|e| self.resolve(e.name) != name);
+        entries.retain(|e| e.name.bytes_in(&[], text) != name);
         let removed = before - entries.len();
         self.rebuild(&entries, &[]);
         removed
@@ -624,15 +632,15 @@ impl<N: AsRef<[u8]>, V: AsRef<[u8]>> Extend<(N, V)> for Headers {
             return;
         }
         self.make_owned();
-        let mut entries = self.entries();
+        let mut entries = self.owned_entries();
         let mut texts: SmallVec<[&[u8]; 16]> = SmallVec::new();
         // New text goes right after the existing owned text.
-        let mut offset = self.text_len();
+        let mut offset = self.parts().text.len();
         for (n, v) in &pairs {
             let (n, v) = (n.as_ref(), v.as_ref());
             entries.push(Entry {
-                name: Span::text(offset, n.len()),
-                value: Span::text(offset + n.len(), v.len()),
+                name: Span::owned(offset, n.len()),
+                value: Span::owned(offset + n.len(), v.len()),
             });
             offset += n.len() + v.len();
             texts.push(n);
@@ -645,62 +653,66 @@ impl<N: AsRef<[u8]>, V: AsRef<[u8]>> Extend<(N, V)> for Headers {
 /// Iterator over `(name, value)` pairs of [`Headers`], in wire order.
 #[derive(Debug, Clone)]
 pub struct Iter<'a> {
-    inner: Walk<'a>,
-}
-
-#[derive(Debug, Clone)]
-enum Walk<'a> {
-    /// Over a [`Table::Raw`]: `next` is where the next entry's name starts.
-    Raw {
-        raw: &'a [u8],
-        next: usize,
-        lines: core::slice::Iter<'a, [u16; 2]>,
-    },
-    /// Over an owned table: the text (the start of the buffer; spans never reach into the
-    /// table) and the table.
-    Owned {
-        text: &'a [u8],
-        table: core::slice::ChunksExact<'a, u8>,
-    },
+    raw: &'a [u8],
+    /// The owned text (owned spans are offsets into it).
+    text: &'a [u8],
+    /// Where the next compact line's name starts.
+    next: usize,
+    /// Compact lines first, then spans.
+    lines: core::slice::ChunksExact<'a, u8>,
+    spans: core::slice::ChunksExact<'a, u8>,
 }
 
 impl<'a> Iterator for Iter<'a> {
     type Item = (&'a [u8], &'a [u8]);
 
-    // Always: both walks together are past what LLVM inlines by itself, and a call per entry
-    // costs the encoder ~15 % on small frames.
+    // Always: LLVM does not inline it by itself, and a call per entry costs the encoder ~15 %
+    // on small frames.
     #[inline(always)]
     fn next(&mut self) -> Option<Self::Item> {
-        match &mut self.inner {
-            Walk::Raw { raw, next, lines } => {
-                let &[colon, end] = lines.next()?;
-                let raw: &'a [u8] = raw;
-                let start = *next;
-                *next = line_after(raw, end);
-                let (colon, end) = (usize::from(colon), usize::from(end));
-                Some((&raw[start..colon], &raw[colon + 1..end]))
-            }
-            Walk::Owned { text, table } => {
-                let entry = Entry::read(table.next()?);
-                let text: &'a [u8] = text;
-                let at = |span: Span| -> &'a [u8] {
-                    let start = span.start as usize;
-                    &text[start..start + span.len as usize]
-                };
-                Some((at(entry.name), at(entry.value)))
-            }
+        if let Some(line) = self.lines.next() {
+            let colon = usize::from(u16::from_le_bytes([line[0], line[1]]));
+            let end = usize::from(u16::from_le_bytes([line[2], line[3]]));
+            let start = self.next;
+            self.next = line_after(self.raw, end);
+            return Some((&self.raw[start..colon], &self.raw[colon + 1..end]));
         }
+        let entry = Entry::read(self.spans.next()?);
+        Some((
+            entry.name.bytes_in(self.raw, self.text),
+            entry.value.bytes_in(self.raw, self.text),
+        ))
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        match &self.inner {
-            Walk::Raw { lines, .. } => lines.size_hint(),
-            Walk::Owned { table, .. } => table.size_hint(),
-        }
+        let left = self.lines.len() + self.spans.len();
+        (left, Some(left))
     }
 }
 
 impl ExactSizeIterator for Iter<'_> {}
+
+/// Iterator over the entries of a list whose entries are all owned (see
+/// [`Headers::owned_only`]).
+pub(crate) struct OwnedIter<'a> {
+    text: &'a [u8],
+    spans: core::slice::ChunksExact<'a, u8>,
+}
+
+impl<'a> Iterator for OwnedIter<'a> {
+    type Item = (&'a [u8], &'a [u8]);
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        let Entry { name, value } = Entry::read(self.spans.next()?);
+        let text = self.text;
+        let at = |span: Span| {
+            let start = (span.start & !OWNED) as usize;
+            &text[start..start + span.len as usize]
+        };
+        Some((at(name), at(value)))
+    }
+}
 
 impl<'a> IntoIterator for &'a Headers {
     type Item = (&'a [u8], &'a [u8]);
