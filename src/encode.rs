@@ -4,7 +4,7 @@ use bytes::BytesMut;
 use memchr::memchr;
 
 use crate::error::{shown, EncodeError, Unrepresentable};
-use crate::escape::{escape_into, plan_text};
+use crate::escape::{escape_into, is_plain, plan_text};
 use crate::frame::{is_extension_word, Command, Frame};
 use crate::numbers::parse_content_length;
 use crate::version::Version;
@@ -58,9 +58,23 @@ impl Encoder {
     /// On an error `dst` holds exactly what it held before (its capacity may have grown).
     pub fn encode(&self, frame: &Frame, dst: &mut BytesMut) -> Result<(), EncodeError> {
         check_command(frame, self.version)?;
-        if has_plain_headers(frame) {
-            let start = dst.len();
-            let written = self.encode_plain(frame, dst);
+        let headers = frame.headers();
+        let start = dst.len();
+        let written = match headers.owned_only() {
+            // Built by hand: all the text lies in one buffer, checked with one scan, and the
+            // spans need no question of where they point.
+            Some(owned) if is_plain(owned.text()) => {
+                let text_len = owned.text().len();
+                Some(self.encode_plain(frame, owned, text_len, dst))
+            }
+            Some(_) => None,
+            None if headers.is_plain() => {
+                let text_len = headers.text_len_bound();
+                Some(self.encode_plain(frame, headers.iter(), text_len, dst))
+            }
+            None => None,
+        };
+        if let Some(written) = written {
             if written.is_err() {
                 // Refused part-way: take back what was written.
                 dst.truncate(start);
@@ -71,25 +85,9 @@ impl Encoder {
         dst.reserve(plan.len);
         dst.extend_from_slice(frame.command().as_bytes());
         dst.extend_from_slice(b"\n");
-        if plan.escaping {
-            for (i, (name, value)) in frame.headers().iter().enumerate() {
-                let (escape_name, escape_value) = plan.escapes(i, || {
-                    // Past the first 32 headers the plan kept no note: ask again (it passed
-                    // before).
-                    let again = |text, is_name| {
-                        plan_text(text, self.version, true, is_name).is_ok_and(|p| p.is_some())
-                    };
-                    (again(name, true), again(value, false))
-                });
-                escape_into(name, escape_name, dst);
-                dst.extend_from_slice(b":");
-                escape_into(value, escape_value, dst);
-                dst.extend_from_slice(b"\n");
-            }
-        } else {
-            for (name, value) in frame.headers() {
-                write_header(name, value, dst);
-            }
+        match frame.headers().owned_only() {
+            Some(owned) => self.write_headers(owned, &plan, dst),
+            None => self.write_headers(frame.headers().iter(), &plan, dst),
         }
         if plan.add_length {
             write_content_length(frame.body().len(), dst);
@@ -98,23 +96,58 @@ impl Encoder {
         Ok(())
     }
 
-    /// Writes a frame whose header text is all plain (see [`has_plain_headers`]), walking the
-    /// header list once.
+    /// Writes `entries`, the headers of a frame planned as `plan`, escaping those it noted.
+    #[inline(always)]
+    fn write_headers<'a>(
+        &self,
+        entries: impl Iterator<Item = (&'a [u8], &'a [u8])>,
+        plan: &Plan,
+        dst: &mut BytesMut,
+    ) {
+        if !plan.escaping {
+            for (name, value) in entries {
+                write_header(name, value, dst);
+            }
+            return;
+        }
+        for (i, (name, value)) in entries.enumerate() {
+            let (escape_name, escape_value) = plan.escapes(i, || {
+                // Past the first 32 headers the plan kept no note: ask again (it passed
+                // before).
+                let again = |text, is_name| {
+                    plan_text(text, self.version, true, is_name).is_ok_and(|p| p.is_some())
+                };
+                (again(name, true), again(value, false))
+            });
+            escape_into(name, escape_name, dst);
+            dst.extend_from_slice(b":");
+            escape_into(value, escape_value, dst);
+            dst.extend_from_slice(b"\n");
+        }
+    }
+
+    /// Writes a frame whose header text is all plain (see [`has_plain_headers`]), walking
+    /// `entries`, its headers, once; `text_len` bounds their names and values together.
     ///
     /// Text can then make no header unrepresentable, so what is left to refuse is an empty
     /// name, a mismatched `content-length` or a NUL in the body; those are checked as the
     /// headers are written and the caller takes the output back on an error. The one reserve
     /// uses an upper bound, which needs no pass over the headers.
-    fn encode_plain(&self, frame: &Frame, dst: &mut BytesMut) -> Result<(), EncodeError> {
+    #[inline(always)]
+    fn encode_plain<'a>(
+        &self,
+        frame: &Frame,
+        entries: impl ExactSizeIterator<Item = (&'a [u8], &'a [u8])>,
+        text_len: usize,
+        dst: &mut BytesMut,
+    ) -> Result<(), EncodeError> {
         let command = frame.command().as_bytes();
-        let headers = frame.headers();
         let body = frame.body();
-        let text_len = headers.text_len_bound();
         dst.reserve(
             command.len()
                 + 1
                 + text_len
-                + 2 * headers.len()
+                + 2 * entries.len()
                 + CONTENT_LENGTH_LINE_MAX
                 + 1
                 + body.len()
@@ -122,11 +155,7 @@ impl Encoder {
         );
         dst.extend_from_slice(command);
         dst.extend_from_slice(b"\n");
-        // A frame built by hand: its spans need no question of where they point.
-        let has_length = match headers.owned_only() {
-            Some(owned) => write_plain_headers(owned, body, self.version, dst)?,
-            None => write_plain_headers(headers.iter(), body, self.version, dst)?,
-        };
+        let has_length = write_plain_headers(entries, body, self.version, dst)?;
         if add_length(frame, has_length)? {
             write_content_length(body.len(), dst);
         }
@@ -137,6 +166,20 @@ impl Encoder {
     /// Validates `frame`'s headers and body (its command passed [`check_command`]) and sizes
     /// its wire form without writing anything; `plain` is [`has_plain_headers`].
     fn plan(&self, frame: &Frame, plain: bool) -> Result<Plan, EncodeError> {
+        match frame.headers().owned_only() {
+            Some(owned) => self.plan_over(frame, owned, plain),
+            None => self.plan_over(frame, frame.headers().iter(), plain),
+        }
+    }
+
+    /// [`Encoder::plan`] over `entries`, the frame's headers.
+    #[inline(always)]
+    fn plan_over<'a>(
+        &self,
+        frame: &Frame,
+        entries: impl Iterator<Item = (&'a [u8], &'a [u8])>,
+        plain: bool,
+    ) -> Result<Plan, EncodeError> {
         let version = self.version;
         let command = frame.command();
         let body = frame.body();
@@ -144,7 +187,7 @@ impl Encoder {
         let mut len = command.as_bytes().len() + 1;
         let mut has_length = false;
         let mut escaped = 0u64;
-        for (i, (name, value)) in frame.headers().iter().enumerate() {
+        for (i, (name, value)) in entries.enumerate() {
             let unrepresentable = |reason| EncodeError::Unrepresentable {
                 header: shown(name, 64),
                 version,

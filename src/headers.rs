@@ -699,6 +699,14 @@ pub(crate) struct OwnedIter<'a> {
     spans: core::slice::ChunksExact<'a, u8>,
 }
 
+impl<'a> OwnedIter<'a> {
+    /// The text every name and value is a slice of (it may hold more: text of removed
+    /// entries).
+    pub(crate) fn text(&self) -> &'a [u8] {
+        self.text
+    }
+}
+
 impl<'a> Iterator for OwnedIter<'a> {
     type Item = (&'a [u8], &'a [u8]);
 
@@ -712,7 +720,13 @@ impl<'a> Iterator for OwnedIter<'a> {
         };
         Some((at(name), at(value)))
     }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.spans.size_hint()
+    }
 }
+
+impl ExactSizeIterator for OwnedIter<'_> {}
 
 impl<'a> IntoIterator for &'a Headers {
     type Item = (&'a [u8], &'a [u8]);
