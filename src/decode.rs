@@ -11,6 +11,8 @@
 //! of it, recorded as they are read in the compact table a `Headers` keeps (see
 //! `headers::Recorder`), unless they spill into an owned table.
 
+use alloc::boxed::Box;
+
 use bytes::{Buf, Bytes, BytesMut};
 use memchr::{memchr, memchr2};
 
@@ -1144,10 +1146,8 @@ impl Parser {
     fn body_not_allowed(&self, data: &[u8]) -> DecodeError {
         let command = match (&self.command, self.extension) {
             (Some(command), _) => command.clone(),
-            (None, Some((start, end))) => {
-                Command::Extension(Bytes::copy_from_slice(&data[start..end]))
-            }
-            (None, None) => Command::Extension(Bytes::new()),
+            (None, Some((start, end))) => Command::Extension(Box::from(&data[start..end])),
+            (None, None) => Command::Extension(Box::from(&[][..])),
         };
         DecodeError::BodyNotAllowed {
             offset: self.at(self.body_start),
@@ -1182,11 +1182,9 @@ impl Parser {
         let command = match (self.command.take(), self.extension.take()) {
             (Some(command), _) => command,
             // Rare enough that a copy is cheaper than sharing the input for every frame.
-            (None, Some((start, end))) => {
-                Command::Extension(Bytes::copy_from_slice(&data[start..end]))
-            }
+            (None, Some((start, end))) => Command::Extension(Box::from(&data[start..end])),
             // Unreachable: the command stage always sets one of the two before Headers.
-            (None, None) => Command::Extension(Bytes::new()),
+            (None, None) => Command::Extension(Box::from(&[][..])),
         };
         let table = self.entries.raw_table().unwrap_or_else(|| {
             // More entries than the frame holds, or unescaped text: the rest of the table and

@@ -151,8 +151,7 @@ impl Serialize for Command {
 
 /// A command from its spelling: a standard name, else an extension word (D-1).
 fn command_from_str(word: &str) -> Option<Command> {
-    Command::from_bytes(word.as_bytes())
-        .or_else(|| Command::extension(bytes::Bytes::copy_from_slice(word.as_bytes())))
+    Command::from_bytes(word.as_bytes()).or_else(|| Command::extension(word))
 }
 
 #[cfg_attr(docsrs, doc(cfg(feature = "serde")))]

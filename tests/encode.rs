@@ -3,7 +3,7 @@
 
 mod common;
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use common::*;
 use stomp_codec::{
     encode, Command, Decoder, EncodeError, Encoder, Frame, Item, Unrepresentable, Version,
@@ -477,7 +477,7 @@ fn d1_extension_commands_are_written_when_well_formed() {
 #[test]
 fn d1_malformed_extension_commands_are_refused() {
     for word in [&b""[..], b"A B", b"SEND", b"P\xc3\x89NG", b"P\nING"] {
-        let f = Frame::new(Command::Extension(Bytes::copy_from_slice(word)));
+        let f = Frame::new(Command::Extension(word.into()));
         assert!(
             matches!(
                 enc(&f, Version::V1_2),
@@ -487,7 +487,7 @@ fn d1_malformed_extension_commands_are_refused() {
             word.escape_ascii().to_string()
         );
     }
-    let long = Frame::new(Command::Extension(Bytes::from(vec![b'X'; 65])));
+    let long = Frame::new(Command::Extension(vec![b'X'; 65].into()));
     assert!(matches!(
         enc(&long, Version::V1_2),
         Err(EncodeError::InvalidCommand { .. })

@@ -292,7 +292,7 @@ fn encode_cases() -> Vec<(
     vec![
         (
             "D-1",
-            Frame::new(Command::Extension(Bytes::from_static(b"BAD CMD"))),
+            Frame::new(Command::Extension(b"BAD CMD"[..].into())),
             Version::V1_2,
             EncodeError::InvalidCommand {
                 command: "BAD CMD".into(),

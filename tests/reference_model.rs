@@ -678,11 +678,7 @@ fn model_and_decoder_follow_hand_worked_cases() {
                 ..at(v12)
             },
             ok(
-                vec![frame(
-                    Command::Extension(bytes::Bytes::from_static(b"X-PING")),
-                    &[],
-                    b"",
-                )],
+                vec![frame(Command::Extension(b"X-PING"[..].into()), &[], b"")],
                 9,
                 0,
             ),

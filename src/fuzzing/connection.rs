@@ -730,7 +730,7 @@ fn client_call(c: &mut ClientConnection, t: &mut ClientTracker, now: Instant, se
                     .header("accept-version", "1.2")
                     .build(),
                 1 => Frame::new(Command::Message),
-                2 => Frame::new(Command::Extension(Bytes::from_static(b"PING"))),
+                2 => Frame::new(Command::Extension(b"PING"[..].into())),
                 _ => Frame::builder(Command::Send)
                     .header("destination", "/q")
                     .header("receipt", "mine")

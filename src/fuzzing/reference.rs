@@ -595,7 +595,7 @@ fn command_of(word: &[u8], extensions: bool) -> Option<Command> {
     }
     let printable =
         (1..=64).contains(&word.len()) && word.iter().all(|&b| (0x21..=0x7e).contains(&b));
-    (extensions && printable).then(|| Command::Extension(bytes::Bytes::copy_from_slice(word)))
+    (extensions && printable).then(|| Command::Extension(word.into()))
 }
 
 /// Undoes the escapes of `text` (E-2, E-3); on failure, the index of the backslash and the
