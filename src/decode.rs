@@ -547,7 +547,8 @@ struct Parser {
     escaping: bool,
     /// Kept across frames, so its allocation is made once, not per frame.
     entries: Recorder,
-    /// Blocks from which each finished frame's header buffer is split off (see `finish`).
+    /// Blocks from which a finished frame's header side buffer, when it needs one, is split off
+    /// (see `finish`).
     arena: BytesMut,
     /// Unescaped names and values of the frame in progress.
     owned: BytesMut,
