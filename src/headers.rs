@@ -21,9 +21,10 @@ const LINE_LEN: usize = 4;
 /// unescaped text or with a head past 64 KiB puts the rest in a side buffer. Broker MESSAGE
 /// frames carry 9 or 10 (the RabbitMQ and ActiveMQ captures in `interop/`).
 pub(crate) const RAW_ENTRIES: usize = 11;
-/// Octets after an owned buffer's entries: first name start (`u16`), compact lines (`u8`),
-/// whether any entry points into the received bytes (`u8`), entry count (`u32`).
-const TRAILER: usize = 8;
+/// Octets at the front of a side buffer: first name start (`u16`), compact lines (`u8`),
+/// whether any entry points into the received bytes (`u8`), entry count (`u32`). At the front
+/// rather than the end, so that reading it and then the text walks forward through memory.
+const SIDE_HEADER: usize = 8;
 
 /// Where a name or value lives: `start` (with the [`OWNED`] flag) and length.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,23 +121,33 @@ fn line_after(raw: &[u8], end: usize) -> usize {
 /// into the frame itself.
 pub(crate) fn write_decoded(meta: &mut BytesMut, owned: &[u8], entries: &Recorder) {
     debug_assert!(meta.is_empty());
+    // Conservatively: a decoded list nearly always has some raw entry.
+    meta.extend_from_slice(&side_header(
+        entries.first,
+        entries.compact,
+        true,
+        entries.len,
+    ));
     meta.extend_from_slice(owned);
     meta.extend_from_slice(entries.spans.as_flattened());
     meta.extend_from_slice(&entries.lines[..entries.compact * LINE_LEN]);
-    let mut trailer = [0u8; TRAILER];
-    trailer[..2].copy_from_slice(&entries.first.to_le_bytes());
-    trailer[2] = entries.compact as u8;
-    // Conservatively: a decoded list nearly always has some raw entry.
-    trailer[3] = 1;
-    trailer[4..].copy_from_slice(&(entries.len as u32).to_le_bytes());
-    meta.extend_from_slice(&trailer);
     debug_assert!(meta.len() < OWNED as usize);
 }
 
-/// Appends the span table and the trailer of a list whose entries are all owned to `meta`,
-/// which already holds the text they are offsets into.
+/// The [`SIDE_HEADER`] octets.
+fn side_header(first: u16, compact: usize, uses_raw: bool, count: usize) -> [u8; SIDE_HEADER] {
+    let mut out = [0u8; SIDE_HEADER];
+    out[..2].copy_from_slice(&first.to_le_bytes());
+    out[2] = compact as u8;
+    out[3] = u8::from(uses_raw);
+    out[4..].copy_from_slice(&(count as u32).to_le_bytes());
+    out
+}
+
+/// Appends the span table of a list whose entries are all owned to `meta`, which already
+/// holds the header and the text they are offsets into.
 fn write_table(meta: &mut BytesMut, entries: &[Entry]) {
-    meta.reserve(entries.len() * ENTRY_LEN + TRAILER);
+    meta.reserve(entries.len() * ENTRY_LEN);
     // Fill a stack block at a time so each copy into `meta` is one call, not sixteen.
     let mut block = [0u8; 8 * ENTRY_LEN];
     for group in entries.chunks(8) {
@@ -146,9 +157,6 @@ fn write_table(meta: &mut BytesMut, entries: &[Entry]) {
         }
         meta.extend_from_slice(&block[..group.len() * ENTRY_LEN]);
     }
-    let mut trailer = [0u8; TRAILER];
-    trailer[4..].copy_from_slice(&(entries.len() as u32).to_le_bytes());
-    meta.extend_from_slice(&trailer);
 }
 
 /// Where a list's entries live.
@@ -172,7 +180,7 @@ pub(crate) enum Table {
         /// [`LINE_LEN`] octets an entry.
         lines: [u8; RAW_ENTRIES * LINE_LEN],
     },
-    /// A side buffer `[owned text][spans][compact lines][trailer]` (see [`TRAILER`]), or
+    /// A side buffer `[header][owned text][spans][compact lines]` (see [`SIDE_HEADER`]), or
     /// empty when there are no entries. Lists built or edited by hand have owned spans only;
     /// decoded ones that do not fit `Raw` start with compact lines and go on with spans.
     Owned(Bytes),
@@ -371,7 +379,7 @@ impl Headers {
                 count: usize::from(*len),
             },
             Table::Owned(meta) => {
-                let Some(at) = meta.len().checked_sub(TRAILER) else {
+                let Some(header) = meta.get(..SIDE_HEADER) else {
                     return Parts {
                         text: &[],
                         spans: &[],
@@ -381,18 +389,17 @@ impl Headers {
                         count: 0,
                     };
                 };
-                let trailer = &meta[at..];
-                let compact = usize::from(trailer[2]);
+                let compact = usize::from(header[2]);
                 let count =
-                    u32::from_le_bytes([trailer[4], trailer[5], trailer[6], trailer[7]]) as usize;
-                let lines_at = at - compact * LINE_LEN;
+                    u32::from_le_bytes([header[4], header[5], header[6], header[7]]) as usize;
+                let lines_at = meta.len() - compact * LINE_LEN;
                 let spans_at = lines_at - (count - compact) * ENTRY_LEN;
                 Parts {
-                    text: &meta[..spans_at],
+                    text: &meta[SIDE_HEADER..spans_at],
                     spans: &meta[spans_at..lines_at],
-                    lines: &meta[lines_at..at],
-                    first: usize::from(u16::from_le_bytes([trailer[0], trailer[1]])),
-                    uses_raw: trailer[3] != 0,
+                    lines: &meta[lines_at..],
+                    first: usize::from(u16::from_le_bytes([header[0], header[1]])),
+                    uses_raw: header[3] != 0,
                     count,
                 }
             }
@@ -541,8 +548,9 @@ impl Headers {
             "more than 2 GiB of header bytes in one header list"
         );
         let mut meta = BytesMut::with_capacity(
-            text.len() + extra_len + (entries.len() + 1) * ENTRY_LEN + TRAILER,
+            SIDE_HEADER + text.len() + extra_len + (entries.len() + 1) * ENTRY_LEN,
         );
+        meta.extend_from_slice(&side_header(0, 0, false, entries.len()));
         meta.extend_from_slice(text);
         for e in extra {
             meta.extend_from_slice(e);
