@@ -1190,6 +1190,8 @@ impl Parser {
         let table = self.entries.raw_table().unwrap_or_else(|| {
             // More entries than the frame holds, or unescaped text: the rest of the table and
             // the text go to a side buffer, carved from a decoder-wide arena.
+            // Entries as spans at most, plus the buffer's 8-octet header and up to 44 octets of
+            // compact lines.
             let need = self.owned.len() + self.entries.len() * ENTRY_LEN + 64;
             if self.arena.capacity() - self.arena.len() < need {
                 // One block serves many frames; it is reused once they are all dropped.
