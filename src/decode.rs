@@ -177,7 +177,8 @@ impl Decoder {
     /// declared length allocates nothing before its bytes arrive).
     fn make_room(&mut self) {
         if self.need > self.buf.capacity() && self.frozen.is_empty() {
-            self.buf.reserve(reserve_step(self.need, self.buf.len()));
+            self.buf
+                .reserve(reserve_step(self.need, self.buf.len()) + READ_SLACK);
         }
     }
 
@@ -358,6 +359,11 @@ enum Stage {
 
 /// Most octets reserved ahead of their arrival for a counted body, beyond the buffer's size.
 const MAX_RESERVE: usize = 8 << 20;
+
+/// Room reserved past the end of a counted body for the read that completes it, which usually
+/// brings the start of the next frame too. Without it that read would not fit, and the buffer
+/// would be reallocated, copying the whole body it already holds.
+const READ_SLACK: usize = 16 << 10;
 
 /// How much to reserve towards a frame of `total` octets when `len` are buffered: all of it
 /// when that is modest, else at most as much again as is buffered (at least `MAX_RESERVE`), so
