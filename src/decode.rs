@@ -19,7 +19,7 @@ use memchr::{memchr, memchr2};
 use crate::error::{shown, DecodeError};
 use crate::escape::unescape_into;
 use crate::frame::{is_extension_word, Command, Frame};
-use crate::headers::{write_decoded, Headers, Recorder, Span, Table, ENTRY_LEN};
+use crate::headers::{side_buffer, Headers, Recorder, Span, Table};
 use crate::limits::{LimitKind, Limits};
 use crate::numbers::parse_content_length;
 use crate::scan;
@@ -384,7 +384,7 @@ fn content_length_value(text: &[u8]) -> Option<u64> {
     })
 }
 
-/// Longest name or value unescaped through a stack buffer (one copy into the arena) rather
+/// Longest name or value unescaped through a stack buffer (one copy into `owned`) rather
 /// than by [`unescape_into`] (a search and a copy per escape).
 const SHORT_ESCAPED: usize = 128;
 
@@ -506,9 +506,6 @@ fn unescape_masked(
     Ok(())
 }
 
-/// Size of the blocks that hold decoded frames' header tables and unescaped text.
-const ARENA_BLOCK: usize = 16 * 1024;
-
 /// How far [`Parser::has_unusual`] searches at once.
 const UNUSUAL_WINDOW: usize = 4096;
 
@@ -553,9 +550,6 @@ struct Parser {
     escaping: bool,
     /// Kept across frames, so its allocation is made once, not per frame.
     entries: Recorder,
-    /// Blocks from which a finished frame's header side buffer, when it needs one, is split off
-    /// (see `finish`).
-    arena: BytesMut,
     /// Unescaped names and values of the frame in progress.
     owned: BytesMut,
     /// Where the next backslash or CR lies, as far as known (see `has_unusual`).
@@ -580,7 +574,6 @@ impl Parser {
             extension: None,
             escaping: false,
             entries: Recorder::default(),
-            arena: BytesMut::new(),
             owned: BytesMut::new(),
             unusual: Cursor {
                 needles: Needles::Cr,
@@ -1064,7 +1057,7 @@ impl Parser {
     }
 
     /// Span of a name or value in `data[start..end]` (of the line starting at `line`),
-    /// unescaped into the arena if it has an escape: `escapes` is then the line's backslash
+    /// unescaped into `owned` if it has an escape: `escapes` is then the line's backslash
     /// mask (see [`Escapes`]).
     fn text_span(
         &mut self,
@@ -1195,17 +1188,10 @@ impl Parser {
         };
         let table = self.entries.raw_table().unwrap_or_else(|| {
             // More entries than the frame holds, or unescaped text: the rest of the table and
-            // the text go to a side buffer, carved from a decoder-wide arena.
-            // Entries as spans at most, plus the buffer's 8-octet header and up to 44 octets of
-            // compact lines.
-            let need = self.owned.len() + self.entries.len() * ENTRY_LEN + 64;
-            if self.arena.capacity() - self.arena.len() < need {
-                // One block serves many frames; it is reused once they are all dropped.
-                self.arena.reserve(need.max(ARENA_BLOCK));
-            }
-            write_decoded(&mut self.arena, &self.owned, &self.entries);
+            // the text go to a side buffer of the frame's own.
+            let side = side_buffer(&self.owned, &self.entries);
             self.owned.clear();
-            Table::Owned(self.arena.split().freeze())
+            Table::Owned(side)
         });
         self.entries.clear();
         self.stage = Stage::Idle;

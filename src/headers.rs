@@ -116,22 +116,30 @@ fn line_after(raw: &[u8], end: usize) -> usize {
     end + 1 + usize::from(raw.get(end) == Some(&b'\r'))
 }
 
-/// Writes a decoded frame's side buffer into the empty `meta` (see [`Table::Owned`]): `owned`
-/// is its unescaped text, which owned spans are offsets into; raw spans and compact lines point
-/// into the frame itself.
-pub(crate) fn write_decoded(meta: &mut BytesMut, owned: &[u8], entries: &Recorder) {
-    debug_assert!(meta.is_empty());
+/// A decoded frame's side buffer (see [`Table::Owned`]): `owned` is its unescaped text, which
+/// owned spans are offsets into; raw spans and compact lines point into the frame itself.
+///
+/// It is allocated at its exact size for this frame alone. A `Bytes` made from a `Vec` whose
+/// length is its capacity owns it without a shared count, so it is freed without an atomic
+/// operation; splitting it off a decoder-wide arena instead cost an atomic increment and
+/// decrement a frame, which took longer than the allocation (escaped corpus: 12.9-13.9 ms
+/// against 12.2-12.3 ms).
+pub(crate) fn side_buffer(owned: &[u8], entries: &Recorder) -> Bytes {
+    let spans = entries.spans.as_flattened();
+    let lines = &entries.lines[..entries.compact * LINE_LEN];
+    let mut side = Vec::with_capacity(SIDE_HEADER + owned.len() + spans.len() + lines.len());
     // Conservatively: a decoded list nearly always has some raw entry.
-    meta.extend_from_slice(&side_header(
+    side.extend_from_slice(&side_header(
         entries.first,
         entries.compact,
         true,
         entries.len,
     ));
-    meta.extend_from_slice(owned);
-    meta.extend_from_slice(entries.spans.as_flattened());
-    meta.extend_from_slice(&entries.lines[..entries.compact * LINE_LEN]);
-    debug_assert!(meta.len() < OWNED as usize);
+    side.extend_from_slice(owned);
+    side.extend_from_slice(spans);
+    side.extend_from_slice(lines);
+    debug_assert!(side.len() < OWNED as usize);
+    Bytes::from(side)
 }
 
 /// The [`SIDE_HEADER`] octets.
@@ -303,9 +311,9 @@ struct Parts<'a> {
 /// A decoded frame's names and values are ranges of the bytes it was received in (zero copy),
 /// and for up to eleven entries the small table saying where each one is lives inside the
 /// frame: a frame, headers and body together, costs one reference count. Entries past the
-/// eleventh and unescaped text go to a side buffer carved from a decoder-wide arena, so there
-/// is no allocation per frame either way; a list built or edited by hand keeps its text there
-/// too. Cloning costs at most two reference count increments. A clone of a decoded frame's
+/// eleventh and unescaped text go to a small side buffer, the one allocation such a frame makes;
+/// a list built or edited by hand keeps its text there too. Cloning costs at most two reference
+/// count increments. A clone of a decoded frame's
 /// headers keeps the frame's bytes, body included, alive.
 ///
 /// ```
