@@ -453,55 +453,60 @@ fn unescape_masked(
     out: &mut BytesMut,
 ) -> Result<(), (usize, Option<u8>)> {
     debug_assert!(line <= start && start <= end && end - line < 64);
-    // Room for a whole line plus the overshoot of the last block.
+    let len = end - start;
+    // The text, copied once with one fixed-size move where the input allows, so that every
+    // run below reads whole blocks from the stack without checking where the input ends.
+    // Octets past `len` are never written out.
+    let mut text = [0u8; 64 + RUN_BLOCK];
+    match data.get(start..start + 64) {
+        Some(window) => text[..64].copy_from_slice(window),
+        None => text[..len].copy_from_slice(&data[start..end]),
+    }
+    // Room for the whole text plus the overshoot of the last block.
     let mut buf = [0u8; 64 + RUN_BLOCK];
     let mut written = 0;
-    // Appends `data[from..to]` to `buf[written..]`: whole blocks, where the input has them,
-    // whose tails are overwritten by what follows.
+    // Appends `text[from..to]` to `buf[written..]`, in whole blocks whose tails are
+    // overwritten by what follows; returns the new `written`.
     #[inline(always)]
     fn copy_run(
-        data: &[u8],
+        text: &[u8; 64 + RUN_BLOCK],
         buf: &mut [u8; 64 + RUN_BLOCK],
-        written: &mut usize,
+        written: usize,
         from: usize,
         to: usize,
-    ) {
+    ) -> usize {
         let mut at = from;
         while at < to {
-            let dst = *written + (at - from);
-            if let Some(block) = data.get(at..at + RUN_BLOCK) {
-                buf[dst..dst + RUN_BLOCK].copy_from_slice(block);
-            } else {
-                buf[dst..dst + (to - at)].copy_from_slice(&data[at..to]);
-            }
+            let dst = written + (at - from);
+            buf[dst..dst + RUN_BLOCK].copy_from_slice(&text[at..at + RUN_BLOCK]);
             at += RUN_BLOCK;
         }
-        *written += to - from;
+        written + (to - from)
     }
-    let span = (start - line)..(end - line);
-    // The text's backslashes only (the name's or the value's).
-    let mut bits = mask & (u64::MAX << span.start) & !(u64::MAX << span.end);
-    let mut from = start;
+    // The text's backslashes, bit `i` for `text[i]` (len < 64).
+    let mut bits = (mask >> (start - line)) & ((1u64 << len) - 1);
+    let mut from = 0;
     while bits != 0 {
-        let at = line + bits.trailing_zeros() as usize;
+        let at = bits.trailing_zeros() as usize;
         bits &= bits - 1;
         if at < from {
             // The second octet of a `\\` escape.
             continue;
         }
-        copy_run(data, &mut buf, &mut written, from, at);
-        let next = (at + 1 < end).then(|| data[at + 1]);
-        buf[written] = match next {
+        written = copy_run(&text, &mut buf, written, from, at);
+        let next = (at + 1 < len).then(|| text[at + 1]);
+        let octet = match next {
             Some(b'n') => b'\n',
             Some(b'c') => b':',
             Some(b'\\') => b'\\',
             Some(b'r') if version == Version::V1_2 => b'\r',
-            other => return Err((at - start, other)),
+            other => return Err((at, other)),
         };
+        buf[written] = octet;
         written += 1;
         from = at + 2;
     }
-    copy_run(data, &mut buf, &mut written, from, end);
+    written = copy_run(&text, &mut buf, written, from, len);
     out.extend_from_slice(&buf[..written]);
     Ok(())
 }
