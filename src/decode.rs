@@ -139,15 +139,28 @@ impl Decoder {
     /// Appends received bytes (copied into the decoder's buffer).
     #[inline]
     pub fn push(&mut self, bytes: &[u8]) {
+        // `buf` has no spare room while frozen input waits to be joined or after an error
+        // (see `push_bytes` and `fail`), so this one check also sends those cases to
+        // `push_slow`: a push of a few octets is mostly this check and the copy.
+        if self.buf.capacity() - self.buf.len() < bytes.len() {
+            self.push_slow(bytes);
+        } else {
+            self.buf.extend_from_slice(bytes);
+        }
+    }
+
+    /// [`push`](Decoder::push) when `buf` must first grow, take in frozen input, or when the
+    /// decoder has failed.
+    #[cold]
+    fn push_slow(&mut self, bytes: &[u8]) {
         if self.failed.is_some() || bytes.is_empty() {
             return;
         }
         if !self.frozen.is_empty() {
             self.thaw();
         }
-        if self.buf.capacity() - self.buf.len() < bytes.len() {
-            self.grow(bytes.len());
-        }
+        self.make_room();
+        self.buf.reserve(bytes.len());
         self.buf.extend_from_slice(bytes);
     }
 
@@ -159,6 +172,10 @@ impl Decoder {
             return;
         }
         if self.buf.is_empty() && self.frozen.is_empty() {
+            if self.buf.capacity() != 0 {
+                // No spare room in `buf` while `frozen` holds input: `push` relies on it.
+                self.buf = BytesMut::new();
+            }
             self.frozen = bytes;
         } else {
             self.push(&bytes);
@@ -182,17 +199,13 @@ impl Decoder {
         }
     }
 
-    /// Makes room for `more` pushed octets, and for the rest of a counted body.
-    #[cold]
-    fn grow(&mut self, more: usize) {
-        self.make_room();
-        self.buf.reserve(more);
-    }
-
     /// The next frame or heart-beat; `Ok(None)` when more bytes are needed.
     #[inline]
     pub fn next_item(&mut self) -> Result<Option<Item>, DecodeError> {
-        if self.buf.len() + self.frozen.len() < self.need {
+        // `need` is set when the frame in progress is short of it, and `frozen` never grows:
+        // only bytes pushed since (which go to `buf`) can make up the difference.
+        debug_assert!(self.need == 0 || self.frozen.len() < self.need);
+        if self.buf.len() < self.need {
             // Waiting for a counted body: nothing to look at until it is all here.
             return Ok(None);
         }
