@@ -256,19 +256,13 @@ impl Decoder {
                 Ok(Some(Item::Heartbeat))
             }
             Ok(Step::Frame(n)) => {
-                let body_start = self.parser.body_start;
                 self.parser.consumed(n);
-                let (command, raw, table) = if self.frozen.is_empty() {
-                    let (command, table) = self.parser.finish(&self.buf);
-                    (command, self.buf.split_to(n).freeze(), table)
+                let raw = if self.frozen.is_empty() {
+                    self.buf.split_to(n).freeze()
                 } else {
-                    let (command, table) = self.parser.finish(&self.frozen);
-                    (command, self.frozen.split_to(n), table)
+                    self.frozen.split_to(n)
                 };
-                let headers = Headers::decoded(raw, table);
-                Ok(Some(Item::Frame(Frame::decoded(
-                    command, headers, body_start,
-                ))))
+                Ok(Some(Item::Frame(self.parser.finish(raw))))
             }
             Err(err) => {
                 self.fail(err.clone());
@@ -304,13 +298,10 @@ impl Decoder {
                 Ok(Some(Item::Heartbeat))
             }
             Ok(Step::Frame(n)) => {
-                let body_start = self.parser.body_start;
                 self.parser.consumed(n);
-                let (command, table) = self.parser.finish(buf);
-                let headers = Headers::decoded(buf.split_to(n).freeze(), table);
-                Ok(Some(Item::Frame(Frame::decoded(
-                    command, headers, body_start,
-                ))))
+                Ok(Some(Item::Frame(
+                    self.parser.finish(buf.split_to(n).freeze()),
+                )))
             }
             Err(err) => {
                 self.fail(err.clone());
@@ -1194,13 +1185,14 @@ impl Parser {
         best.map(|(index, kind, max)| self.limit(index, kind, max))
     }
 
-    /// The command and header table of the complete frame at the front of `data`; its body
-    /// is `data[self.body_start..self.body_end]`.
-    fn finish(&mut self, data: &[u8]) -> (Command, Table) {
+    /// The complete frame whose bytes, through its NUL, are `raw`; its body starts at
+    /// `self.body_start`. Built here, in one place, so that it is moved as little as possible
+    /// on its way to the caller.
+    fn finish(&mut self, raw: Bytes) -> Frame {
         let command = match (self.command.take(), self.extension.take()) {
             (Some(command), _) => command,
             // Rare enough that a copy is cheaper than sharing the input for every frame.
-            (None, Some((start, end))) => Command::Extension(Box::from(&data[start..end])),
+            (None, Some((start, end))) => Command::Extension(Box::from(&raw[start..end])),
             // Unreachable: the command stage always sets one of the two before Headers.
             (None, None) => Command::Extension(Box::from(&[][..])),
         };
@@ -1216,7 +1208,7 @@ impl Parser {
         if let Some(v) = self.next_version.take() {
             self.config.version = v;
         }
-        (command, table)
+        Frame::decoded(command, Headers::decoded(raw, table), self.body_start)
     }
 }
 
