@@ -126,12 +126,12 @@ fn line_after(raw: &[u8], end: usize) -> usize {
 /// against 12.2-12.3 ms).
 pub(crate) fn side_buffer(owned: &[u8], entries: &Recorder) -> Bytes {
     let spans = entries.spans.as_flattened();
-    let lines = &entries.lines[..entries.compact * LINE_LEN];
+    let lines = &entries.raw.lines[..entries.compact() * LINE_LEN];
     let mut side = Vec::with_capacity(SIDE_HEADER + owned.len() + spans.len() + lines.len());
     // Conservatively: a decoded list nearly always has some raw entry.
     side.extend_from_slice(&side_header(
-        entries.first,
-        entries.compact,
+        u16::from_le_bytes(entries.raw.first),
+        entries.compact(),
         true,
         entries.len,
     ));
@@ -180,18 +180,25 @@ pub(crate) enum Table {
     /// Entries that are all compact lines of the received frame bytes (`Headers::raw`), kept
     /// inside the frame: a decoded frame then costs a single reference count (that of its
     /// bytes) and no side buffer.
-    Raw {
-        /// Entries in use.
-        len: u8,
-        /// Where the first name starts.
-        first: u16,
-        /// [`LINE_LEN`] octets an entry.
-        lines: [u8; RAW_ENTRIES * LINE_LEN],
-    },
+    Raw(RawLines),
     /// A side buffer `[header][owned text][spans][compact lines]` (see [`SIDE_HEADER`]), or
     /// empty when there are no entries. Lists built or edited by hand have owned spans only;
     /// decoded ones that do not fit `Raw` start with compact lines and go on with spans.
     Owned(Bytes),
+}
+
+/// The compact lines of [`Table::Raw`]. Octets only (alignment 1, no padding), so that the
+/// enum's tag fits beside them in 48 bytes, and so that the decoder's copy becomes the frame's
+/// as one block move: built field by field in place, narrow stores followed by wide loads of
+/// the same bytes stalled the copy out to the caller.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RawLines {
+    /// Entries in use.
+    len: u8,
+    /// Where the first name starts (a little-endian `u16`).
+    first: [u8; 2],
+    /// [`LINE_LEN`] octets an entry.
+    lines: [u8; RAW_ENTRIES * LINE_LEN],
 }
 
 /// The entries of a frame being decoded, kept in the form its [`Headers`] will take: compact
@@ -201,10 +208,8 @@ pub(crate) enum Table {
 pub(crate) struct Recorder {
     /// Entries recorded.
     len: usize,
-    /// Entries in `lines`: the first ones.
-    compact: usize,
-    first: u16,
-    lines: [u8; RAW_ENTRIES * LINE_LEN],
+    /// The first entries, as compact lines (`raw.len` of them).
+    raw: RawLines,
     /// Where the next line must start for the entries to stay compact.
     next: usize,
     /// The entries after the compact ones (kept across frames for its allocation).
@@ -215,9 +220,11 @@ impl Default for Recorder {
     fn default() -> Recorder {
         Recorder {
             len: 0,
-            compact: 0,
-            first: 0,
-            lines: [0; RAW_ENTRIES * LINE_LEN],
+            raw: RawLines {
+                len: 0,
+                first: [0; 2],
+                lines: [0; RAW_ENTRIES * LINE_LEN],
+            },
             next: 0,
             spans: Vec::new(),
         }
@@ -231,14 +238,21 @@ impl Recorder {
         self.len
     }
 
+    /// Entries kept as compact lines: the first ones.
+    #[inline]
+    fn compact(&self) -> usize {
+        usize::from(self.raw.len)
+    }
+
     /// Records the header whose name is `frame[start..colon]` and value
     /// `frame[colon + 1..end]`, on a line whose end of line runs up to `next_line`.
     #[inline]
     pub(crate) fn push_raw(&mut self, start: usize, colon: usize, end: usize, next_line: usize) {
-        let fits = self.len == self.compact
-            && self.compact < RAW_ENTRIES
+        let compact = self.compact();
+        let fits = self.len == compact
+            && compact < RAW_ENTRIES
             && end <= usize::from(u16::MAX)
-            && (self.compact == 0 || start == self.next);
+            && (compact == 0 || start == self.next);
         self.len += 1;
         if !fits {
             self.spans.push(entry_bytes(
@@ -248,14 +262,14 @@ impl Recorder {
             return;
         }
         // `end` fits a `u16`, so `start` and `colon` (before it) do too.
-        if self.compact == 0 {
-            self.first = start as u16;
+        if compact == 0 {
+            self.raw.first = (start as u16).to_le_bytes();
         }
         let (colon, end) = ((colon as u16).to_le_bytes(), (end as u16).to_le_bytes());
-        let at = self.compact * LINE_LEN;
-        self.lines[at..at + LINE_LEN].copy_from_slice(&[colon[0], colon[1], end[0], end[1]]);
+        let at = compact * LINE_LEN;
+        self.raw.lines[at..at + LINE_LEN].copy_from_slice(&[colon[0], colon[1], end[0], end[1]]);
         self.next = next_line;
-        self.compact += 1;
+        self.raw.len += 1;
     }
 
     /// Records a header with any spans (unescaped ones included) of the frame `data`.
@@ -274,18 +288,14 @@ impl Recorder {
     /// The table kept inside the frame, when every entry fitted it.
     #[inline]
     pub(crate) fn raw_table(&self) -> Option<Table> {
-        (self.len == self.compact).then_some(Table::Raw {
-            len: self.compact as u8,
-            first: self.first,
-            lines: self.lines,
-        })
+        (self.len == self.compact()).then_some(Table::Raw(self.raw))
     }
 
     /// Forgets the frame's entries.
     #[inline]
     pub(crate) fn clear(&mut self) {
         self.len = 0;
-        self.compact = 0;
+        self.raw.len = 0;
         self.spans.clear();
     }
 }
@@ -378,13 +388,13 @@ impl Headers {
     #[inline(always)]
     fn parts(&self) -> Parts<'_> {
         match &self.table {
-            Table::Raw { len, first, lines } => Parts {
+            Table::Raw(raw) => Parts {
                 text: &[],
                 spans: &[],
-                lines: &lines[..usize::from(*len) * LINE_LEN],
-                first: usize::from(*first),
-                uses_raw: *len > 0,
-                count: usize::from(*len),
+                lines: &raw.lines[..usize::from(raw.len) * LINE_LEN],
+                first: usize::from(u16::from_le_bytes(raw.first)),
+                uses_raw: raw.len > 0,
+                count: usize::from(raw.len),
             },
             Table::Owned(meta) => {
                 let Some(header) = meta.get(..SIDE_HEADER) else {
@@ -419,7 +429,7 @@ impl Headers {
         if self.parts().uses_raw {
             let owned: Headers = self.iter().collect();
             self.table = owned.table;
-        } else if let Table::Raw { .. } = self.table {
+        } else if let Table::Raw(_) = self.table {
             self.table = Table::Owned(Bytes::new());
         }
     }
@@ -427,7 +437,7 @@ impl Headers {
     /// Number of entries, repeats included.
     pub fn len(&self) -> usize {
         match &self.table {
-            Table::Raw { len, .. } => usize::from(*len),
+            Table::Raw(raw) => usize::from(raw.len),
             Table::Owned(_) => self.parts().count,
         }
     }
