@@ -240,10 +240,14 @@ impl Decoder {
         };
         let step = self.parser.step(data);
         self.need = 0;
-        let result = match step {
+        // Each arm returns its item itself: the frame is written once, straight into the
+        // caller's slot (kept in a local and returned after, it was copied out with wide loads
+        // of narrow stores, which stalled).
+        match step {
             Ok(Step::NeedMore) => {
                 self.need = self.parser.expected_len().unwrap_or(0);
                 self.make_room();
+                self.release_idle_buffer();
                 Ok(None)
             }
             Ok(Step::Heartbeat(n)) => {
@@ -253,6 +257,7 @@ impl Decoder {
                 } else {
                     self.frozen.advance(n);
                 }
+                self.release_idle_buffer();
                 Ok(Some(Item::Heartbeat))
             }
             Ok(Step::Frame(n)) => {
@@ -262,18 +267,22 @@ impl Decoder {
                 } else {
                     self.frozen.split_to(n)
                 };
+                self.release_idle_buffer();
                 Ok(Some(Item::Frame(self.parser.finish(raw))))
             }
             Err(err) => {
                 self.fail(err.clone());
                 Err(err)
             }
-        };
+        }
+    }
+
+    /// Does not pin a large allocation (e.g. an old body's) while idle.
+    #[inline]
+    fn release_idle_buffer(&mut self) {
         if self.frozen.is_empty() && self.buf.is_empty() && self.buf.capacity() > (64 << 10) {
-            // Do not pin a large allocation (e.g. an old body's) while idle.
             self.buf = BytesMut::new();
         }
-        result
     }
 
     /// Decodes from a buffer the caller owns, consuming what it returns (tokio-util's
@@ -458,14 +467,19 @@ fn unescape_masked(
 ) -> Result<(), (usize, Option<u8>)> {
     debug_assert!(line <= start && start <= end && end - line < 64);
     let len = end - start;
-    // The text, copied once with one fixed-size move where the input allows, so that every
-    // run below reads whole blocks from the stack without checking where the input ends.
-    // Octets past `len` are never written out.
-    let mut text = [0u8; 64 + RUN_BLOCK];
-    match data.get(start..start + 64) {
-        Some(window) => text[..64].copy_from_slice(window),
-        None => text[..len].copy_from_slice(&data[start..end]),
-    }
+    // Where the runs below read whole blocks from: the input itself when it goes on far enough
+    // past the text (nearly always), else a copy of the text on the stack. Octets past `len`
+    // are never written out. (Always copying would save the check, but the loads of a freshly
+    // copied block cannot be forwarded from the wide stores that wrote it: it stalled this
+    // function for half its time.)
+    let mut copy = [0u8; 64 + RUN_BLOCK];
+    let text: &[u8] = match data.get(start..start + 64 + RUN_BLOCK) {
+        Some(window) => window,
+        None => {
+            copy[..len].copy_from_slice(&data[start..end]);
+            &copy
+        }
+    };
     // Room for the whole text plus the overshoot of the last block.
     let mut buf = [0u8; 64 + RUN_BLOCK];
     let mut written = 0;
@@ -473,7 +487,7 @@ fn unescape_masked(
     // overwritten by what follows; returns the new `written`.
     #[inline(always)]
     fn copy_run(
-        text: &[u8; 64 + RUN_BLOCK],
+        text: &[u8],
         buf: &mut [u8; 64 + RUN_BLOCK],
         written: usize,
         from: usize,
@@ -497,7 +511,7 @@ fn unescape_masked(
             // The second octet of a `\\` escape.
             continue;
         }
-        written = copy_run(&text, &mut buf, written, from, at);
+        written = copy_run(text, &mut buf, written, from, at);
         let next = (at + 1 < len).then(|| text[at + 1]);
         let octet = match next {
             Some(b'n') => b'\n',
@@ -510,7 +524,7 @@ fn unescape_masked(
         written += 1;
         from = at + 2;
     }
-    written = copy_run(&text, &mut buf, written, from, len);
+    written = copy_run(text, &mut buf, written, from, len);
     out.extend_from_slice(&buf[..written]);
     Ok(())
 }
