@@ -827,8 +827,10 @@ impl Parser {
 
     fn command_line(&mut self, data: &[u8], start: usize, end: usize) -> Result<(), DecodeError> {
         let word = &data[start..end];
-        if let Some(command) = Command::from_bytes(word) {
-            self.command = Some(command);
+        // Written in place: a command parsed into a local and then moved here was copied with
+        // a wide load of the narrow store that had just written it, which stalls.
+        self.command = Command::from_bytes(word);
+        if self.command.is_some() {
         } else if self.config.extensions && is_extension_word(word) {
             self.extension = Some((start, end));
         } else {

@@ -79,6 +79,7 @@ impl Command {
     ];
 
     /// A standard command from its exact wire spelling.
+    #[inline]
     pub fn from_bytes(word: &[u8]) -> Option<Command> {
         Some(match word {
             b"SEND" => Command::Send,
