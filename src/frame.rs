@@ -244,24 +244,28 @@ impl Frame {
     /// A decoded frame: `headers.raw()` is the whole frame through its NUL, and its body
     /// starts at `body_start`.
     #[inline]
-    pub(crate) fn decoded(command: Command, mut headers: Headers, body_start: usize) -> Frame {
+    pub(crate) fn decoded(command: Command, headers: Headers, body_start: usize) -> Frame {
         debug_assert!(headers.raw().last() == Some(&0) && body_start < headers.raw().len());
-        let body_start = match u32::try_from(body_start) {
-            Ok(start) => start,
-            // A head past 4 GiB (limits allowing): the body gets the raw bytes to itself.
-            Err(_) => {
-                let raw = headers.raw();
-                let body = raw.slice(body_start..raw.len() - 1);
-                headers.set_raw(body);
-                0
-            }
-        };
-        Frame {
+        let mut frame = Frame {
             command,
             headers,
-            body_start,
+            body_start: body_start as u32,
             omit_content_length: false,
+        };
+        if body_start > u32::MAX as usize {
+            frame.give_body_its_own_bytes(body_start);
         }
+        frame
+    }
+
+    /// For a head past 4 GiB (limits allowing), whose body start `u32` cannot hold: the body
+    /// gets the raw bytes to itself.
+    #[cold]
+    fn give_body_its_own_bytes(&mut self, body_start: usize) {
+        let raw = self.headers.raw();
+        let body = raw.slice(body_start..raw.len() - 1);
+        self.headers.set_raw(body);
+        self.body_start = 0;
     }
 
     /// The command.
