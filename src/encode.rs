@@ -74,13 +74,25 @@ impl Encoder {
             }
             None => None,
         };
-        if let Some(written) = written {
-            if written.is_err() {
+        match written {
+            Some(Err(err)) => {
                 // Refused part-way: take back what was written.
                 dst.truncate(start);
+                Err(err)
             }
-            return written;
+            Some(Ok(true)) => Ok(()),
+            // The head did not fit its bound (which cannot happen): the general path.
+            Some(Ok(false)) => {
+                debug_assert!(false, "a frame's head outgrew its bound");
+                dst.truncate(start);
+                self.encode_planned(frame, dst)
+            }
+            None => self.encode_planned(frame, dst),
         }
+    }
+
+    /// [`encode`](Encoder::encode) for any frame: checks and sizes it first, then writes it.
+    fn encode_planned(&self, frame: &Frame, dst: &mut BytesMut) -> Result<(), EncodeError> {
         let plan = self.plan(frame, false)?;
         dst.reserve(plan.len);
         dst.extend_from_slice(frame.command().as_bytes());
@@ -90,7 +102,8 @@ impl Encoder {
             None => self.write_headers(frame.headers().iter(), &plan, dst),
         }
         if plan.add_length {
-            write_content_length(frame.body().len(), dst);
+            let line = &mut [0; CONTENT_LENGTH_LINE_MAX];
+            dst.extend_from_slice(content_length_line(frame.body().len(), line));
         }
         write_body(frame.body(), dst);
         Ok(())
@@ -133,6 +146,13 @@ impl Encoder {
     /// name, a mismatched `content-length` or a NUL in the body; those are checked as the
     /// headers are written and the caller takes the output back on an error. The one reserve
     /// uses an upper bound, which needs no pass over the headers.
+    ///
+    /// The head goes into room cleared in `dst` for its bound, then `dst` is cut to what was
+    /// written: appending piece by piece would update `dst`'s length after every name, colon,
+    /// value and LF, and each update waits for the one before (a store and a load of the same
+    /// field), which made the length, not the copying, what encoding a small frame waited on.
+    ///
+    /// Returns `Ok(false)`, with `dst` to be cut back, if the head did not fit its bound.
     #[inline(always)]
     fn encode_plain<'a>(
         &self,
@@ -140,27 +160,37 @@ impl Encoder {
         entries: impl ExactSizeIterator<Item = (&'a [u8], &'a [u8])>,
         text_len: usize,
         dst: &mut BytesMut,
-    ) -> Result<(), EncodeError> {
+    ) -> Result<bool, EncodeError> {
         let command = frame.command().as_bytes();
         let body = frame.body();
-        dst.reserve(
-            command.len()
-                + 1
-                + text_len
-                + 2 * entries.len()
-                + CONTENT_LENGTH_LINE_MAX
-                + 1
-                + body.len()
-                + 1,
-        );
-        dst.extend_from_slice(command);
-        dst.extend_from_slice(b"\n");
-        let has_length = write_plain_headers(entries, body, self.version, dst)?;
+        let head_bound =
+            command.len() + 1 + text_len + 2 * entries.len() + CONTENT_LENGTH_LINE_MAX + 1;
+        dst.reserve(head_bound + body.len() + 1);
+        let start = dst.len();
+        dst.resize(start + head_bound, 0);
+        let mut head = HeadWriter {
+            buf: &mut dst[start..],
+            at: 0,
+            fits: true,
+        };
+        head.put(command);
+        head.put(b"\n");
+        let has_length = write_plain_headers(entries, body, self.version, &mut head)?;
         if add_length(frame, has_length)? {
-            write_content_length(body.len(), dst);
+            head.put(content_length_line(
+                body.len(),
+                &mut [0; CONTENT_LENGTH_LINE_MAX],
+            ));
         }
-        write_body(body, dst);
-        Ok(())
+        head.put(b"\n");
+        if !head.fits {
+            return Ok(false);
+        }
+        let end = start + head.at;
+        dst.truncate(end);
+        dst.extend_from_slice(body);
+        dst.extend_from_slice(b"\0");
+        Ok(true)
     }
 
     /// Validates `frame`'s headers and body (its command passed [`check_command`]) and sizes
@@ -329,7 +359,7 @@ fn write_plain_headers<'a>(
     entries: impl Iterator<Item = (&'a [u8], &'a [u8])>,
     body: &[u8],
     version: Version,
-    dst: &mut BytesMut,
+    dst: &mut HeadWriter<'_>,
 ) -> Result<bool, EncodeError> {
     let mut has_length = false;
     for (name, value) in entries {
@@ -344,9 +374,34 @@ fn write_plain_headers<'a>(
             check_length(value, body)?;
             has_length = true;
         }
-        write_header(name, value, dst);
+        dst.put(name);
+        dst.put(b":");
+        dst.put(value);
+        dst.put(b"\n");
     }
     Ok(has_length)
+}
+
+/// Writes a frame's head into room set aside for it (see [`Encoder::encode_plain`]), keeping
+/// its position in a register.
+struct HeadWriter<'a> {
+    buf: &'a mut [u8],
+    at: usize,
+    /// Cleared if something did not fit; nothing more is written then.
+    fits: bool,
+}
+
+impl HeadWriter<'_> {
+    #[inline(always)]
+    fn put(&mut self, bytes: &[u8]) {
+        match self.buf.get_mut(self.at..self.at + bytes.len()) {
+            Some(room) => {
+                room.copy_from_slice(bytes);
+                self.at += bytes.len();
+            }
+            None => self.fits = false,
+        }
+    }
 }
 
 #[inline]
@@ -357,16 +412,16 @@ fn write_header(name: &[u8], value: &[u8], dst: &mut BytesMut) {
     dst.extend_from_slice(b"\n");
 }
 
-fn write_content_length(body_len: usize, dst: &mut BytesMut) {
-    // The whole line is put together on the stack and copied in one go.
+/// The `content-length` line for a body of `body_len` octets, put together in `line` so that
+/// it is copied out in one go.
+fn content_length_line(body_len: usize, line: &mut [u8; CONTENT_LENGTH_LINE_MAX]) -> &[u8] {
     const DIGITS_AT: usize = CONTENT_LENGTH.len() + 1;
-    let mut line = [0u8; CONTENT_LENGTH_LINE_MAX];
     line[..CONTENT_LENGTH.len()].copy_from_slice(CONTENT_LENGTH);
     line[CONTENT_LENGTH.len()] = b':';
     let end = DIGITS_AT + decimal_len(body_len);
     write_decimal(body_len, &mut line[DIGITS_AT..end]);
     line[end] = b'\n';
-    dst.extend_from_slice(&line[..=end]);
+    &line[..=end]
 }
 
 /// The blank line, the body and the NUL.
@@ -407,9 +462,12 @@ mod tests {
             write_decimal(n, &mut digits);
             assert_eq!(digits, n.to_string().into_bytes(), "{n}");
         }
-        let mut out = BytesMut::new();
-        write_content_length(4096, &mut out);
-        assert_eq!(&out[..], b"content-length:4096\n");
+        let line = &mut [0; CONTENT_LENGTH_LINE_MAX];
+        assert_eq!(content_length_line(4096, line), b"content-length:4096\n");
+        assert_eq!(
+            content_length_line(usize::MAX, line),
+            format!("content-length:{}\n", usize::MAX).as_bytes()
+        );
     }
 
     #[test]
