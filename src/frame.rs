@@ -246,30 +246,26 @@ impl Frame {
     #[inline]
     pub(crate) fn decoded(command: Command, headers: Headers, body_start: usize) -> Frame {
         debug_assert!(headers.raw().last() == Some(&0) && body_start < headers.raw().len());
-        if body_start > u32::MAX as usize {
-            return Frame::decoded_past_4_gib(command, headers, body_start);
-        }
-        Frame {
+        let mut frame = Frame {
             command,
             headers,
             body_start: body_start as u32,
             omit_content_length: false,
+        };
+        if body_start > u32::MAX as usize {
+            frame.give_body_its_own_bytes(body_start);
         }
+        frame
     }
 
     /// For a head past 4 GiB (limits allowing), whose body start `u32` cannot hold: the body
     /// gets the raw bytes to itself.
     #[cold]
-    fn decoded_past_4_gib(command: Command, mut headers: Headers, body_start: usize) -> Frame {
-        let raw = headers.raw();
+    fn give_body_its_own_bytes(&mut self, body_start: usize) {
+        let raw = self.headers.raw();
         let body = raw.slice(body_start..raw.len() - 1);
-        headers.set_raw(body);
-        Frame {
-            command,
-            headers,
-            body_start: 0,
-            omit_content_length: false,
-        }
+        self.headers.set_raw(body);
+        self.body_start = 0;
     }
 
     /// The command.
