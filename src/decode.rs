@@ -529,6 +529,15 @@ fn unescape_masked(
     Ok(())
 }
 
+/// The extension command of a frame spelt `data[start..end]`, from the parser's `extension`.
+/// Copied: rare enough that a copy is cheaper than sharing the input for every frame. Without
+/// one (unreachable: the command stage sets a command or an extension before Headers), an
+/// empty extension.
+fn extension_command(data: &[u8], extension: Option<(usize, usize)>) -> Command {
+    let (start, end) = extension.unwrap_or((0, 0));
+    Command::Extension(Box::from(&data[start..end]))
+}
+
 /// How far [`Parser::has_unusual`] searches at once.
 const UNUSUAL_WINDOW: usize = 4096;
 
@@ -830,14 +839,14 @@ impl Parser {
         // Written in place: a command parsed into a local and then moved here was copied with
         // a wide load of the narrow store that had just written it, which stalls.
         self.command = Command::from_bytes(word);
-        if self.command.is_some() {
-        } else if self.config.extensions && is_extension_word(word) {
+        if self.command.is_none() {
+            if !(self.config.extensions && is_extension_word(word)) {
+                return Err(DecodeError::UnknownCommand {
+                    offset: self.at(start),
+                    command: shown(word, 64),
+                });
+            }
             self.extension = Some((start, end));
-        } else {
-            return Err(DecodeError::UnknownCommand {
-                offset: self.at(start),
-                command: shown(word, 64),
-            });
         }
         self.escaping = self.config.version.escapes_headers()
             && !self.command.as_ref().is_some_and(Command::is_escape_exempt);
@@ -1169,10 +1178,9 @@ impl Parser {
     }
 
     fn body_not_allowed(&self, data: &[u8]) -> DecodeError {
-        let command = match (&self.command, self.extension) {
-            (Some(command), _) => command.clone(),
-            (None, Some((start, end))) => Command::Extension(Box::from(&data[start..end])),
-            (None, None) => Command::Extension(Box::from(&[][..])),
+        let command = match &self.command {
+            Some(command) => command.clone(),
+            None => extension_command(data, self.extension),
         };
         DecodeError::BodyNotAllowed {
             offset: self.at(self.body_start),
@@ -1207,10 +1215,7 @@ impl Parser {
     fn finish(&mut self, raw: Bytes) -> Frame {
         let command = match (self.command.take(), self.extension.take()) {
             (Some(command), _) => command,
-            // Rare enough that a copy is cheaper than sharing the input for every frame.
-            (None, Some((start, end))) => Command::Extension(Box::from(&raw[start..end])),
-            // Unreachable: the command stage always sets one of the two before Headers.
-            (None, None) => Command::Extension(Box::from(&[][..])),
+            (None, extension) => extension_command(&raw, extension),
         };
         let table = self.entries.raw_table().unwrap_or_else(|| {
             // More entries than the frame holds, or unescaped text: the rest of the table and
