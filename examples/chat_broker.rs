@@ -94,7 +94,7 @@ use bytes::{Bytes, BytesMut};
 use futures_util::{SinkExt, StreamExt};
 use stomp_codec::websocket::{self, Subprotocol};
 use stomp_codec::{
-    Accept, AckMode, CloseReason, ConnectionError, ErrorReply, Frame, HeartBeat, ServerConfig,
+    Accept, AckMode, CloseReason, ConnectionError, ErrorReply, Frame, Heartbeat, ServerConfig,
     ServerConnection, ServerEvent, Version, VersionSet,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -134,7 +134,7 @@ Limits (beyond them: ERROR and the connection closes, unless said otherwise):
 
 /// The heart-beat of CONNECTED: the broker can send every second and wants to hear from the
 /// client at most every second, so the client's own offer decides (B-3: the larger value wins).
-const HEART_BEAT: HeartBeat = HeartBeat::new(1_000, 1_000);
+const HEART_BEAT: Heartbeat = Heartbeat::new(1_000, 1_000);
 /// A client that does not take its bytes within this is dropped (its socket buffers are full).
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// A client must send CONNECT within this after its transport is accepted.
@@ -501,7 +501,7 @@ impl Session {
                 match self.conn.accept(now(), accept) {
                     Ok(()) => self.log(format!(
                         "CONNECT accepted: STOMP {}, client heart-beat {}",
-                        request.version, request.heart_beat
+                        request.version, request.heartbeat
                     )),
                     Err(e) => self.log(format!("cannot accept CONNECT: {e}")),
                 }
@@ -947,7 +947,7 @@ async fn serve(
     let id = lock(&broker).register(to_session);
     let config = ServerConfig::default()
         .versions(versions)
-        .heart_beat(HEART_BEAT)
+        .heartbeat(HEART_BEAT)
         .server(concat!("chat_broker/", env!("CARGO_PKG_VERSION")))
         .max_subscriptions(MAX_SUBSCRIPTIONS)
         .max_transactions(MAX_TRANSACTIONS)

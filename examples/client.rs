@@ -30,7 +30,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::{Bytes, BytesMut};
 use stomp_codec::{
-    AckMode, ClientConfig, ClientConnection, ClientEvent, CloseReason, FrameOptions, HeartBeat,
+    AckMode, ClientConfig, ClientConnection, ClientEvent, CloseReason, FrameOptions, Heartbeat,
     Message, UsageError, Version,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -53,7 +53,7 @@ Options:
   -h, --help           print this help";
 
 /// The heart-beat offered: send every second, expect the broker every second.
-const HEART_BEAT: HeartBeat = HeartBeat::new(1_000, 1_000);
+const HEART_BEAT: Heartbeat = Heartbeat::new(1_000, 1_000);
 /// The whole run must finish within this.
 const OVERALL_TIMEOUT: Duration = Duration::from_secs(10);
 /// Each step (TCP connect, waiting for one confirmation) must finish within this.
@@ -327,7 +327,7 @@ async fn round_trip(args: &Args) -> Result<(), Failure> {
     stream.set_nodelay(true)?;
     println!("{}  TCP connected to {}", lap(), args.addr);
 
-    let mut config = ClientConfig::new(args.host.clone()).heart_beat(HEART_BEAT);
+    let mut config = ClientConfig::new(args.host.clone()).heartbeat(HEART_BEAT);
     if let Some(login) = &args.login {
         config = config.login(login.clone());
     }

@@ -2,7 +2,7 @@
 
 use core::fmt;
 
-use crate::numbers::parse_heart_beat;
+use crate::numbers::parse_heartbeat;
 
 /// A `heart-beat` header value `x,y` in milliseconds (B-1).
 ///
@@ -10,39 +10,39 @@ use crate::numbers::parse_heart_beat;
 /// `y` is the gap it would like between beats it receives (0: it wants none).
 ///
 /// ```
-/// use stomp_codec::HeartBeat;
-/// let client = HeartBeat::parse(b"10000,10000").unwrap();
-/// let server = HeartBeat::new(5000, 20000);
+/// use stomp_codec::Heartbeat;
+/// let client = Heartbeat::parse(b"10000,10000").unwrap();
+/// let server = Heartbeat::new(5000, 20000);
 /// // client -> server every max(10000, 20000) ms; server -> client every max(5000, 10000) ms.
-/// assert_eq!(HeartBeat::negotiate(client, server), (20000, 10000));
+/// assert_eq!(Heartbeat::negotiate(client, server), (20000, 10000));
 /// assert_eq!(server.to_string(), "5000,20000");
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct HeartBeat {
+pub struct Heartbeat {
     /// Smallest interval the sender can guarantee between its own beats, in ms (0 = none).
     pub send_ms: u32,
     /// Interval the sender wants between beats it receives, in ms (0 = none).
     pub receive_ms: u32,
 }
 
-impl HeartBeat {
+impl Heartbeat {
     /// `0,0`: no heart-beats either way; also what a missing header means (B-2).
-    pub const NONE: HeartBeat = HeartBeat {
+    pub const NONE: Heartbeat = Heartbeat {
         send_ms: 0,
         receive_ms: 0,
     };
 
     /// A value from its two numbers.
-    pub const fn new(send_ms: u32, receive_ms: u32) -> HeartBeat {
-        HeartBeat {
+    pub const fn new(send_ms: u32, receive_ms: u32) -> Heartbeat {
+        Heartbeat {
             send_ms,
             receive_ms,
         }
     }
 
     /// Parses exactly `digits,digits`, each fitting `u32` (D-19); anything else is `None`.
-    pub fn parse(value: &[u8]) -> Option<HeartBeat> {
-        parse_heart_beat(value).map(|(send_ms, receive_ms)| HeartBeat {
+    pub fn parse(value: &[u8]) -> Option<Heartbeat> {
+        parse_heartbeat(value).map(|(send_ms, receive_ms)| Heartbeat {
             send_ms,
             receive_ms,
         })
@@ -50,7 +50,7 @@ impl HeartBeat {
 
     /// The two negotiated intervals in ms, `(client_to_server, server_to_client)`, from the
     /// CONNECT and CONNECTED values (B-3): 0 when either side said 0, otherwise the larger.
-    pub fn negotiate(client: HeartBeat, server: HeartBeat) -> (u32, u32) {
+    pub fn negotiate(client: Heartbeat, server: Heartbeat) -> (u32, u32) {
         (
             interval(client.send_ms, server.receive_ms),
             interval(server.send_ms, client.receive_ms),
@@ -66,7 +66,7 @@ fn interval(sender_can: u32, receiver_wants: u32) -> u32 {
     }
 }
 
-impl fmt::Display for HeartBeat {
+impl fmt::Display for Heartbeat {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{},{}", self.send_ms, self.receive_ms)
     }
@@ -79,15 +79,15 @@ mod tests {
     #[test]
     fn zero_disables_a_direction_b3() {
         assert_eq!(
-            HeartBeat::negotiate(HeartBeat::new(0, 1000), HeartBeat::new(1000, 1000)),
+            Heartbeat::negotiate(Heartbeat::new(0, 1000), Heartbeat::new(1000, 1000)),
             (0, 1000)
         );
         assert_eq!(
-            HeartBeat::negotiate(HeartBeat::new(1000, 0), HeartBeat::new(500, 2000)),
+            Heartbeat::negotiate(Heartbeat::new(1000, 0), Heartbeat::new(500, 2000)),
             (2000, 0)
         );
         assert_eq!(
-            HeartBeat::negotiate(HeartBeat::NONE, HeartBeat::new(1, 1)),
+            Heartbeat::negotiate(Heartbeat::NONE, Heartbeat::new(1, 1)),
             (0, 0)
         );
     }

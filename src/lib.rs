@@ -23,19 +23,19 @@
 //!                       destination:/queue/a\n\nbye\0\n";
 //! let mut decoder = Decoder::new(Version::V1_2);
 //! let mut bodies = Vec::new();
-//! let mut heart_beats = 0;
+//! let mut heartbeats = 0;
 //! for chunk in stream.chunks(7) {
 //!     // e.g. what one read() returned
 //!     decoder.push(chunk);
 //!     while let Some(item) = decoder.next_item()? {
 //!         match item {
 //!             Item::Frame(frame) => bodies.push(frame.body_bytes()),
-//!             Item::Heartbeat => heart_beats += 1, // the EOL after each NUL counts too
+//!             Item::Heartbeat => heartbeats += 1, // the EOL after each NUL counts too
 //!         }
 //!     }
 //! }
 //! assert_eq!(bodies, ["hello", "bye"]);
-//! assert_eq!(heart_beats, 2);
+//! assert_eq!(heartbeats, 2);
 //! assert!(!decoder.is_mid_frame());
 //!
 //! // Bad input is a precise, sticky error at its stream offset.
@@ -328,14 +328,14 @@ pub use connection::{
     Accept, AckMode, ClientConfig, ClientConnection, ClientEvent, CloseReason, ConnectRequest,
     ConnectionError, ErrorReply, FrameOptions, Message, ServerConfig, ServerConnection,
     ServerEvent, Timestamp, UsageError, DEFAULT_CONNECT_TIMEOUT, DEFAULT_DISCONNECT_TIMEOUT,
-    DEFAULT_HEART_BEAT, DEFAULT_MAX_SUBSCRIPTIONS, DEFAULT_MAX_TRANSACTIONS,
+    DEFAULT_HEARTBEAT, DEFAULT_MAX_SUBSCRIPTIONS, DEFAULT_MAX_TRANSACTIONS,
 };
 pub use decode::{Decoder, Item};
 pub use encode::{encode, Encoder};
 pub use error::{DecodeError, EncodeError, HeaderUtf8Error, Unrepresentable};
 pub use frame::{Command, Frame, FrameBuilder, HeadersMut};
 pub use headers::{Headers, Iter as HeaderIter};
-pub use heartbeat::HeartBeat;
+pub use heartbeat::Heartbeat;
 pub use limits::{LimitKind, Limits};
 #[cfg(feature = "tokio-codec")]
 pub use tokio_codec::{CodecError, StompCodec};

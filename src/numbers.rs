@@ -27,7 +27,7 @@ pub(crate) fn parse_content_length(value: &[u8]) -> Option<u64> {
 }
 
 /// A `heart-beat` value: exactly `digits,digits`, each fitting `u32` (B-1, D-19).
-pub(crate) fn parse_heart_beat(value: &[u8]) -> Option<(u32, u32)> {
+pub(crate) fn parse_heartbeat(value: &[u8]) -> Option<(u32, u32)> {
     all_consuming(separated_pair(decimal_u32, tag(&b","[..]), decimal_u32))
         .parse(value)
         .ok()
@@ -66,8 +66,8 @@ mod tests {
     }
 
     #[test]
-    fn heart_beat_syntax_d19() {
-        assert_eq!(parse_heart_beat(b"10000,0"), Some((10000, 0)));
+    fn heartbeat_syntax_d19() {
+        assert_eq!(parse_heartbeat(b"10000,0"), Some((10000, 0)));
         for bad in [
             &b"1"[..],
             b"1,",
@@ -77,7 +77,7 @@ mod tests {
             b"4294967296,0",
             b"",
         ] {
-            assert_eq!(parse_heart_beat(bad), None);
+            assert_eq!(parse_heartbeat(bad), None);
         }
     }
 }

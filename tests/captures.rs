@@ -362,7 +362,7 @@ fn f10_d13_every_broker_frame_is_followed_by_an_eol() {
 
 /// Interop quirk 2: headers come out in wire order (H-6); CONNECTED is read raw (E-5).
 #[test]
-fn h6_rabbitmq_connected_header_order_server_session_heart_beat_version() {
+fn h6_rabbitmq_connected_header_order_server_session_heartbeat_version() {
     for name in [
         "rabbitmq-to-stomppy.bin",
         "rabbitmq-to-stompjs-tcp.bin",

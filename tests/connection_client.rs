@@ -129,7 +129,7 @@ fn a_hand_built_connect_is_checked_too_c3_c11() {
     refused(
         &mut c,
         r,
-        UsageError::InvalidHeartBeat {
+        UsageError::InvalidHeartbeat {
             value: "1,x".into(),
         },
     );

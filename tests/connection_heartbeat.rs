@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use common_connection::*;
 use stomp_codec::{
     ClientConfig, ClientConnection, ClientEvent, CloseReason, ConnectionError, FrameOptions,
-    HeartBeat, ServerConfig, ServerEvent, Version, VersionSet,
+    Heartbeat, ServerConfig, ServerEvent, Version, VersionSet,
 };
 
 const CONNECTED_1S: &str = "CONNECTED\nversion:1.2\nheart-beat:1000,1000\n\n\0";
@@ -18,7 +18,7 @@ const CONNECTED_1S: &str = "CONNECTED\nversion:1.2\nheart-beat:1000,1000\n\n\0";
 /// A 1.2 client that offered `1000,1000` and received CONNECTED at `t0`.
 fn client_1s(t0: Instant, config: ClientConfig) -> ClientConnection {
     client_connected(
-        config.heart_beat(HeartBeat::new(1000, 1000)),
+        config.heartbeat(Heartbeat::new(1000, 1000)),
         t0,
         CONNECTED_1S,
     )
@@ -29,8 +29,8 @@ fn both_intervals_are_negotiated_per_direction_b3() {
     // client (cx, cy) = (1000, 2000); server (sx, sy) = (3000, 500):
     // client -> server max(1000, 500) = 1000; server -> client max(3000, 2000) = 3000.
     let p = Pair::connect(
-        ClientConfig::new("/").heart_beat(HeartBeat::new(1000, 2000)),
-        ServerConfig::default().heart_beat(HeartBeat::new(3000, 500)),
+        ClientConfig::new("/").heartbeat(Heartbeat::new(1000, 2000)),
+        ServerConfig::default().heartbeat(Heartbeat::new(3000, 500)),
     );
     let now = p.now;
     assert_eq!(
@@ -43,8 +43,8 @@ fn both_intervals_are_negotiated_per_direction_b3() {
 
     // A zero on either side disables that direction.
     let mut p = Pair::new(
-        ClientConfig::new("/").heart_beat(HeartBeat::new(0, 2000)),
-        ServerConfig::default().heart_beat(HeartBeat::new(3000, 500)),
+        ClientConfig::new("/").heartbeat(Heartbeat::new(0, 2000)),
+        ServerConfig::default().heartbeat(Heartbeat::new(3000, 500)),
     );
     p.client.connect(p.now).unwrap();
     p.pump();
@@ -54,12 +54,12 @@ fn both_intervals_are_negotiated_per_direction_b3() {
         [ClientEvent::Connected {
             send_interval,
             receive_interval,
-            heart_beat,
+            heartbeat,
             ..
         }] => {
             assert_eq!(*send_interval, None);
             assert_eq!(*receive_interval, Some(ms(3000)));
-            assert_eq!(*heart_beat, HeartBeat::new(3000, 500));
+            assert_eq!(*heartbeat, Heartbeat::new(3000, 500));
         }
         other => panic!("{other:?}"),
     }
@@ -68,7 +68,7 @@ fn both_intervals_are_negotiated_per_direction_b3() {
 #[test]
 fn an_eol_is_sent_when_nothing_was_written_for_the_interval_b4_d20() {
     let t0 = Instant::now();
-    let mut c = ClientConnection::new(ClientConfig::new("/").heart_beat(HeartBeat::new(1000, 0)));
+    let mut c = ClientConnection::new(ClientConfig::new("/").heartbeat(Heartbeat::new(1000, 0)));
     c.connect(t0).unwrap(); // the last write: CONNECT at t0
     drain_client(&mut c);
     c.handle_input(
@@ -89,7 +89,7 @@ fn an_eol_is_sent_when_nothing_was_written_for_the_interval_b4_d20() {
 }
 
 #[test]
-fn traffic_postpones_the_heart_beat_b4() {
+fn traffic_postpones_the_heartbeat_b4() {
     let t0 = Instant::now();
     let mut c = client_1s(t0, ClientConfig::new("/"));
     c.send(t0 + ms(600), "/q", "x", FrameOptions::new())
@@ -245,7 +245,7 @@ fn a_1_0_session_runs_no_timers_b8() {
 }
 
 #[test]
-fn heart_beats_stop_after_disconnect_r6() {
+fn heartbeats_stop_after_disconnect_r6() {
     let t0 = Instant::now();
     let mut c = client_1s(t0, ClientConfig::new("/"));
     c.disconnect(t0 + ms(100), FrameOptions::new().receipt())
@@ -262,10 +262,10 @@ fn heart_beats_stop_after_disconnect_r6() {
 }
 
 #[test]
-fn a_pair_stays_alive_on_heart_beats_alone_b4_b5() {
+fn a_pair_stays_alive_on_heartbeats_alone_b4_b5() {
     let mut p = Pair::connect(
-        ClientConfig::new("/").heart_beat(HeartBeat::new(1000, 1000)),
-        ServerConfig::default().heart_beat(HeartBeat::new(1000, 1000)),
+        ClientConfig::new("/").heartbeat(Heartbeat::new(1000, 1000)),
+        ServerConfig::default().heartbeat(Heartbeat::new(1000, 1000)),
     );
     let (up, down) = (p.up_bytes, p.down_bytes);
     p.advance(Duration::from_secs(60));
@@ -279,8 +279,8 @@ fn a_pair_stays_alive_on_heart_beats_alone_b4_b5() {
 #[test]
 fn the_server_detects_a_silent_client_and_aborts_its_transactions_b6_r7() {
     let mut p = Pair::connect(
-        ClientConfig::new("/").heart_beat(HeartBeat::new(1000, 1000)),
-        ServerConfig::default().heart_beat(HeartBeat::new(1000, 1000)),
+        ClientConfig::new("/").heartbeat(Heartbeat::new(1000, 1000)),
+        ServerConfig::default().heartbeat(Heartbeat::new(1000, 1000)),
     );
     p.client.begin(p.now, "tx", FrameOptions::new()).unwrap();
     p.pump();
@@ -320,7 +320,7 @@ fn the_server_detects_a_silent_client_and_aborts_its_transactions_b6_r7() {
 fn the_server_sends_eols_when_idle_b4() {
     let t0 = Instant::now();
     let mut s = server_connected(
-        ServerConfig::default().heart_beat(HeartBeat::new(500, 0)),
+        ServerConfig::default().heartbeat(Heartbeat::new(500, 0)),
         t0,
         "CONNECT\naccept-version:1.2\nheart-beat:0,400\n\n\0",
     );
@@ -338,8 +338,8 @@ fn a_clock_that_steps_back_neither_rewinds_nor_fires_a_timer_b6_d20() {
     // healthy peer look silent.
     let t0 = Instant::now() + Duration::from_secs(1000);
     let mut p = Pair::new(
-        ClientConfig::new("/").heart_beat(HeartBeat::new(1000, 1000)),
-        ServerConfig::default().heart_beat(HeartBeat::new(1000, 1000)),
+        ClientConfig::new("/").heartbeat(Heartbeat::new(1000, 1000)),
+        ServerConfig::default().heartbeat(Heartbeat::new(1000, 1000)),
     );
     p.now = t0;
     p.handshake();
@@ -384,7 +384,7 @@ fn a_clock_that_steps_back_neither_rewinds_nor_fires_a_timer_b6_d20() {
 #[test]
 fn a_connected_polled_after_a_timeout_beats_at_once_b7() {
     let t0 = Instant::now();
-    let mut c = ClientConnection::new(ClientConfig::new("/").heart_beat(HeartBeat::new(100, 0)));
+    let mut c = ClientConnection::new(ClientConfig::new("/").heartbeat(Heartbeat::new(100, 0)));
     c.connect(t0).unwrap();
     assert!(c.poll_transmit().is_some());
     c.handle_input(t0, b"CONNECTED\nversion:1.2\nheart-beat:0,100\n\n\0")

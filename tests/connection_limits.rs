@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use common_connection::*;
 use stomp_codec::{
-    ClientConfig, ClientConnection, ClientEvent, CloseReason, Command, ConnectionError, HeartBeat,
+    ClientConfig, ClientConnection, ClientEvent, CloseReason, Command, ConnectionError, Heartbeat,
     ServerConfig, ServerConnection, ServerEvent, Version,
 };
 
@@ -252,7 +252,7 @@ fn a_client_gives_up_when_connected_does_not_come() {
 #[test]
 fn a_client_stops_its_connect_timer_at_connected_or_when_disabled() {
     let t0 = Instant::now();
-    let config = ClientConfig::new("/").heart_beat(HeartBeat::NONE);
+    let config = ClientConfig::new("/").heartbeat(Heartbeat::NONE);
     let mut c = ClientConnection::new(config.clone());
     c.connect(t0).unwrap();
     drain_client(&mut c);

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use common_connection::*;
 use stomp_codec::{
     Accept, ClientConfig, ClientConnection, ClientEvent, CloseReason, Command, ConnectionError,
-    ErrorReply, HeartBeat, ServerConfig, ServerConnection, ServerEvent, UsageError, Version,
+    ErrorReply, Heartbeat, ServerConfig, ServerConnection, ServerEvent, UsageError, Version,
     VersionSet,
 };
 
@@ -232,7 +232,7 @@ fn connected_without_version_means_1_0_c6() {
             version: Version::V1_0,
             session: Some("abc".into()),
             server: None,
-            heart_beat: HeartBeat::NONE,
+            heartbeat: Heartbeat::NONE,
             send_interval: None,
             receive_interval: None,
         }]
@@ -243,7 +243,7 @@ fn connected_without_version_means_1_0_c6() {
 #[test]
 fn connected_event_reports_session_server_and_intervals_c7() {
     let now = Instant::now();
-    let mut c = ClientConnection::new(ClientConfig::new("/").heart_beat(HeartBeat::new(500, 0)));
+    let mut c = ClientConnection::new(ClientConfig::new("/").heartbeat(Heartbeat::new(500, 0)));
     c.connect(now).unwrap();
     c.handle_input(
         now,
@@ -256,7 +256,7 @@ fn connected_event_reports_session_server_and_intervals_c7() {
             version: Version::V1_2,
             session: None,
             server: Some("Apache/1.3.9 (Unix)".into()),
-            heart_beat: HeartBeat::new(0, 2000),
+            heartbeat: Heartbeat::new(0, 2000),
             send_interval: Some(Duration::from_millis(2000)),
             receive_interval: None,
         }]
@@ -383,7 +383,7 @@ fn a_pre_negotiation_error_message_has_no_line_breaks_d14_c10() {
 }
 
 #[test]
-fn invalid_heart_beat_on_connect_is_an_error_d19() {
+fn invalid_heartbeat_on_connect_is_an_error_d19() {
     for value in [
         "abc",
         "1000",
@@ -397,24 +397,24 @@ fn invalid_heart_beat_on_connect_is_an_error_d19() {
         assert_eq!(events, vec![], "{value}");
         assert!(matches!(
             s.failure(),
-            Some(ConnectionError::InvalidHeartBeat { .. })
+            Some(ConnectionError::InvalidHeartbeat { .. })
         ));
         let out = drain_server(&mut s);
         assert!(is(&frames(&out, Version::V1_0)[0], Command::Error));
     }
     // B-8: in a 1.0 session the header means nothing and is not checked.
     let (_, events) = server_gets(ServerConfig::default(), "CONNECT\nheart-beat:abc\n\n\0");
-    assert_eq!(connect_request(&events).heart_beat, HeartBeat::NONE);
+    assert_eq!(connect_request(&events).heartbeat, Heartbeat::NONE);
 }
 
 #[test]
-fn invalid_heart_beat_on_connected_fails_the_client_d19() {
+fn invalid_heartbeat_on_connected_fails_the_client_d19() {
     let now = Instant::now();
     let mut c = ClientConnection::new(ClientConfig::new("/"));
     c.connect(now).unwrap();
     c.handle_input(now, b"CONNECTED\nversion:1.2\nheart-beat:x\n\n\0")
         .unwrap();
-    let err = ConnectionError::InvalidHeartBeat { value: "x".into() };
+    let err = ConnectionError::InvalidHeartbeat { value: "x".into() };
     assert_eq!(
         client_events(&mut c),
         vec![ClientEvent::Closed(CloseReason::Failed(err.clone()))]
@@ -471,11 +471,11 @@ fn receipt_on_connect_is_refused_by_the_client_and_ignored_by_the_server_c11() {
 }
 
 #[test]
-fn connected_carries_server_heart_beat_and_extra_headers_c6_c7() {
+fn connected_carries_server_heartbeat_and_extra_headers_c6_c7() {
     let now = Instant::now();
     let (mut s, _) = server_gets(
         ServerConfig::default()
-            .heart_beat(HeartBeat::new(3000, 4000))
+            .heartbeat(Heartbeat::new(3000, 4000))
             .server("chat/1.0"),
         "CONNECT\naccept-version:1.1,1.2\n\n\0",
     );

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use common_connection::*;
 use stomp_codec::{
     AckMode, ClientConfig, ClientEvent, CloseReason, Command, ConnectionError, Frame, FrameOptions,
-    HeartBeat, ServerConfig, ServerEvent, UsageError, Version,
+    Heartbeat, ServerConfig, ServerEvent, UsageError, Version,
 };
 
 const CONNECT12: &str = "CONNECT\naccept-version:1.2\nhost:/\nheart-beat:0,0\n\n\0";
@@ -180,11 +180,11 @@ fn a_connect_received_before_the_deadline_wins_over_the_timeout() {
 }
 
 #[test]
-fn a_heart_beat_timeout_comes_after_the_frames_received_before_it_b6() {
+fn a_heartbeat_timeout_comes_after_the_frames_received_before_it_b6() {
     let t0 = Instant::now();
     let connect = "CONNECT\naccept-version:1.2\nheart-beat:1000,0\n\n\0";
     let mut s = server_connected(
-        ServerConfig::default().heart_beat(HeartBeat::new(0, 1000)),
+        ServerConfig::default().heartbeat(Heartbeat::new(0, 1000)),
         t0,
         connect,
     );
@@ -250,7 +250,7 @@ fn a_message_can_be_acknowledged_while_a_later_error_waits_d23() {
 fn a_receipt_received_before_the_disconnect_deadline_wins_over_it_d22() {
     let t0 = Instant::now();
     let mut c = client_connected(
-        ClientConfig::new("/").heart_beat(HeartBeat::NONE),
+        ClientConfig::new("/").heartbeat(Heartbeat::NONE),
         t0,
         "CONNECTED\nversion:1.2\n\n\0",
     );

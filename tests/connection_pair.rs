@@ -12,7 +12,7 @@ use bytes::Bytes;
 use common_connection::*;
 use proptest::prelude::*;
 use stomp_codec::{
-    AckMode, ClientConfig, ClientEvent, CloseReason, Command, Frame, FrameOptions, HeartBeat,
+    AckMode, ClientConfig, ClientEvent, CloseReason, Command, Frame, FrameOptions, Heartbeat,
     Message, ServerConfig, ServerEvent, Version, VersionSet,
 };
 
@@ -102,12 +102,10 @@ fn messages(log: &[ClientEvent]) -> Vec<Message> {
 /// client-individual, send with receipt, receive, ACK with receipt, idle, disconnect with
 /// receipt.
 fn client_round_trip(version: Version, up: Vec<usize>, down: Vec<usize>) {
-    let hb = HeartBeat::new(1000, 1000);
+    let hb = Heartbeat::new(1000, 1000);
     let mut p = Pair::new(
-        ClientConfig::new("/")
-            .versions(only(version))
-            .heart_beat(hb),
-        ServerConfig::default().heart_beat(hb),
+        ClientConfig::new("/").versions(only(version)).heartbeat(hb),
+        ServerConfig::default().heartbeat(hb),
     );
     p.up_plan = up;
     p.down_plan = down;
@@ -291,12 +289,10 @@ type ExpectedSend = (String, Vec<u8>, String, Option<Bytes>, Option<String>);
 
 /// Runs `ops` and checks that everything arrived once, intact and in order.
 fn exchange(version: Version, ops: Vec<Op>, up: Vec<usize>, down: Vec<usize>) {
-    let hb = HeartBeat::new(1000, 1000);
+    let hb = Heartbeat::new(1000, 1000);
     let mut p = Pair::new(
-        ClientConfig::new("/")
-            .versions(only(version))
-            .heart_beat(hb),
-        ServerConfig::default().heart_beat(hb),
+        ClientConfig::new("/").versions(only(version)).heartbeat(hb),
+        ServerConfig::default().heartbeat(hb),
     );
     p.up_plan = up;
     p.down_plan = down;

@@ -23,7 +23,7 @@ use bytes::{Bytes, BytesMut};
 use stomp_codec::fuzzing::variants;
 use stomp_codec::{
     Accept, AckMode, ClientConfig, ClientConnection, ClientEvent, Command, ConnectionError,
-    DecodeError, Decoder, EncodeError, Encoder, Frame, FrameOptions, HeartBeat, Item, Limits,
+    DecodeError, Decoder, EncodeError, Encoder, Frame, FrameOptions, Heartbeat, Item, Limits,
     ServerConfig, ServerConnection, ServerEvent, UsageError, Version, VersionSet,
 };
 
@@ -613,7 +613,7 @@ fn connection_cases() -> Vec<(&'static str, ConnectionError, &'static [&'static 
     // frame's worth waits unapplied.
     let mut c = ClientConnection::new(
         ClientConfig::new("/")
-            .heart_beat(HeartBeat::NONE)
+            .heartbeat(Heartbeat::NONE)
             .limits(Limits::default().max_frame(64)),
     );
     c.connect(now).unwrap();
@@ -625,7 +625,7 @@ fn connection_cases() -> Vec<(&'static str, ConnectionError, &'static [&'static 
     assert_eq!(c.handle_input(now, b"\n"), Err(err.clone()));
     cases.push(("H-8", err, &["65 received bytes", "at most 64"]));
     // B-6: a silent server.
-    let mut c = ClientConnection::new(ClientConfig::new("/").heart_beat(HeartBeat::new(0, 1000)));
+    let mut c = ClientConnection::new(ClientConfig::new("/").heartbeat(Heartbeat::new(0, 1000)));
     c.connect(now).unwrap();
     c.handle_input(now, b"CONNECTED\nversion:1.2\nheart-beat:1000,0\n\n\0")
         .unwrap();
@@ -669,7 +669,7 @@ fn an_error_about_a_frame_with_a_receipt_names_it_r11() {
 
 fn connected_client(version: Version) -> ClientConnection {
     let now = t0();
-    let mut c = ClientConnection::new(ClientConfig::new("/").heart_beat(HeartBeat::NONE));
+    let mut c = ClientConnection::new(ClientConfig::new("/").heartbeat(Heartbeat::NONE));
     c.connect(now).unwrap();
     let _ = c.poll_transmit();
     let connected = format!("CONNECTED\nversion:{version}\n\n\0");

@@ -33,12 +33,12 @@ const CLIENT_SEEDS: &[(&str, &str, Check)] = &[
         s.connected == Some(Version::V1_2)
             && s.closed == Some(CloseReason::Disconnected)
             && s.receipts == 2
-            && s.heart_beats_out >= 1
+            && s.heartbeats_out >= 1
     }),
     ("seed-session-10", "B-8, R-5", |s| {
         s.connected == Some(Version::V1_0)
             && s.closed == Some(CloseReason::Disconnected)
-            && s.heart_beats_out == 0
+            && s.heartbeats_out == 0
     }),
     ("seed-heartbeat-timeout", "B-6, D-20", |s| {
         s.failure
@@ -97,7 +97,7 @@ const CLIENT_SEEDS: &[(&str, &str, Check)] = &[
         s.connected == Some(Version::V1_1) && s.failure.is_none()
     }),
     ("seed-bad-connected", "D-19", |s| {
-        matches!(s.failure, Some(ConnectionError::InvalidHeartBeat { .. }))
+        matches!(s.failure, Some(ConnectionError::InvalidHeartbeat { .. }))
     }),
     ("seed-version-not-offered", "C-6", |s| {
         matches!(s.failure, Some(ConnectionError::VersionNotOffered { .. }))
@@ -224,7 +224,7 @@ const SERVER_SEEDS: &[(&str, &str, Check)] = &[
         s.failure == Some(ConnectionError::MissingHost)
     }),
     ("seed-bad-heart-beat", "D-19", |s| {
-        matches!(s.failure, Some(ConnectionError::InvalidHeartBeat { .. }))
+        matches!(s.failure, Some(ConnectionError::InvalidHeartbeat { .. }))
     }),
     ("seed-backwards-clock", "B-6", |s| {
         s.connected == Some(Version::V1_2) && s.failure.is_none()

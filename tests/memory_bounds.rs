@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use stomp_codec::{
     Accept, ClientConfig, ClientConnection, ClientEvent, ConnectionError, DecodeError, Decoder,
-    FrameOptions, HeartBeat, LimitKind, Limits, ServerConfig, ServerConnection, ServerEvent,
+    FrameOptions, Heartbeat, LimitKind, Limits, ServerConfig, ServerConnection, ServerEvent,
     Version,
 };
 
@@ -206,7 +206,7 @@ fn a_million_tiny_headers_stop_at_the_count_or_the_header_bytes_d12() {
 /// D-13: a million heart-beat EOLs are a million items and nothing held between them; a CRLF
 /// cut between two pushes holds its one CR.
 #[test]
-fn a_million_heart_beats_hold_nothing_d13() {
+fn a_million_heartbeats_hold_nothing_d13() {
     let lf = vec![b'\n'; 4096];
     let result = attack(
         Decoder::new(Version::V1_2),
@@ -456,7 +456,7 @@ fn a_client_that_is_never_polled_holds_at_most_a_frame_plus_a_read_h8() {
     let now = Instant::now();
     let mut c = ClientConnection::new(
         ClientConfig::new("/")
-            .heart_beat(HeartBeat::NONE)
+            .heartbeat(Heartbeat::NONE)
             .limits(Limits::default().max_frame(max)),
     );
     c.connect(now).unwrap();
@@ -505,7 +505,7 @@ fn a_send_flood_read_by_the_drive_loop_holds_one_frame_at_most() {
 /// Heart-beats are activity only: a million of them add no event, and once polled nothing is
 /// held (D-13).
 #[test]
-fn a_heart_beat_flood_queues_nothing() {
+fn a_heartbeat_flood_queues_nothing() {
     let (mut s, now) = accepted_server(Limits::default());
     let eols = vec![b'\n'; 1 << 16];
     for _ in 0..16 {
@@ -571,9 +571,9 @@ fn before_accept_a_server_holds_at_most_a_frame_d16() {
     );
 }
 
-fn connected_client(heart_beat: HeartBeat, connected: &[u8]) -> (ClientConnection, Instant) {
+fn connected_client(heartbeat: Heartbeat, connected: &[u8]) -> (ClientConnection, Instant) {
     let now = Instant::now();
-    let mut c = ClientConnection::new(ClientConfig::new("/").heart_beat(heart_beat));
+    let mut c = ClientConnection::new(ClientConfig::new("/").heartbeat(heartbeat));
     c.connect(now).unwrap();
     assert!(c.poll_transmit().is_some());
     c.handle_input(now, connected).unwrap();
@@ -588,7 +588,7 @@ fn connected_client(heart_beat: HeartBeat, connected: &[u8]) -> (ClientConnectio
 /// nothing by itself, and polling applies one frame per event.
 #[test]
 fn a_message_flood_into_a_client_waits_until_polled() {
-    let (mut c, now) = connected_client(HeartBeat::NONE, b"CONNECTED\nversion:1.2\n\n\0");
+    let (mut c, now) = connected_client(Heartbeat::NONE, b"CONNECTED\nversion:1.2\n\n\0");
     let frame = b"MESSAGE\ndestination:/q\nmessage-id:m\nsubscription:s\n\nhi\0\n";
     let batch = frame.repeat(100);
     for round in 1..=100 {
@@ -613,7 +613,7 @@ fn a_message_flood_into_a_client_waits_until_polled() {
 #[test]
 fn the_client_transmit_queue_holds_only_what_the_app_sent_b4() {
     let (mut c, mut now) = connected_client(
-        HeartBeat::new(1000, 0),
+        Heartbeat::new(1000, 0),
         b"CONNECTED\nversion:1.2\nheart-beat:0,1000\n\n\0",
     );
     let mut queued = 0;

@@ -7,7 +7,7 @@ use core::time::Duration;
 
 use stomp_codec::{
     Accept, ClientConfig, ClientConnection, ClientEvent, CloseReason, ConnectionError,
-    FrameOptions, HeartBeat, ServerConfig, ServerConnection, ServerEvent, Timestamp, Version,
+    FrameOptions, Heartbeat, ServerConfig, ServerConnection, ServerEvent, Timestamp, Version,
 };
 
 type Client = ClientConnection<Duration>;
@@ -21,9 +21,9 @@ fn ms(n: u64) -> Duration {
 /// server→client every max(500, 2000) = 2000 ms (B-3). Everything happens at t = 0.
 fn connected_pair() -> (Client, Server) {
     let mut client =
-        Client::new_generic(ClientConfig::new("/").heart_beat(HeartBeat::new(1000, 2000)));
+        Client::new_generic(ClientConfig::new("/").heartbeat(Heartbeat::new(1000, 2000)));
     let mut server =
-        Server::new_generic(ServerConfig::default().heart_beat(HeartBeat::new(500, 500)));
+        Server::new_generic(ServerConfig::default().heartbeat(Heartbeat::new(500, 500)));
     client.connect(ms(0)).unwrap();
     move_bytes(&mut client, &mut server, ms(0));
     let Some(ServerEvent::Connect(request)) = server.poll_event() else {
@@ -62,7 +62,7 @@ fn move_bytes(client: &mut Client, server: &mut Server, now: Duration) -> (Vec<u
 }
 
 #[test]
-fn duration_timestamps_drive_heart_beats_at_the_negotiated_intervals_b3_b4_d20() {
+fn duration_timestamps_drive_heartbeats_at_the_negotiated_intervals_b3_b4_d20() {
     let (mut client, mut server) = connected_pair();
     // D-20: sending is due exactly n after the last octet written (CONNECT / CONNECTED at 0).
     assert_eq!(client.poll_timeout(), Some(ms(1000)));

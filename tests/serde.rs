@@ -195,7 +195,7 @@ fn reading_refuses_malformed_frames() {
 }
 
 #[test]
-fn a_frame_is_not_a_heart_beat_and_a_heart_beat_is_exactly_one_key() {
+fn a_frame_is_not_a_heartbeat_and_a_heartbeat_is_exactly_one_key() {
     // `heartbeat` is a key of Item, not of Frame.
     let err = serde_json::from_str::<Frame>(r#"{"heartbeat":true}"#).unwrap_err();
     assert!(

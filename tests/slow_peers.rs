@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use stomp_codec::fuzzing::connection::far_future;
 use stomp_codec::{
-    Accept, ClientConfig, ClientConnection, ClientEvent, CloseReason, ConnectionError, HeartBeat,
+    Accept, ClientConfig, ClientConnection, ClientEvent, CloseReason, ConnectionError, Heartbeat,
     ServerConfig, ServerConnection, ServerEvent,
 };
 
@@ -23,11 +23,11 @@ fn ms(n: u64) -> Duration {
 /// A client connected at `now` that offered `offer` and got `answer` in CONNECTED.
 fn client_at(
     now: Instant,
-    offer: HeartBeat,
+    offer: Heartbeat,
     answer: &str,
     grace: Option<Duration>,
 ) -> ClientConnection {
-    let mut config = ClientConfig::new("/").heart_beat(offer);
+    let mut config = ClientConfig::new("/").heartbeat(offer);
     if let Some(grace) = grace {
         config = config.heartbeat_grace(grace);
     }
@@ -44,8 +44,8 @@ fn client_at(
 }
 
 /// A server that accepted at `now` a CONNECT offering `offer`, answering `own`.
-fn server_at(now: Instant, offer: &str, own: HeartBeat) -> ServerConnection {
-    let mut s = ServerConnection::new(ServerConfig::default().heart_beat(own));
+fn server_at(now: Instant, offer: &str, own: Heartbeat) -> ServerConnection {
+    let mut s = ServerConnection::new(ServerConfig::default().heartbeat(own));
     let connect = format!("CONNECT\naccept-version:1.2\nhost:/\nheart-beat:{offer}\n\n\0");
     s.handle_input(now, connect.as_bytes()).unwrap();
     assert!(matches!(s.poll_event(), Some(ServerEvent::Connect(_))));
@@ -69,7 +69,7 @@ fn a_peer_trickling_one_byte_per_interval_is_alive_b5() {
     for gap in [1000, 1999] {
         let t0 = Instant::now();
         // The client wants to hear every 1000 ms; the server promises 1000 ms.
-        let mut c = client_at(t0, HeartBeat::new(0, 1000), "1000,0", None);
+        let mut c = client_at(t0, Heartbeat::new(0, 1000), "1000,0", None);
         let message = long_message(150);
         let mut now = t0;
         for &b in &message {
@@ -101,7 +101,7 @@ fn a_silent_peer_is_dead_after_interval_plus_grace_b6_d20() {
         (Some(Duration::ZERO), 1000),
     ] {
         let t0 = Instant::now();
-        let mut c = client_at(t0, HeartBeat::new(0, 1000), "1000,0", grace);
+        let mut c = client_at(t0, Heartbeat::new(0, 1000), "1000,0", grace);
         c.handle_input(t0 + ms(300), b"\n").unwrap();
         let last = t0 + ms(300);
         assert_eq!(c.poll_timeout(), Some(last + ms(limit)));
@@ -130,7 +130,7 @@ fn a_silent_peer_is_dead_after_interval_plus_grace_b6_d20() {
 fn the_server_tells_a_trickling_client_from_a_silent_one_b5_b6() {
     let t0 = Instant::now();
     // The client promises 1000 ms; the server wants 1000 ms.
-    let mut alive = server_at(t0, "1000,0", HeartBeat::new(0, 1000));
+    let mut alive = server_at(t0, "1000,0", Heartbeat::new(0, 1000));
     let frame = b"SEND\ndestination:/q\n\n..............................\0";
     let mut now = t0;
     for &b in frame {
@@ -141,7 +141,7 @@ fn the_server_tells_a_trickling_client_from_a_silent_one_b5_b6() {
     }
     assert!(matches!(alive.poll_event(), Some(ServerEvent::Send { .. })));
 
-    let mut dead = server_at(t0, "1000,0", HeartBeat::new(0, 1000));
+    let mut dead = server_at(t0, "1000,0", Heartbeat::new(0, 1000));
     dead.handle_timeout(t0 + ms(1999));
     assert!(dead.is_connected());
     dead.handle_timeout(t0 + ms(2000));
@@ -157,10 +157,10 @@ fn the_server_tells_a_trickling_client_from_a_silent_one_b5_b6() {
 /// B-4: after the clock jumps hours ahead, one call queues one EOL, not one per missed
 /// interval; the next is due one interval after the call.
 #[test]
-fn a_jump_of_hours_sends_one_heart_beat_not_a_storm_b4() {
+fn a_jump_of_hours_sends_one_heartbeat_not_a_storm_b4() {
     let t0 = Instant::now();
     // The client sends every 1000 ms; the server sends nothing (no loss detection).
-    let mut c = client_at(t0, HeartBeat::new(1000, 0), "0,1000", None);
+    let mut c = client_at(t0, Heartbeat::new(1000, 0), "0,1000", None);
     let later = t0 + Duration::from_secs(10 * 3600);
     c.handle_timeout(later);
     c.handle_timeout(later);
@@ -168,14 +168,14 @@ fn a_jump_of_hours_sends_one_heart_beat_not_a_storm_b4() {
     assert_eq!(c.poll_transmit(), None);
     assert_eq!(c.poll_timeout(), Some(later + ms(1000)));
 
-    let mut s = server_at(t0, "0,1000", HeartBeat::new(1000, 0));
+    let mut s = server_at(t0, "0,1000", Heartbeat::new(1000, 0));
     s.handle_timeout(later);
     s.handle_timeout(later);
     assert_eq!(s.poll_transmit().as_deref(), Some(&b"\n"[..]));
     assert_eq!(s.poll_timeout(), Some(later + ms(1000)));
 
     // With loss detection on, hours of silence are a dead peer (B-6), reported once.
-    let mut watched = client_at(t0, HeartBeat::new(1000, 1000), "1000,1000", None);
+    let mut watched = client_at(t0, Heartbeat::new(1000, 1000), "1000,1000", None);
     watched.handle_timeout(later);
     assert_eq!(watched.poll_event(), Some(ClientEvent::HeartbeatTimeout));
     assert!(watched.is_closed());
@@ -190,8 +190,8 @@ fn a_jump_of_hours_sends_one_heart_beat_not_a_storm_b4() {
 #[test]
 fn a_clock_going_backwards_is_harmless() {
     let t0 = Instant::now() + Duration::from_secs(7200);
-    let mut c = client_at(t0, HeartBeat::new(1000, 1000), "1000,1000", None);
-    let mut s = server_at(t0, "1000,1000", HeartBeat::new(1000, 1000));
+    let mut c = client_at(t0, Heartbeat::new(1000, 1000), "1000,1000", None);
+    let mut s = server_at(t0, "1000,1000", Heartbeat::new(1000, 1000));
     for step in [500, 200, 900, 600, 1500, 1100, 2400, 2000] {
         let now = t0 + ms(step);
         c.handle_timeout(now);
@@ -231,8 +231,8 @@ fn a_clock_going_backwards_is_harmless() {
 #[test]
 fn any_clock_sequence_gives_at_most_one_eol_per_call_b4() {
     let t0 = Instant::now() + Duration::from_secs(24 * 3600);
-    let mut c = client_at(t0, HeartBeat::new(100, 0), "0,100", None);
-    let mut s = server_at(t0, "0,100", HeartBeat::new(100, 0));
+    let mut c = client_at(t0, Heartbeat::new(100, 0), "0,100", None);
+    let mut s = server_at(t0, "0,100", Heartbeat::new(100, 0));
     let steps: [i64; 12] = [
         1,
         99,
@@ -273,9 +273,9 @@ fn any_clock_sequence_gives_at_most_one_eol_per_call_b4() {
 /// B-1: 4294967295 ms is a valid heart-beat; both roles compute 49.7-day intervals and a
 /// 99.4-day loss deadline without overflow, and beat once when it comes due.
 #[test]
-fn the_largest_heart_beat_is_handled_b1() {
+fn the_largest_heartbeat_is_handled_b1() {
     let t0 = Instant::now();
-    let max = HeartBeat::new(u32::MAX, u32::MAX);
+    let max = Heartbeat::new(u32::MAX, u32::MAX);
     let n = ms(u64::from(u32::MAX));
     let mut c = client_at(t0, max, "4294967295,4294967295", None);
     assert_eq!(c.poll_timeout(), Some(t0 + n));
@@ -302,8 +302,8 @@ fn the_far_future_instant_is_handled() {
     let far = far_future();
     assert!(far.checked_add(Duration::from_nanos(1)).is_none());
     let start = far - ms(10);
-    let mut c = client_at(start, HeartBeat::new(100, 100), "100,100", None);
-    let mut s = server_at(start, "100,100", HeartBeat::new(100, 100));
+    let mut c = client_at(start, Heartbeat::new(100, 100), "100,100", None);
+    let mut s = server_at(start, "100,100", Heartbeat::new(100, 100));
     for now in [start, far - ms(1), far] {
         c.handle_timeout(now);
         s.handle_timeout(now);
@@ -315,11 +315,11 @@ fn the_far_future_instant_is_handled() {
     assert!(c.poll_timeout().is_none_or(|t| t <= far));
     // A connection made long before, woken at the far future: the silent peer is dead.
     let t0 = Instant::now();
-    let mut old = client_at(t0, HeartBeat::new(100, 100), "100,100", None);
+    let mut old = client_at(t0, Heartbeat::new(100, 100), "100,100", None);
     old.handle_timeout(far);
     assert_eq!(old.poll_event(), Some(ClientEvent::HeartbeatTimeout));
     // Without loss detection it beats once; the next beat saturates at the end of time.
-    let mut quiet = client_at(t0, HeartBeat::new(100, 0), "0,100", None);
+    let mut quiet = client_at(t0, Heartbeat::new(100, 0), "0,100", None);
     quiet.handle_timeout(far);
     assert_eq!(quiet.poll_transmit().as_deref(), Some(&b"\n"[..]));
     assert!(quiet.poll_timeout().is_some_and(|t| t >= far));

@@ -66,7 +66,7 @@ where
 }
 
 #[tokio::test]
-async fn frames_and_heart_beats_cross_a_tcp_socket_both_ways() {
+async fn frames_and_heartbeats_cross_a_tcp_socket_both_ways() {
     let (a, b) = socket_pair().await;
     let mut client = Framed::new(a, StompCodec::new(Version::V1_2));
     let mut server = Framed::new(b, StompCodec::new(Version::V1_2));

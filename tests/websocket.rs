@@ -224,7 +224,7 @@ fn counted(destination: &str, body: &[u8]) -> Frame {
 }
 
 #[tokio::test]
-async fn frames_split_joined_and_bare_heart_beats_across_messages_w3_w4() {
+async fn frames_split_joined_and_bare_heartbeats_across_messages_w3_w4() {
     let (server, client, _) = connect(Some("v12.stomp"), VersionSet::ALL).await;
     let (mut ws, _) = client.unwrap();
     let (log_tx, mut log) = mpsc::unbounded_channel();

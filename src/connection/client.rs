@@ -10,7 +10,7 @@ use bytes::{Bytes, BytesMut};
 use crate::decode::Item;
 use crate::error::shown;
 use crate::frame::{Command, Frame};
-use crate::heartbeat::HeartBeat;
+use crate::heartbeat::Heartbeat;
 use crate::limits::Limits;
 use crate::version::{Version, VersionSet};
 
@@ -20,7 +20,7 @@ use super::receipts::Receipts;
 use super::{
     by_destination, interval, timed_struct, AckMode, ClientEvent, CloseReason, Core, FrameOptions,
     Message, ReceiptRequest, Timer, Timestamp, DEFAULT_CONNECT_TIMEOUT, DEFAULT_DISCONNECT_TIMEOUT,
-    DEFAULT_HEART_BEAT,
+    DEFAULT_HEARTBEAT,
 };
 
 /// How a [`ClientConnection`] connects: the CONNECT headers and the connection's own settings.
@@ -29,11 +29,11 @@ use super::{
 ///
 /// ```
 /// use std::time::Duration;
-/// use stomp_codec::{ClientConfig, HeartBeat};
+/// use stomp_codec::{ClientConfig, Heartbeat};
 /// let config = ClientConfig::new("/")
 ///     .login("guest")
 ///     .passcode("guest")
-///     .heart_beat(HeartBeat::new(5_000, 5_000))
+///     .heartbeat(Heartbeat::new(5_000, 5_000))
 ///     .heartbeat_grace(Duration::from_secs(2));
 /// assert_eq!(config.host, "/");
 /// ```
@@ -50,7 +50,7 @@ pub struct ClientConfig {
     pub versions: VersionSet,
     /// The `heart-beat` offered (B-1): `send_ms` is how often this client can send, `receive_ms`
     /// how often it wants to hear from the server. Default `10000,10000` (D-19).
-    pub heart_beat: HeartBeat,
+    pub heartbeat: Heartbeat,
     /// Send STOMP instead of CONNECT (C-2). Default false: CONNECT is understood by 1.0
     /// servers too.
     pub stomp_command: bool,
@@ -83,7 +83,7 @@ impl ClientConfig {
             login: None,
             passcode: None,
             versions: VersionSet::ALL,
-            heart_beat: DEFAULT_HEART_BEAT,
+            heartbeat: DEFAULT_HEARTBEAT,
             stomp_command: false,
             headers: Vec::new(),
             heartbeat_grace: None,
@@ -114,10 +114,10 @@ impl ClientConfig {
         self
     }
 
-    /// Sets [`heart_beat`](ClientConfig::heart_beat).
+    /// Sets [`heartbeat`](ClientConfig::heartbeat).
     #[must_use]
-    pub fn heart_beat(mut self, heart_beat: HeartBeat) -> ClientConfig {
-        self.heart_beat = heart_beat;
+    pub fn heartbeat(mut self, heartbeat: Heartbeat) -> ClientConfig {
+        self.heartbeat = heartbeat;
         self
     }
 
@@ -180,7 +180,7 @@ impl ClientConfig {
             b = b.header(PASSCODE, passcode);
         }
         if self.versions.iter().any(|v| v != Version::V1_0) {
-            b = b.header(HEART_BEAT, self.heart_beat.to_string());
+            b = b.header(HEART_BEAT, self.heartbeat.to_string());
         }
         b.headers(self.headers.iter().map(|(n, v)| (n, v))).build()
     }
@@ -209,7 +209,7 @@ enum Effect {
     None,
     Connect {
         offered: VersionSet,
-        heart_beat: HeartBeat,
+        heartbeat: Heartbeat,
     },
     Subscribe {
         key: Bytes,
@@ -291,7 +291,7 @@ pub struct ClientConnection {
     state: State,
     version: Option<Version>,
     offered: VersionSet,
-    offered_heart_beat: HeartBeat,
+    offered_heartbeat: Heartbeat,
     receipts: Receipts,
     /// Active subscriptions by id (by destination for a 1.0 SUBSCRIBE without id).
     subscriptions: BTreeMap<Bytes, Subscription>,
@@ -327,7 +327,7 @@ impl<I: Timestamp> ClientConnection<I> {
             state: State::Idle,
             version: None,
             offered: VersionSet::EMPTY,
-            offered_heart_beat: HeartBeat::NONE,
+            offered_heartbeat: Heartbeat::NONE,
             receipts: Receipts::new(),
             subscriptions: BTreeMap::new(),
             next_subscription: 0,
@@ -655,16 +655,13 @@ impl<I: Timestamp> ClientConnection<I> {
                         version: Version::V1_0,
                     });
                 }
-                let heart_beat = match h.get(HEART_BEAT) {
-                    None => HeartBeat::NONE,
-                    Some(v) => HeartBeat::parse(v).ok_or(UsageError::InvalidHeartBeat {
+                let heartbeat = match h.get(HEART_BEAT) {
+                    None => Heartbeat::NONE,
+                    Some(v) => Heartbeat::parse(v).ok_or(UsageError::InvalidHeartbeat {
                         value: shown(v, 64),
                     })?,
                 };
-                Effect::Connect {
-                    offered,
-                    heart_beat,
-                }
+                Effect::Connect { offered, heartbeat }
             }
             Command::Send => {
                 require(DESTINATION)?;
@@ -764,12 +761,9 @@ impl<I: Timestamp> ClientConnection<I> {
     fn apply(&mut self, now: I, effect: Effect, with_receipt: bool) {
         match effect {
             Effect::None => {}
-            Effect::Connect {
-                offered,
-                heart_beat,
-            } => {
+            Effect::Connect { offered, heartbeat } => {
                 self.offered = offered;
-                self.offered_heart_beat = heart_beat;
+                self.offered_heartbeat = heartbeat;
                 self.state = State::Connecting;
                 if let Some(timeout) = self.config.connect_timeout {
                     self.core.arm(Timer::Connect, now, timeout);
@@ -900,7 +894,7 @@ impl<I: Timestamp> ClientConnection<I> {
             return;
         }
         let now = self.core.note_timeout(now);
-        self.core.send_heart_beat_if_due(now);
+        self.core.send_heartbeat_if_due(now);
         self.settle();
     }
 
@@ -927,7 +921,7 @@ impl<I: Timestamp> ClientConnection<I> {
         // A CONNECTED applied after `handle_timeout` (it was read before, polled after) arms
         // the sending timer from the last write, which may already be due at `at`: beat now,
         // so that no deadline is left at or before the time just handled.
-        self.core.send_heart_beat_if_due(at);
+        self.core.send_heartbeat_if_due(at);
     }
 
     /// Decodes and applies the next piece of input: a frame, then (once the buffered frames
@@ -1004,31 +998,31 @@ impl<I: Timestamp> ClientConnection<I> {
         .ok_or_else(|| ConnectionError::VersionNotOffered {
             version: h.get(VERSION).map_or("(none)".into(), |v| shown(v, 64)),
         })?;
-        let heart_beat = match h.get(HEART_BEAT) {
+        let heartbeat = match h.get(HEART_BEAT) {
             Some(v) if version != Version::V1_0 => {
-                HeartBeat::parse(v).ok_or_else(|| ConnectionError::InvalidHeartBeat {
+                Heartbeat::parse(v).ok_or_else(|| ConnectionError::InvalidHeartbeat {
                     value: shown(v, 64),
                 })?
             }
-            _ => HeartBeat::NONE,
+            _ => Heartbeat::NONE,
         };
         let (send_ms, receive_ms) = if version == Version::V1_0 {
             (0, 0)
         } else {
-            HeartBeat::negotiate(self.offered_heart_beat, heart_beat)
+            Heartbeat::negotiate(self.offered_heartbeat, heartbeat)
         };
         let (send_interval, receive_interval) = (interval(send_ms), interval(receive_ms));
         self.core.timers.set(Timer::Connect, None);
         self.version = Some(version);
         self.core.set_version(version);
         self.core
-            .start_heart_beats(now, send_interval, receive_interval);
+            .start_heartbeats(now, send_interval, receive_interval);
         self.state = State::Connected;
         self.events.push_back(ClientEvent::Connected {
             version,
             session: lossy(h.get(SESSION)),
             server: lossy(h.get(SERVER)),
-            heart_beat,
+            heartbeat,
             send_interval,
             receive_interval,
         });

@@ -53,7 +53,7 @@ pub enum ConnectionError {
     },
     /// A `heart-beat` header that is not `digits,digits` (D-19).
     #[error("invalid heart-beat header \"{value}\"")]
-    InvalidHeartBeat {
+    InvalidHeartbeat {
         /// The value as received, escaped for display.
         value: String,
     },
@@ -163,7 +163,7 @@ impl ConnectionError {
             ConnectionError::UnexpectedFrame { .. } => "unexpected frame",
             ConnectionError::NoCommonVersion { .. } => "no common protocol version",
             ConnectionError::VersionNotOffered { .. } => "version not offered",
-            ConnectionError::InvalidHeartBeat { .. } => "invalid heart-beat header",
+            ConnectionError::InvalidHeartbeat { .. } => "invalid heart-beat header",
             ConnectionError::MissingHeader { .. } => "missing required header",
             ConnectionError::InvalidAckMode { .. } => "invalid ack mode",
             ConnectionError::DuplicateSubscription { .. } => "subscription id already in use",
@@ -301,7 +301,7 @@ pub enum UsageError {
     },
     /// A CONNECT `heart-beat` header that is not `digits,digits` (B-1, D-19).
     #[error("invalid heart-beat header \"{value}\"")]
-    InvalidHeartBeat {
+    InvalidHeartbeat {
         /// The value, escaped for display.
         value: String,
     },

@@ -80,7 +80,7 @@
 //!
 //! # Timers
 //!
-//! Each connection keeps a fixed table of four deadlines (`SendHeartBeat`, `PeerSilent`,
+//! Each connection keeps a fixed table of four deadlines (`SendHeartbeat`, `PeerSilent`,
 //! `DisconnectReceipt`, `Connect`); `poll_timeout` returns the earliest. A deadline too far away
 //! for the [`Timestamp`] type is clamped to the latest point it can represent
 //! ([`Timestamp::saturating_add`]). Heart-beats run only in 1.1 and 1.2 sessions (B-8) and
@@ -214,7 +214,7 @@ use crate::decode::Decoder;
 use crate::encode::Encoder;
 use crate::error::EncodeError;
 use crate::frame::Frame;
-use crate::heartbeat::HeartBeat;
+use crate::heartbeat::Heartbeat;
 use crate::limits::Limits;
 use crate::version::{Version, VersionSet};
 
@@ -248,7 +248,7 @@ pub(crate) mod names {
 }
 
 /// The default heart-beat both roles offer: `10000,10000` (D-19, as stompjs and Spring).
-pub const DEFAULT_HEART_BEAT: HeartBeat = HeartBeat::new(10_000, 10_000);
+pub const DEFAULT_HEARTBEAT: Heartbeat = Heartbeat::new(10_000, 10_000);
 
 /// How long a client waits for the RECEIPT of its DISCONNECT by default (D-22).
 pub const DEFAULT_DISCONNECT_TIMEOUT: Duration = Duration::from_secs(15);
@@ -450,7 +450,7 @@ pub enum ClientEvent {
         /// The `server` header (`name/version comments`).
         server: Option<String>,
         /// The server's `heart-beat` header (`0,0` when missing or in 1.0).
-        heart_beat: HeartBeat,
+        heartbeat: Heartbeat,
         /// How often this client sends heart-beats (`None`: never).
         send_interval: Option<Duration>,
         /// How often the server promised to send (`None`: never); silence for this plus the
@@ -510,7 +510,7 @@ pub struct ConnectRequest {
     /// The `passcode` header (C-5).
     pub passcode: Option<Bytes>,
     /// The client's `heart-beat` (`0,0` when missing or in 1.0).
-    pub heart_beat: HeartBeat,
+    pub heartbeat: Heartbeat,
     /// The whole frame.
     pub frame: Frame,
 }
@@ -653,7 +653,7 @@ impl ServerEvent {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Timer {
     /// Queue an EOL if nothing was queued for the send interval (B-4).
-    SendHeartBeat = 0,
+    SendHeartbeat = 0,
     /// The peer has been silent for its interval plus grace (B-6).
     PeerSilent = 1,
     /// The RECEIPT of DISCONNECT is overdue (D-22).
@@ -812,7 +812,7 @@ impl<I: Timestamp> Core<I> {
     fn arm_send(&mut self, from: I) {
         if let Some(every) = self.send_every {
             self.timers
-                .set(Timer::SendHeartBeat, Some(from.saturating_add(every)));
+                .set(Timer::SendHeartbeat, Some(from.saturating_add(every)));
         }
     }
 
@@ -842,7 +842,7 @@ impl<I: Timestamp> Core<I> {
     }
 
     /// Starts heart-beating in both directions (B-7).
-    pub(crate) fn start_heart_beats(
+    pub(crate) fn start_heartbeats(
         &mut self,
         now: I,
         send_every: Option<Duration>,
@@ -865,8 +865,8 @@ impl<I: Timestamp> Core<I> {
 
     /// Queues a heart-beat EOL if the send timer is due. The EOL is skipped (but the timer
     /// re-armed) when bytes are still waiting to be drained: they will carry the beat.
-    pub(crate) fn send_heart_beat_if_due(&mut self, now: I) {
-        if self.timers.expired(Timer::SendHeartBeat, now) {
+    pub(crate) fn send_heartbeat_if_due(&mut self, now: I) {
+        if self.timers.expired(Timer::SendHeartbeat, now) {
             if self.out.is_empty() {
                 self.out.extend_from_slice(b"\n");
             }
@@ -945,7 +945,7 @@ mod tests {
         let mut t = TimerTable::default();
         assert_eq!(t.next(), None);
         t.set(Timer::PeerSilent, Some(t0 + Duration::from_secs(2)));
-        t.set(Timer::SendHeartBeat, Some(t0 + Duration::from_secs(1)));
+        t.set(Timer::SendHeartbeat, Some(t0 + Duration::from_secs(1)));
         assert_eq!(t.next(), Some(t0 + Duration::from_secs(1)));
         assert!(!t.expired(Timer::PeerSilent, t0 + Duration::from_secs(1)));
         assert!(t.expired(Timer::PeerSilent, t0 + Duration::from_secs(2)));

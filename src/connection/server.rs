@@ -12,7 +12,7 @@ use bytes::{Bytes, BytesMut};
 use crate::decode::Item;
 use crate::error::shown;
 use crate::frame::{Command, Frame};
-use crate::heartbeat::HeartBeat;
+use crate::heartbeat::Heartbeat;
 use crate::limits::Limits;
 use crate::version::{Version, VersionSet};
 
@@ -20,16 +20,16 @@ use super::error::{ConnectionError, UsageError};
 use super::names::*;
 use super::{
     by_destination, interval, timed_struct, AckMode, CloseReason, ConnectRequest, Core,
-    ServerEvent, Timer, Timestamp, DEFAULT_CONNECT_TIMEOUT, DEFAULT_HEART_BEAT,
+    ServerEvent, Timer, Timestamp, DEFAULT_CONNECT_TIMEOUT, DEFAULT_HEARTBEAT,
     DEFAULT_MAX_SUBSCRIPTIONS, DEFAULT_MAX_TRANSACTIONS,
 };
 
 /// Settings of a [`ServerConnection`].
 ///
 /// ```
-/// use stomp_codec::{HeartBeat, ServerConfig};
+/// use stomp_codec::{Heartbeat, ServerConfig};
 /// let config = ServerConfig::default()
-///     .heart_beat(HeartBeat::new(5_000, 5_000))
+///     .heartbeat(Heartbeat::new(5_000, 5_000))
 ///     .require_host(true)
 ///     .server("chat-broker/1.0");
 /// assert!(config.require_host);
@@ -42,7 +42,7 @@ pub struct ServerConfig {
     pub versions: VersionSet,
     /// The `heart-beat` sent in CONNECTED (B-1): `send_ms` is how often this server can send,
     /// `receive_ms` how often it wants to hear from the client. Default `10000,10000` (D-19).
-    pub heart_beat: HeartBeat,
+    pub heartbeat: Heartbeat,
     /// Silence tolerated beyond the client's heart-beat interval before the client is declared
     /// dead (B-6, D-20). Default `None`: the interval itself, i.e. 2n in total, as stompjs and
     /// ActiveMQ Artemis allow: the peer's own timer fires only after n, and networks and
@@ -81,7 +81,7 @@ impl Default for ServerConfig {
     fn default() -> ServerConfig {
         ServerConfig {
             versions: VersionSet::ALL,
-            heart_beat: DEFAULT_HEART_BEAT,
+            heartbeat: DEFAULT_HEARTBEAT,
             heartbeat_grace: None,
             require_host: false,
             server: Some(format!("stomp-codec/{}", env!("CARGO_PKG_VERSION"))),
@@ -101,10 +101,10 @@ impl ServerConfig {
         self
     }
 
-    /// Sets [`heart_beat`](ServerConfig::heart_beat).
+    /// Sets [`heartbeat`](ServerConfig::heartbeat).
     #[must_use]
-    pub fn heart_beat(mut self, heart_beat: HeartBeat) -> ServerConfig {
-        self.heart_beat = heart_beat;
+    pub fn heartbeat(mut self, heartbeat: Heartbeat) -> ServerConfig {
+        self.heartbeat = heartbeat;
         self
     }
 
@@ -388,7 +388,7 @@ pub struct ServerConnection {
     state: State,
     version: Option<Version>,
     /// Version and client heart-beat of the CONNECT awaiting `accept`.
-    pending_connect: Option<(Version, HeartBeat)>,
+    pending_connect: Option<(Version, Heartbeat)>,
     subscriptions: BTreeMap<Bytes, Subscription>,
     /// Open transactions, ordered so that R-7 aborts are reported deterministically.
     transactions: BTreeSet<Bytes>,
@@ -474,12 +474,12 @@ impl<I: Timestamp> ServerConnection<I> {
             State::Closing | State::Closed => return Err(UsageError::Closed),
             _ => return Err(UsageError::NotAwaitingConnect),
         }
-        let Some((version, client_heart_beat)) = self.pending_connect else {
+        let Some((version, client_heartbeat)) = self.pending_connect else {
             return Err(UsageError::NotAwaitingConnect);
         };
         let mut b = Frame::builder(Command::Connected).header(VERSION, version.as_str());
         if version != Version::V1_0 {
-            b = b.header(HEART_BEAT, self.config.heart_beat.to_string());
+            b = b.header(HEART_BEAT, self.config.heartbeat.to_string());
         }
         if let Some(session) = &accept.session {
             b = b.header(SESSION, session);
@@ -497,10 +497,10 @@ impl<I: Timestamp> ServerConnection<I> {
         let (from_client, to_client) = if version == Version::V1_0 {
             (0, 0)
         } else {
-            HeartBeat::negotiate(client_heart_beat, self.config.heart_beat)
+            Heartbeat::negotiate(client_heartbeat, self.config.heartbeat)
         };
         self.core
-            .start_heart_beats(now, interval(to_client), interval(from_client));
+            .start_heartbeats(now, interval(to_client), interval(from_client));
         self.state = State::Connected;
         Ok(())
     }
@@ -787,7 +787,7 @@ impl<I: Timestamp> ServerConnection<I> {
         self.start(now);
         let now = self.core.note_timeout(now);
         if self.state == State::Connected {
-            self.core.send_heart_beat_if_due(now);
+            self.core.send_heartbeat_if_due(now);
         }
         self.settle();
     }
@@ -889,19 +889,19 @@ impl<I: Timestamp> ServerConnection<I> {
         if self.config.require_host && !h.contains(HOST) {
             return Err(ConnectionError::MissingHost);
         }
-        let heart_beat = match h.get(HEART_BEAT) {
+        let heartbeat = match h.get(HEART_BEAT) {
             Some(v) if version != Version::V1_0 => {
-                HeartBeat::parse(v).ok_or_else(|| ConnectionError::InvalidHeartBeat {
+                Heartbeat::parse(v).ok_or_else(|| ConnectionError::InvalidHeartbeat {
                     value: shown(v, 64),
                 })?
             }
-            _ => HeartBeat::NONE,
+            _ => Heartbeat::NONE,
         };
         // Frames after CONNECT use the version CONNECTED will announce (E-8).
         self.core.decoder.set_version(version);
         // The client is on time; the application's answer is not the client's to wait for.
         self.core.timers.set(Timer::Connect, None);
-        self.pending_connect = Some((version, heart_beat));
+        self.pending_connect = Some((version, heartbeat));
         self.state = State::AwaitingAccept;
         self.events.push_back(ServerEvent::Connect(ConnectRequest {
             version,
@@ -909,7 +909,7 @@ impl<I: Timestamp> ServerConnection<I> {
             host: h.get_bytes(HOST),
             login: h.get_bytes(LOGIN),
             passcode: h.get_bytes(PASSCODE),
-            heart_beat,
+            heartbeat,
             frame,
         }));
         Ok(())

@@ -63,7 +63,7 @@ use crate::connection::{
 };
 use crate::decode::{Decoder, Item};
 use crate::frame::{Command, Frame};
-use crate::heartbeat::HeartBeat;
+use crate::heartbeat::Heartbeat;
 use crate::limits::Limits;
 use crate::version::{Version, VersionSet};
 
@@ -128,11 +128,11 @@ pub const CLIENT_PIECES: &[&[u8]] = &[
 ];
 
 /// Heart-beats the configuration octet chooses from: none, short, lopsided, the largest.
-const HEART_BEATS: [HeartBeat; 4] = [
-    HeartBeat::new(0, 0),
-    HeartBeat::new(100, 100),
-    HeartBeat::new(10, 1000),
-    HeartBeat::new(u32::MAX, u32::MAX),
+const HEART_BEATS: [Heartbeat; 4] = [
+    Heartbeat::new(0, 0),
+    Heartbeat::new(100, 100),
+    Heartbeat::new(10, 1000),
+    Heartbeat::new(u32::MAX, u32::MAX),
 ];
 
 /// Version sets the configuration octet chooses from.
@@ -157,7 +157,7 @@ pub struct Summary {
     /// Frames handed out, decoded (heart-beats not counted).
     pub frames_out: usize,
     /// Heart-beat EOLs handed out.
-    pub heart_beats_out: usize,
+    pub heartbeats_out: usize,
     /// Client: receipts confirmed. Server: RECEIPT frames handed out.
     pub receipts: usize,
 }
@@ -241,7 +241,7 @@ fn piece(table: &[&'static [u8]], index: u8, cut: u8) -> (&'static [u8], usize) 
 struct Wire {
     decoder: Decoder,
     frames: Vec<Frame>,
-    heart_beats: usize,
+    heartbeats: usize,
 }
 
 impl Wire {
@@ -249,7 +249,7 @@ impl Wire {
     fn summarise(&self, mut summary: Summary, failure: Option<ConnectionError>) -> Summary {
         summary.failure = failure;
         summary.frames_out = self.frames.len();
-        summary.heart_beats_out = self.heart_beats;
+        summary.heartbeats_out = self.heartbeats;
         summary
     }
 
@@ -258,7 +258,7 @@ impl Wire {
             decoder: Decoder::with_limits(Version::V1_0, Limits::unlimited())
                 .allow_extension_commands(true),
             frames: Vec::new(),
-            heart_beats: 0,
+            heartbeats: 0,
         }
     }
 
@@ -272,7 +272,7 @@ impl Wire {
         loop {
             match self.decoder.next_item() {
                 Ok(Some(Item::Frame(frame))) => new.push(frame),
-                Ok(Some(Item::Heartbeat)) => self.heart_beats += 1,
+                Ok(Some(Item::Heartbeat)) => self.heartbeats += 1,
                 Ok(None) => break,
                 Err(err) => panic!(
                     "our own output does not decode: {err} in \"{}\"",
@@ -528,7 +528,7 @@ pub fn client(data: &[u8]) -> Summary {
     let mut ops = Ops { data };
     let config_octet = ops.operand();
     let mut config = ClientConfig::new("/")
-        .heart_beat(HEART_BEATS[usize::from(config_octet & 3)])
+        .heartbeat(HEART_BEATS[usize::from(config_octet & 3)])
         .versions(VERSION_SETS[usize::from((config_octet >> 2) & 3)])
         .stomp_command(config_octet & 16 != 0);
     if config_octet & 32 != 0 {
@@ -795,7 +795,7 @@ pub fn server(data: &[u8]) -> Summary {
     let mut ops = Ops { data };
     let config_octet = ops.operand();
     let mut config = ServerConfig::default()
-        .heart_beat(HEART_BEATS[usize::from(config_octet & 3)])
+        .heartbeat(HEART_BEATS[usize::from(config_octet & 3)])
         .versions(VERSION_SETS[usize::from((config_octet >> 2) & 3)])
         .require_host(config_octet & 16 != 0);
     if config_octet & 32 != 0 {

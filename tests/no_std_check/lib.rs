@@ -21,7 +21,7 @@ use core::time::Duration;
 use bytes::BytesMut;
 use stomp_codec::websocket::{choose_subprotocol, fits_text_message, MessageDecoder};
 use stomp_codec::{
-    ClientConfig, ClientConnection, Command, Decoder, Encoder, Frame, HeartBeat, Item, Limits,
+    ClientConfig, ClientConnection, Command, Decoder, Encoder, Frame, Heartbeat, Item, Limits,
     ServerConfig, ServerConnection, Version, VersionSet,
 };
 
@@ -74,7 +74,7 @@ pub extern "C" fn stomp_codec_no_std_check() -> usize {
         .body("c")
         .build();
     count += usize::from(stomp_codec::encode(&frame, Version::V1_0, &mut wire).is_ok());
-    count += usize::from(HeartBeat::parse(b"1000,0").is_some());
+    count += usize::from(Heartbeat::parse(b"1000,0").is_some());
 
     let mut messages = MessageDecoder::new(Decoder::new(Version::V1_2));
     count += messages.feed(b"\n").count();
