@@ -803,8 +803,12 @@ impl Session {
             self.refuse(refusal, None);
             return self.requeue(&destination, content);
         }
-        match self.conn.message(now(), &subscription, &content) {
-            Ok(message_id) if mode.needs_ack() => {
+        let message_id = next_message_id();
+        match self
+            .conn
+            .message(now(), &subscription, &message_id, &content)
+        {
+            Ok(()) if mode.needs_ack() => {
                 self.unacked_bytes += size;
                 self.unacked.push(Unacked {
                     message_id,
@@ -992,10 +996,8 @@ async fn serve(
             input = transport.recv() => match input {
                 Ok(Input::Bytes(bytes)) => {
                     // Protocol errors in the bytes are reported by the events (ERROR queued,
-                    // then Closed); this only fails for input the connection no longer reads.
-                    if let Err(e) = session.conn.handle_input_bytes(now(), bytes) {
-                        session.log(format!("input refused: {e}"));
-                    }
+                    // then Closed).
+                    session.conn.handle_input_bytes(now(), bytes);
                 }
                 Ok(Input::Activity) => session.conn.note_activity(now()),
                 Ok(Input::Closed) => session.conn.handle_close(),
@@ -1201,4 +1203,21 @@ async fn main() -> std::process::ExitCode {
     let broker = SharedBroker::default();
     tokio::join!(accept_tcp(tcp, broker.clone()), accept_ws(ws, broker));
     std::process::ExitCode::SUCCESS
+}
+
+/// Message ids unique across every connection of this broker and across its restarts (S-13):
+/// the process start time and id, then a counter the connections share.
+fn next_message_id() -> Bytes {
+    static IDS: std::sync::OnceLock<std::sync::Mutex<stomp_codec::MessageIds>> =
+        std::sync::OnceLock::new();
+    let ids = IDS.get_or_init(|| {
+        let started = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        let prefix = format!("{started:x}.{:x}", std::process::id());
+        std::sync::Mutex::new(stomp_codec::MessageIds::new(prefix))
+    });
+    ids.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .next_id()
 }

@@ -289,7 +289,7 @@ impl Session {
                     _ => {
                         let bytes = self.read_buf.split().freeze();
                         // Protocol errors are reported as `Closed(Failed(..))`, handled above.
-                        let _ = self.conn.handle_input_bytes(now(), bytes);
+                        self.conn.handle_input_bytes(now(), bytes);
                     }
                 },
                 () = sleep_until(wake) => self.conn.handle_timeout(now()),

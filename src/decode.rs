@@ -331,6 +331,15 @@ impl Decoder {
         self.buf.len() + self.frozen.len()
     }
 
+    /// The input not yet taken out as items (after a failure: from the failed frame on).
+    pub(crate) fn pending_input(&self) -> &[u8] {
+        if self.buf.is_empty() {
+            &self.frozen
+        } else {
+            &self.buf
+        }
+    }
+
     /// Whether the decoder is in the middle of a frame (or of a CRLF between frames): input
     /// that ends here is truncated.
     pub fn is_mid_frame(&self) -> bool {

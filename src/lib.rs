@@ -123,7 +123,7 @@
 //! #         if conn.is_closed() { return Ok(received); }
 //! #         match wait(&mut socket, conn.poll_timeout(), &mut buf)? {
 //! #             Some(0) => conn.handle_close(),
-//! #             Some(n) => { let _ = conn.handle_input(Instant::now(), &buf[..n]); }
+//! #             Some(n) => { conn.handle_input(Instant::now(), &buf[..n]); }
 //! #             None => conn.handle_timeout(Instant::now()),
 //! #         }
 //! #     }
@@ -169,7 +169,7 @@
 //!         socket.set_read_timeout(deadline.map(|d| d.max(Duration::from_millis(1))))?;
 //!         match socket.read(&mut buf) {
 //!             Ok(0) => conn.handle_close(),
-//!             Ok(n) => conn.handle_input(Instant::now(), &buf[..n])?,
+//!             Ok(n) => conn.handle_input(Instant::now(), &buf[..n]),
 //!             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
 //!                 conn.handle_timeout(Instant::now())
 //!             }
@@ -235,7 +235,7 @@
 //!         match socket.read(&mut buf) {
 //!             Ok(0) => conn.handle_close(),
 //!             // A protocol error is also reported as Closed, with an ERROR frame queued.
-//!             Ok(n) => drop(conn.handle_input(Instant::now(), &buf[..n])),
+//!             Ok(n) => conn.handle_input(Instant::now(), &buf[..n]),
 //!             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
 //!                 conn.handle_timeout(Instant::now())
 //!             }
@@ -268,7 +268,7 @@
 //!         Some(_) => {}
 //!         None => match socket.read(&mut buf)? {
 //!             0 => client.handle_close(),
-//!             n => client.handle_input(Instant::now(), &buf[..n])?,
+//!             n => client.handle_input(Instant::now(), &buf[..n]),
 //!         },
 //!     }
 //! }
@@ -292,8 +292,10 @@
 //! the encoder, escaping, limits, the frame model, heart-beat parsing, the WebSocket helpers,
 //! the serde impls, and the connection state machines. The connections are generic over the
 //! [`Timestamp`] type of `now`; `std` makes `std::time::Instant` the default, and without it
-//! you name a type, e.g. `ClientConnection::<Duration>::new_generic(config)` with a
+//! you name a type, e.g. `ClientConnection::<Duration>::with_timestamp_type(config)` with a
 //! [`Duration`](core::time::Duration) since boot. The README says how this is checked.
+#![doc = include_str!("connection/guide.md")]
+#![doc = include_str!("connection/states.md")]
 // Unit tests use std (files, clocks) whatever the features; the library itself does not.
 #![cfg_attr(not(any(feature = "std", test)), no_std)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -303,9 +305,7 @@
 
 extern crate alloc;
 
-/// The connection state machines; their design notes (drive loop, queues, timers, states)
-/// are on this module. Every item is also re-exported at the crate root.
-pub mod connection;
+mod connection;
 mod decode;
 mod encode;
 mod error;
@@ -325,10 +325,11 @@ mod tokio_codec;
 mod version;
 
 pub use connection::{
-    Accept, AckMode, ClientConfig, ClientConnection, ClientEvent, CloseReason, ConnectRequest,
-    ConnectionError, ErrorReply, FrameOptions, Message, ServerConfig, ServerConnection,
-    ServerEvent, Timestamp, UsageError, DEFAULT_CONNECT_TIMEOUT, DEFAULT_DISCONNECT_TIMEOUT,
-    DEFAULT_HEARTBEAT, DEFAULT_MAX_SUBSCRIPTIONS, DEFAULT_MAX_TRANSACTIONS,
+    Accept, AckMode, ClientConfig, ClientConnection, ClientEvent, ClientRole, CloseReason,
+    ConnectRequest, Connection, ConnectionError, ErrorReply, FrameOptions, Message, MessageIds,
+    Role, RuleViolation, ServerConfig, ServerConnection, ServerEvent, ServerRole, SlowConsumer,
+    Timestamp, UsageError, DEFAULT_CONNECT_TIMEOUT, DEFAULT_DISCONNECT_TIMEOUT, DEFAULT_HEARTBEAT,
+    DEFAULT_MAX_PENDING_TRANSMIT, DEFAULT_MAX_SUBSCRIPTIONS, DEFAULT_MAX_TRANSACTIONS,
 };
 pub use decode::{Decoder, Item};
 pub use encode::{encode, Encoder};

@@ -3,14 +3,15 @@
 #![cfg(feature = "std")]
 
 mod common_connection;
+use common_connection::InputResult;
 
 use std::time::{Duration, Instant};
 
 use common_connection::*;
 use stomp_codec::{
     Accept, ClientConfig, ClientConnection, ClientEvent, CloseReason, Command, ConnectionError,
-    ErrorReply, Heartbeat, ServerConfig, ServerConnection, ServerEvent, UsageError, Version,
-    VersionSet,
+    ErrorReply, Heartbeat, RuleViolation, ServerConfig, ServerConnection, ServerEvent, UsageError,
+    Version, VersionSet,
 };
 
 fn set(versions: &[Version]) -> VersionSet {
@@ -20,7 +21,7 @@ fn set(versions: &[Version]) -> VersionSet {
 /// Feeds raw CONNECT text to a fresh server and returns its events and output.
 fn server_gets(config: ServerConfig, connect: &str) -> (ServerConnection, Vec<ServerEvent>) {
     let mut s = ServerConnection::new(config);
-    let _ = s.handle_input(Instant::now(), connect.as_bytes());
+    s.handle_input(Instant::now(), connect.as_bytes());
     let events = server_events(&mut s);
     (s, events)
 }
@@ -63,7 +64,7 @@ fn stomp_command_on_request_is_handled_like_connect_c2() {
     p.client.connect(p.now).unwrap();
     let bytes = p.client.poll_transmit().unwrap();
     assert!(bytes.starts_with(b"STOMP\n"));
-    p.server.handle_input(p.now, &bytes).unwrap();
+    p.server.handle_input(p.now, &bytes);
     let events = server_events(&mut p.server);
     assert_eq!(connect_request(&events).frame.command(), &Command::Stomp);
     assert_eq!(connect_request(&events).version, Version::V1_2);
@@ -78,10 +79,10 @@ fn stomp_command_needs_a_1_1_offer_s1() {
     );
     assert_eq!(
         c.connect(Instant::now()),
-        Err(UsageError::NotInVersion {
+        Err(UsageError::Rule(RuleViolation::NotInVersion {
             command: Command::Stomp,
             version: Version::V1_0
-        })
+        }))
     );
     assert_eq!(c.pending_transmit(), 0);
 }
@@ -176,7 +177,7 @@ fn no_common_version_gets_error_with_supported_versions_c9() {
         "CONNECT\naccept-version:2.0\nhost:/\n\n\0",
     ] {
         let mut s = ServerConnection::new(config.clone());
-        s.handle_input(now, connect.as_bytes()).unwrap();
+        s.handle_input(now, connect.as_bytes());
         // No Closed before the ERROR is handed out.
         assert_eq!(server_events(&mut s), vec![]);
         let err = s.failure().cloned().unwrap();
@@ -195,7 +196,7 @@ fn no_common_version_gets_error_with_supported_versions_c9() {
             vec![ServerEvent::Closed(CloseReason::Failed(err.clone()))]
         );
         // D-23: nothing further is read.
-        assert_eq!(s.handle_input(now, b"CONNECT\n\n\0"), Err(err));
+        assert_eq!(s.input(now, b"CONNECT\n\n\0"), Err(err));
         assert!(s.is_closed());
     }
 }
@@ -224,8 +225,7 @@ fn connected_without_version_means_1_0_c6() {
     let mut c = ClientConnection::new(ClientConfig::new("/"));
     c.connect(now).unwrap();
     drain_client(&mut c);
-    c.handle_input(now, b"CONNECTED\nsession:abc\nheart-beat:1000,1000\n\n\0")
-        .unwrap();
+    c.handle_input(now, b"CONNECTED\nsession:abc\nheart-beat:1000,1000\n\n\0");
     assert_eq!(
         client_events(&mut c),
         vec![ClientEvent::Connected {
@@ -248,8 +248,7 @@ fn connected_event_reports_session_server_and_intervals_c7() {
     c.handle_input(
         now,
         b"CONNECTED\nversion:1.2\nserver:Apache/1.3.9 (Unix)\nheart-beat:0,2000\n\n\0",
-    )
-    .unwrap();
+    );
     assert_eq!(
         client_events(&mut c),
         vec![ClientEvent::Connected {
@@ -274,7 +273,7 @@ fn a_version_the_client_did_not_offer_is_fatal_c6() {
     ] {
         let mut c = ClientConnection::new(ClientConfig::new("/").versions(offered));
         c.connect(now).unwrap();
-        c.handle_input(now, connected.as_bytes()).unwrap();
+        c.handle_input(now, connected.as_bytes());
         let err = ConnectionError::VersionNotOffered {
             version: shown.into(),
         };
@@ -282,7 +281,7 @@ fn a_version_the_client_did_not_offer_is_fatal_c6() {
             client_events(&mut c),
             vec![ClientEvent::Closed(CloseReason::Failed(err.clone()))]
         );
-        assert_eq!(c.handle_input(now, b"\n"), Err(err), "sticky");
+        assert_eq!(c.input(now, b"\n"), Err(err), "sticky");
     }
 }
 
@@ -304,7 +303,7 @@ fn escaping_switches_to_the_negotiated_version_e8_c12() {
         bytes.windows(line.len()).any(|w| w == line),
         "E-3: escaped on the wire"
     );
-    p.server.handle_input(p.now, &bytes).unwrap();
+    p.server.handle_input(p.now, &bytes);
     match server_events(&mut p.server).as_slice() {
         [ServerEvent::Send { frame, .. }] => {
             assert_eq!(header(frame, "k:1"), Some(&b"a:b\\c"[..]))
@@ -327,7 +326,7 @@ fn escaping_switches_to_the_negotiated_version_e8_c12() {
         .unwrap();
     let bytes = p.client.poll_transmit().unwrap();
     assert!(bytes.windows(8).any(|w| w == b"k:a:b\\c\n"));
-    p.server.handle_input(p.now, &bytes).unwrap();
+    p.server.handle_input(p.now, &bytes);
     match server_events(&mut p.server).as_slice() {
         [ServerEvent::Send { frame, .. }] => assert_eq!(header(frame, "k"), Some(&b"a:b\\c"[..])),
         other => panic!("{other:?}"),
@@ -340,8 +339,7 @@ fn an_error_before_connected_is_decoded_with_1_0_rules_d14() {
     let now = Instant::now();
     let mut c = ClientConnection::new(ClientConfig::new("/"));
     c.connect(now).unwrap();
-    c.handle_input(now, b"ERROR\nmessage:bad \\x login\n\nno\0")
-        .unwrap();
+    c.handle_input(now, b"ERROR\nmessage:bad \\x login\n\nno\0");
     match client_events(&mut c).as_slice() {
         [ClientEvent::ErrorReceived { message, body, .. }, ClientEvent::Closed(CloseReason::ErrorReceived)] =>
         {
@@ -397,7 +395,9 @@ fn invalid_heartbeat_on_connect_is_an_error_d19() {
         assert_eq!(events, vec![], "{value}");
         assert!(matches!(
             s.failure(),
-            Some(ConnectionError::InvalidHeartbeat { .. })
+            Some(ConnectionError::Rule(
+                RuleViolation::InvalidHeartbeat { .. }
+            ))
         ));
         let out = drain_server(&mut s);
         assert!(is(&frames(&out, Version::V1_0)[0], Command::Error));
@@ -412,9 +412,8 @@ fn invalid_heartbeat_on_connected_fails_the_client_d19() {
     let now = Instant::now();
     let mut c = ClientConnection::new(ClientConfig::new("/"));
     c.connect(now).unwrap();
-    c.handle_input(now, b"CONNECTED\nversion:1.2\nheart-beat:x\n\n\0")
-        .unwrap();
-    let err = ConnectionError::InvalidHeartbeat { value: "x".into() };
+    c.handle_input(now, b"CONNECTED\nversion:1.2\nheart-beat:x\n\n\0");
+    let err = ConnectionError::Rule(RuleViolation::InvalidHeartbeat { value: "x".into() });
     assert_eq!(
         client_events(&mut c),
         vec![ClientEvent::Closed(CloseReason::Failed(err.clone()))]
@@ -496,8 +495,7 @@ fn accept_only_answers_a_pending_connect() {
         s.accept(now, Accept::new()),
         Err(UsageError::NotAwaitingConnect)
     );
-    s.handle_input(now, b"CONNECT\naccept-version:1.2\n\n\0")
-        .unwrap();
+    s.handle_input(now, b"CONNECT\naccept-version:1.2\n\n\0");
     assert_eq!(
         s.accept(now, Accept::new()),
         Err(UsageError::NotAwaitingConnect),
@@ -531,8 +529,7 @@ fn frames_right_after_connected_use_the_negotiated_escaping_e8() {
     c.handle_input(
         now,
         b"CONNECTED\nversion:1.2\n\n\0\nRECEIPT\nreceipt-id:a\\cb\n\n\0",
-    )
-    .unwrap();
+    );
     let events = client_events(&mut c);
     assert_eq!(
         events[1],
@@ -553,7 +550,7 @@ fn the_no_common_version_error_names_the_versions_in_wire_form_c9_r10() {
         ("CONNECT\naccept-version:1.0\n\n\0", "1.0"),
     ] {
         let mut s = ServerConnection::new(config.clone());
-        s.handle_input(now, connect.as_bytes()).unwrap();
+        s.handle_input(now, connect.as_bytes());
         assert_eq!(server_events(&mut s), vec![]);
         let f = &frames(&drain_server(&mut s), Version::V1_0)[0];
         assert!(is(f, Command::Error));

@@ -57,7 +57,8 @@ impl Broker {
                             .map(|(id, _)| id.clone())
                             .collect();
                         for id in targets {
-                            let mid = p.server.message(p.now, &id, frame).unwrap();
+                            let mid = Bytes::from(format!("m-{}", self.delivered.len() + 1));
+                            p.server.message(p.now, &id, &mid, frame).unwrap();
                             self.delivered.push((id, mid, frame.body_bytes()));
                         }
                     }
@@ -390,7 +391,8 @@ fn exchange(version: Version, ops: Vec<Op>, up: Vec<usize>, down: Vec<usize>) {
                         .header("x-seq", broker.delivered.len().to_string())
                         .body(body.clone())
                         .build();
-                    let mid = p.server.message(now, &id, &content).unwrap();
+                    let mid = Bytes::from(format!("m-{}", broker.delivered.len() + 1));
+                    p.server.message(now, &id, &mid, &content).unwrap();
                     broker.delivered.push((id, mid, Bytes::from(body)));
                 }
             }
@@ -528,7 +530,7 @@ fn a_message_racing_an_unsubscribe_is_delivered_flagged_d24() {
         .unwrap();
     // The server sends before it has read the UNSUBSCRIBE.
     let content = Frame::builder(Command::Send).body("late").build();
-    p.server.message(p.now, "s", &content).unwrap();
+    p.server.message(p.now, "s", "m-3", &content).unwrap();
     broker.settle(&mut p);
     match p.client_log.as_slice() {
         [ClientEvent::Message(m)] => {

@@ -4,6 +4,7 @@
 #![cfg(feature = "std")]
 
 mod common_connection;
+use common_connection::InputResult;
 
 use std::time::Instant;
 
@@ -77,7 +78,7 @@ fn drive_client(bytes: &[u8], calls: &[Call]) {
         match call {
             Call::Input(n) => {
                 let end = (pos + n).min(bytes.len());
-                let r = c.handle_input(now, &bytes[pos..end]);
+                let r = c.input(now, &bytes[pos..end]);
                 pos = end;
                 // An error is sticky and always reported as the failure.
                 if let Err(e) = r {
@@ -129,7 +130,7 @@ fn drive_server(bytes: &[u8], calls: &[Call]) {
         match call {
             Call::Input(n) => {
                 let end = (pos + n).min(bytes.len());
-                let _ = s.handle_input(now, &bytes[pos..end]);
+                s.handle_input(now, &bytes[pos..end]);
                 pos = end;
             }
             Call::Timeout(ms_) => {
@@ -140,7 +141,7 @@ fn drive_server(bytes: &[u8], calls: &[Call]) {
             Call::Act(a) => {
                 let content = Frame::new(stomp_codec::Command::Send);
                 let _ = match a % 4 {
-                    0 => s.message(now, "s", &content).map(|_| ()),
+                    0 => s.message(now, "s", "m-1", &content).map(|_| ()),
                     1 => s.receipt(now, "r1"),
                     2 => s.accept(now, Accept::new()),
                     _ => s.error(now, "bye"),

@@ -16,6 +16,8 @@
 //! Run with `cargo test --test error_completeness`.
 #![cfg(feature = "std")]
 
+mod common_connection;
+use common_connection::InputResult;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
@@ -412,7 +414,7 @@ fn server_failure(
     let now = t0();
     let mut s = ServerConnection::new(config);
     if !before.is_empty() {
-        s.handle_input(now, before).expect("the lead-in is valid");
+        s.handle_input(now, before);
         let _ = server_events(&mut s);
     }
     if accept {
@@ -423,7 +425,7 @@ fn server_failure(
     let _ = server_events(&mut s);
     // Input is applied in order as events are polled: a protocol error surfaces there (or at
     // once, from handle_input, for input the server may not even hold).
-    let immediate = s.handle_input(now, bad).err();
+    let immediate = s.input(now, bad).err();
     let _ = server_events(&mut s);
     let err = s.failure().cloned().expect("the input is bad");
     if let Some(immediate) = immediate {
@@ -441,10 +443,10 @@ fn server_failure(
     );
     // Sticky: later input, even valid, is refused with the same error and reported nowhere.
     assert_eq!(
-        s.handle_input(now, b"SEND\ndestination:/q\n\n\0"),
+        s.input(now, b"SEND\ndestination:/q\n\n\0"),
         Err(err.clone())
     );
-    assert_eq!(s.handle_input(now, b"\n"), Err(err.clone()));
+    assert_eq!(s.input(now, b"\n"), Err(err.clone()));
     assert_eq!(s.poll_event(), None, "{err}: an event after the failure");
     assert_eq!(
         s.poll_transmit(),
@@ -469,9 +471,49 @@ fn server_failure(
 
 const CONNECT: &[u8] = b"CONNECT\naccept-version:1.2\nhost:/\n\n\0";
 
+/// A client that stops reading, on a server that drops slow consumers: the MESSAGE that
+/// would take the queue past the limit is refused and the client is sent ERROR.
+fn slow_consumer() -> ConnectionError {
+    let now = t0();
+    let config = ServerConfig::default()
+        .max_pending_transmit(300)
+        .slow_consumer(stomp_codec::SlowConsumer::Close);
+    let mut s = ServerConnection::new(config);
+    s.handle_input(now, CONNECT);
+    let _ = server_events(&mut s);
+    s.accept(now, Accept::new()).unwrap();
+    s.handle_input(now, b"SUBSCRIBE\nid:s\ndestination:/q\n\n\0");
+    let _ = server_events(&mut s);
+    let content = Frame::builder(Command::Send).body(vec![b'x'; 100]).build();
+    let mut refused = None;
+    for n in 0..10 {
+        if let Err(err) = s.message(now, "s", format!("m-{n}"), &content) {
+            refused = Some(err);
+            break;
+        }
+    }
+    assert!(matches!(
+        refused,
+        Some(UsageError::OutputFull { limit: 300, .. })
+    ));
+    let out = drain(&mut s);
+    assert!(out.ends_with(b"\0"), "the ERROR is queued past the limit");
+    let events = server_events(&mut s);
+    assert!(
+        matches!(events.last(), Some(ServerEvent::Closed(_))),
+        "{events:?}"
+    );
+    s.failure().cloned().expect("dropped as a slow consumer")
+}
+
 fn connection_cases() -> Vec<(&'static str, ConnectionError, &'static [&'static str])> {
     let cfg = ServerConfig::default;
     let mut cases = vec![
+        (
+            "H-8",
+            slow_consumer(),
+            &["slow consumer", "at most 300"][..],
+        ),
         (
             "D-1",
             server_failure(cfg(), b"", false, b"XYZ\n\n\0"),
@@ -587,14 +629,14 @@ fn connection_cases() -> Vec<(&'static str, ConnectionError, &'static [&'static 
     // D-16: no CONNECT within the server's connect timeout.
     let now = t0();
     let mut s = ServerConnection::new(cfg().connect_timeout(Some(Duration::from_secs(10))));
-    s.handle_input(now, b"CONN").unwrap();
+    s.handle_input(now, b"CONN");
     s.handle_timeout(now + Duration::from_secs(11));
     let _ = server_events(&mut s);
     let err = s
         .failure()
         .cloned()
         .expect("no CONNECT within the timeout is fatal");
-    assert!(s.handle_input(now, b"\n").is_err());
+    assert!(s.input(now, b"\n").is_err());
     cases.push(("D-16", err, &["not opened", "10s"]));
     // C-6: CONNECTED with a version the client did not offer.
     let now = t0();
@@ -603,11 +645,10 @@ fn connection_cases() -> Vec<(&'static str, ConnectionError, &'static [&'static 
     );
     c.connect(now).unwrap();
     let _ = c.poll_transmit();
-    c.handle_input(now, b"CONNECTED\nversion:1.1\n\n\0")
-        .unwrap();
+    c.handle_input(now, b"CONNECTED\nversion:1.1\n\n\0");
     let _ = client_events(&mut c);
     let err = c.failure().cloned().expect("an unoffered version is fatal");
-    assert_eq!(c.handle_input(now, b"MESSAGE\n\n\0"), Err(err.clone()));
+    assert_eq!(c.input(now, b"MESSAGE\n\n\0"), Err(err.clone()));
     cases.push(("C-6", err, &["\"1.1\"", "not offered"]));
     // H-8: the application stops polling; the peer's input is refused once more than a
     // frame's worth waits unapplied.
@@ -617,22 +658,21 @@ fn connection_cases() -> Vec<(&'static str, ConnectionError, &'static [&'static 
             .limits(Limits::default().max_frame(64)),
     );
     c.connect(now).unwrap();
-    c.handle_input(now, &[b'\n'; 65]).unwrap();
+    c.handle_input(now, &[b'\n'; 65]);
     let err = c
-        .handle_input(now, b"\n")
+        .input(now, b"\n")
         .expect_err("input beyond max_frame unpolled is refused");
     assert_eq!(c.failure(), Some(&err));
-    assert_eq!(c.handle_input(now, b"\n"), Err(err.clone()));
+    assert_eq!(c.input(now, b"\n"), Err(err.clone()));
     cases.push(("H-8", err, &["65 received bytes", "at most 64"]));
     // B-6: a silent server.
     let mut c = ClientConnection::new(ClientConfig::new("/").heartbeat(Heartbeat::new(0, 1000)));
     c.connect(now).unwrap();
-    c.handle_input(now, b"CONNECTED\nversion:1.2\nheart-beat:1000,0\n\n\0")
-        .unwrap();
+    c.handle_input(now, b"CONNECTED\nversion:1.2\nheart-beat:1000,0\n\n\0");
     let _ = client_events(&mut c);
     c.handle_timeout(now + Duration::from_millis(2000));
     let err = c.failure().cloned().expect("silence past 2n is fatal");
-    assert_eq!(c.handle_input(now, b"\n"), Err(err.clone()));
+    assert_eq!(c.input(now, b"\n"), Err(err.clone()));
     let events = client_events(&mut c);
     assert!(events.contains(&ClientEvent::HeartbeatTimeout));
     cases.push(("B-6", err, &["1s", "2s"]));
@@ -652,12 +692,12 @@ fn connection_errors_are_precise_and_sticky() {
 fn an_error_about_a_frame_with_a_receipt_names_it_r11() {
     let now = t0();
     let mut s = ServerConnection::new(ServerConfig::default());
-    s.handle_input(now, CONNECT).unwrap();
+    s.handle_input(now, CONNECT);
     let _ = server_events(&mut s);
     s.accept(now, Accept::new()).unwrap();
     let _ = drain(&mut s);
     // The bad frame is found when its turn comes, as events are polled.
-    s.handle_input(now, b"SEND\nreceipt:r-9\n\nx\0").unwrap();
+    s.handle_input(now, b"SEND\nreceipt:r-9\n\nx\0");
     let _ = server_events(&mut s);
     assert!(s.failure().is_some());
     let frames = decoded(&drain(&mut s), Version::V1_2);
@@ -673,7 +713,7 @@ fn connected_client(version: Version) -> ClientConnection {
     c.connect(now).unwrap();
     let _ = c.poll_transmit();
     let connected = format!("CONNECTED\nversion:{version}\n\n\0");
-    c.handle_input(now, connected.as_bytes()).unwrap();
+    c.handle_input(now, connected.as_bytes());
     let _ = client_events(&mut c);
     c
 }
@@ -859,15 +899,32 @@ fn usage_cases() -> Vec<(&'static str, UsageError, &'static [&'static str])> {
     let err = s.accept(now, Accept::new()).unwrap_err();
     assert_eq!((s.pending_transmit(), s.pending_events()), before);
     cases.push(("C-10", err, &["no CONNECT"]));
-    s.handle_input(now, CONNECT).unwrap();
+    s.handle_input(now, CONNECT);
     let _ = server_events(&mut s);
     s.accept(now, Accept::new()).unwrap();
     let _ = drain(&mut s);
     let err = s
-        .message(now, "nope", &Frame::new(Command::Send))
+        .message(now, "nope", "m-1", &Frame::new(Command::Send))
         .unwrap_err();
     assert_eq!(s.pending_transmit(), 0, "a refused MESSAGE was queued");
     cases.push(("S-6", err, &["\"nope\""]));
+
+    // H-8 (our output limit): a frame that would take the bytes waiting for the wire past
+    // max_pending_transmit is refused, nothing queued, and the connection stays usable.
+    // A SEND of 40 octets takes 81 bytes: one fits, two do not, a small one still does.
+    let mut full_config = ClientConfig::new("/").max_pending_transmit(140);
+    full_config.heartbeat = stomp_codec::Heartbeat::NONE;
+    let mut small = ClientConnection::new(full_config);
+    small.connect(now).unwrap();
+    let _ = small.poll_transmit();
+    small.handle_input(now, b"CONNECTED\nversion:1.2\n\n\0");
+    let _ = client_events(&mut small);
+    small.send(now, "/q", vec![b'x'; 40], opts()).unwrap();
+    cases.push((
+        "H-8",
+        refused(&mut small, |c| c.send(now, "/q", vec![b'y'; 40], opts())),
+        &["output full", "at most"],
+    ));
     cases
 }
 
@@ -898,7 +955,19 @@ fn every_variant_is_produced() {
         .iter()
         .map(|c| variants::usage_error_variant(&c.1))
         .collect();
+    let rules: BTreeSet<&str> = connection_cases()
+        .iter()
+        .filter_map(|c| match &c.1 {
+            ConnectionError::Rule(rule) => Some(variants::rule_violation_variant(rule)),
+            _ => None,
+        })
+        .chain(usage_cases().iter().filter_map(|c| match &c.1 {
+            UsageError::Rule(rule) => Some(variants::rule_violation_variant(rule)),
+            _ => None,
+        }))
+        .collect();
     for (produced, all, name) in [
+        (rules, variants::RULE_VIOLATION_VARIANTS, "RuleViolation"),
         (decode, variants::DECODE_ERROR_VARIANTS, "DecodeError"),
         (encode, variants::ENCODE_ERROR_VARIANTS, "EncodeError"),
         (

@@ -12,7 +12,9 @@ use common::seeds;
 use proptest::prelude::*;
 use stomp_codec::fuzzing;
 use stomp_codec::fuzzing::connection::{self, Summary};
-use stomp_codec::{CloseReason, Command, ConnectionError, DecodeError, LimitKind, Version};
+use stomp_codec::{
+    CloseReason, Command, ConnectionError, DecodeError, LimitKind, RuleViolation, Version,
+};
 
 #[test]
 fn decode_vs_reference_corpus_agrees_with_the_model() {
@@ -97,7 +99,12 @@ const CLIENT_SEEDS: &[(&str, &str, Check)] = &[
         s.connected == Some(Version::V1_1) && s.failure.is_none()
     }),
     ("seed-bad-connected", "D-19", |s| {
-        matches!(s.failure, Some(ConnectionError::InvalidHeartbeat { .. }))
+        matches!(
+            s.failure,
+            Some(ConnectionError::Rule(
+                RuleViolation::InvalidHeartbeat { .. }
+            ))
+        )
     }),
     ("seed-version-not-offered", "C-6", |s| {
         matches!(s.failure, Some(ConnectionError::VersionNotOffered { .. }))
@@ -142,10 +149,10 @@ const SERVER_SEEDS: &[(&str, &str, Check)] = &[
     ("seed-nack-in-10", "S-1", |s| {
         matches!(
             &s.failure,
-            Some(ConnectionError::UnexpectedFrame {
+            Some(ConnectionError::Rule(RuleViolation::NotInVersion {
                 command: Command::Nack,
                 ..
-            })
+            }))
         )
     }),
     ("seed-no-common-version", "C-9", |s| {
@@ -224,7 +231,12 @@ const SERVER_SEEDS: &[(&str, &str, Check)] = &[
         s.failure == Some(ConnectionError::MissingHost)
     }),
     ("seed-bad-heart-beat", "D-19", |s| {
-        matches!(s.failure, Some(ConnectionError::InvalidHeartbeat { .. }))
+        matches!(
+            s.failure,
+            Some(ConnectionError::Rule(
+                RuleViolation::InvalidHeartbeat { .. }
+            ))
+        )
     }),
     ("seed-backwards-clock", "B-6", |s| {
         s.connected == Some(Version::V1_2) && s.failure.is_none()

@@ -19,6 +19,8 @@
 //! that outlives events (subscriptions, transactions) is capped by the server (H-8).
 #![cfg(feature = "std")]
 
+mod common_connection;
+use common_connection::InputResult;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
@@ -314,7 +316,7 @@ const CONNECT: &[u8] = b"CONNECT\naccept-version:1.2\nhost:/\nheart-beat:0,1000\
 fn accepted_server(limits: Limits) -> (ServerConnection, Instant) {
     let now = Instant::now();
     let mut s = ServerConnection::new(ServerConfig::default().limits(limits));
-    s.handle_input(now, CONNECT).unwrap();
+    s.handle_input(now, CONNECT);
     assert!(matches!(s.poll_event(), Some(ServerEvent::Connect(_))));
     s.accept(now, Accept::new()).unwrap();
     assert!(s.poll_transmit().is_some());
@@ -334,7 +336,7 @@ fn drive_server(
     let max_frame = s.config().limits.max_frame;
     let mut events = Vec::new();
     for read in input.chunks(chunk) {
-        if s.handle_input(now, read).is_err() {
+        if s.input(now, read).is_err() {
             break;
         }
         while let Some(event) = s.poll_event() {
@@ -367,7 +369,7 @@ fn a_send_flood_with_receipts_waits_undecoded_until_polled() {
     let batch: Vec<u8> = frame.repeat(100);
     let mut fed = 0;
     for _ in 0..200 {
-        s.handle_input(now, &batch).unwrap();
+        s.handle_input(now, &batch);
         fed += batch.len();
         assert_eq!(
             s.pending_events(),
@@ -413,7 +415,7 @@ fn a_server_that_is_never_polled_holds_at_most_a_frame_plus_a_read_h8() {
     let batch = b"SEND\ndestination:/queue/flood\nreceipt:r\n\nbody\0".repeat(100);
     let mut failed = None;
     for _ in 0..10_000 {
-        match s.handle_input(now, &batch) {
+        match s.input(now, &batch) {
             Ok(()) => assert!(s.buffered_input() <= max + batch.len()),
             Err(err) => {
                 failed = Some(err);
@@ -433,7 +435,7 @@ fn a_server_that_is_never_polled_holds_at_most_a_frame_plus_a_read_h8() {
     // Nothing more is taken, and the same error is repeated.
     let held = s.buffered_input();
     assert!(held <= max + batch.len());
-    assert_eq!(s.handle_input(now, &batch).err(), failed);
+    assert_eq!(s.input(now, &batch).err(), failed);
     assert_eq!(s.buffered_input(), held);
     // The client is told why before the close.
     let wire = s.poll_transmit().expect("ERROR queued");
@@ -461,8 +463,7 @@ fn a_client_that_is_never_polled_holds_at_most_a_frame_plus_a_read_h8() {
     );
     c.connect(now).unwrap();
     let _ = c.poll_transmit();
-    c.handle_input(now, b"CONNECTED\nversion:1.2\n\n\0")
-        .unwrap();
+    c.handle_input(now, b"CONNECTED\nversion:1.2\n\n\0");
     assert!(matches!(
         c.poll_event(),
         Some(ClientEvent::Connected { .. })
@@ -470,7 +471,7 @@ fn a_client_that_is_never_polled_holds_at_most_a_frame_plus_a_read_h8() {
     let batch = b"MESSAGE\ndestination:/q\nmessage-id:m\nsubscription:s\n\nhi\0\n".repeat(10);
     let mut fed = 0;
     let err = loop {
-        match c.handle_input(now, &batch) {
+        match c.input(now, &batch) {
             Ok(()) => fed += batch.len(),
             Err(err) => break err,
         }
@@ -479,7 +480,7 @@ fn a_client_that_is_never_polled_holds_at_most_a_frame_plus_a_read_h8() {
     };
     assert_eq!(err, ConnectionError::InputNotPolled { buffered: fed, max });
     assert!(fed > max && fed <= max + batch.len());
-    assert_eq!(c.handle_input(now, b"\n"), Err(err.clone()));
+    assert_eq!(c.input(now, b"\n"), Err(err.clone()));
     assert_eq!(c.buffered_input(), fed);
     // The application learns of it as the connection's end.
     let events: Vec<ClientEvent> = std::iter::from_fn(|| c.poll_event()).take(5).collect();
@@ -509,7 +510,7 @@ fn a_heartbeat_flood_queues_nothing() {
     let (mut s, now) = accepted_server(Limits::default());
     let eols = vec![b'\n'; 1 << 16];
     for _ in 0..16 {
-        s.handle_input(now, &eols).unwrap();
+        s.handle_input(now, &eols);
         assert_eq!(s.buffered_input(), eols.len(), "waiting to be polled");
         assert_eq!(s.poll_event(), None, "a heart-beat is no event");
         assert_eq!(s.buffered_input(), 0);
@@ -535,7 +536,7 @@ fn an_endless_frame_into_a_server_ends_with_error_h8() {
     assert!(events.is_empty(), "no frame was complete: {events:?}");
     assert_eq!(s.buffered_input(), 0);
     assert!(s.poll_transmit().is_some(), "ERROR queued");
-    assert_eq!(s.handle_input(now, b"more"), Err(expected));
+    assert_eq!(s.input(now, b"more"), Err(expected));
 }
 
 /// D-16: before `accept`, a server holds at most a frame of what the client sends after its
@@ -546,12 +547,12 @@ fn before_accept_a_server_holds_at_most_a_frame_d16() {
     let limits = Limits::default().max_frame(4096);
     let now = Instant::now();
     let mut s = ServerConnection::new(ServerConfig::default().limits(limits));
-    s.handle_input(now, CONNECT).unwrap();
+    s.handle_input(now, CONNECT);
     assert!(matches!(s.poll_event(), Some(ServerEvent::Connect(_))));
     let frame = b"SEND\ndestination:/q\n\n0123456789\0".repeat(10);
     let mut failed = None;
     for _ in 0..1000 {
-        match s.handle_input(now, &frame) {
+        match s.input(now, &frame) {
             Ok(()) => assert!(s.buffered_input() <= limits.max_frame),
             Err(err) => {
                 failed = Some(err);
@@ -576,7 +577,7 @@ fn connected_client(heartbeat: Heartbeat, connected: &[u8]) -> (ClientConnection
     let mut c = ClientConnection::new(ClientConfig::new("/").heartbeat(heartbeat));
     c.connect(now).unwrap();
     assert!(c.poll_transmit().is_some());
-    c.handle_input(now, connected).unwrap();
+    c.handle_input(now, connected);
     assert!(matches!(
         c.poll_event(),
         Some(ClientEvent::Connected { .. })
@@ -592,7 +593,7 @@ fn a_message_flood_into_a_client_waits_until_polled() {
     let frame = b"MESSAGE\ndestination:/q\nmessage-id:m\nsubscription:s\n\nhi\0\n";
     let batch = frame.repeat(100);
     for round in 1..=100 {
-        c.handle_input(now, &batch).unwrap();
+        c.handle_input(now, &batch);
         assert_eq!(c.pending_events(), 0);
         assert_eq!(c.pending_transmit(), 0);
         assert_eq!(c.buffered_input(), round * batch.len());

@@ -1,26 +1,28 @@
 //! The client role: [`ClientConnection`] and its [`ClientConfig`].
 
-use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
-use crate::decode::Item;
 use crate::error::shown;
 use crate::frame::{Command, Frame};
 use crate::heartbeat::Heartbeat;
 use crate::limits::Limits;
 use crate::version::{Version, VersionSet};
 
-use super::error::{ConnectionError, UsageError};
+use super::common::{sealed::Hooks, Connection, Role};
+use super::error::{ConnectionError, RuleViolation, UsageError};
 use super::names::*;
 use super::receipts::Receipts;
+use super::session::Session;
+use super::states::{Side, State, Trigger};
+use super::wire::{interval, Core, Timer};
 use super::{
-    by_destination, interval, timed_struct, AckMode, ClientEvent, CloseReason, Core, FrameOptions,
-    Message, ReceiptRequest, Timer, Timestamp, DEFAULT_CONNECT_TIMEOUT, DEFAULT_DISCONNECT_TIMEOUT,
-    DEFAULT_HEARTBEAT,
+    AckMode, ClientEvent, CloseReason, FrameOptions, Message, ReceiptRequest, Timestamp,
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_DISCONNECT_TIMEOUT, DEFAULT_HEARTBEAT,
+    DEFAULT_MAX_PENDING_TRANSMIT,
 };
 
 /// How a [`ClientConnection`] connects: the CONNECT headers and the connection's own settings.
@@ -73,6 +75,10 @@ pub struct ClientConfig {
     pub connect_timeout: Option<Duration>,
     /// Decoder limits for frames from the server (D-12).
     pub limits: Limits,
+    /// The most bytes that may wait for the wire: a frame that would take the queue past it
+    /// is refused with [`UsageError::OutputFull`] (CONNECT is exempt). Default
+    /// [`DEFAULT_MAX_PENDING_TRANSMIT`](super::DEFAULT_MAX_PENDING_TRANSMIT).
+    pub max_pending_transmit: usize,
 }
 
 impl ClientConfig {
@@ -90,6 +96,7 @@ impl ClientConfig {
             disconnect_timeout: DEFAULT_DISCONNECT_TIMEOUT,
             connect_timeout: Some(DEFAULT_CONNECT_TIMEOUT),
             limits: Limits::default(),
+            max_pending_transmit: DEFAULT_MAX_PENDING_TRANSMIT,
         }
     }
 
@@ -163,6 +170,13 @@ impl ClientConfig {
         self
     }
 
+    /// Sets [`max_pending_transmit`](ClientConfig::max_pending_transmit).
+    #[must_use]
+    pub fn max_pending_transmit(mut self, bytes: usize) -> ClientConfig {
+        self.max_pending_transmit = bytes;
+        self
+    }
+
     /// The CONNECT (or STOMP) frame this configuration describes.
     fn connect_frame(&self) -> Frame {
         let command = if self.stomp_command {
@@ -186,24 +200,6 @@ impl ClientConfig {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum State {
-    Idle,
-    Connecting,
-    Connected,
-    Disconnecting,
-    Closed,
-}
-
-/// What the client knows of one of its subscriptions (S-4).
-#[derive(Debug, Clone)]
-struct Subscription {
-    destination: Bytes,
-    ack: AckMode,
-    /// Order of creation, for a 1.0 UNSUBSCRIBE by destination (oldest first).
-    seq: u64,
-}
-
 /// What a validated outgoing frame changes once it is queued.
 enum Effect {
     None,
@@ -213,21 +209,28 @@ enum Effect {
     },
     Subscribe {
         key: Bytes,
-        sub: Subscription,
+        sub: super::session::Subscription,
     },
     Unsubscribe {
         key: Bytes,
     },
-    Begin {
-        transaction: Bytes,
-    },
-    End {
+    Transaction {
+        command: Command,
         transaction: Bytes,
     },
     Disconnect,
 }
 
-timed_struct! {
+/// The client role inside a [`Connection`]: its configuration, what it offered, and its
+/// pending receipts. See [`ClientConnection`].
+#[derive(Debug)]
+pub struct ClientRole {
+    config: ClientConfig,
+    offered: VersionSet,
+    offered_heartbeat: Heartbeat,
+    receipts: Receipts,
+}
+
 /// The client role of one STOMP connection, sans IO: no socket, thread or clock inside.
 ///
 /// # Driving it
@@ -239,7 +242,7 @@ timed_struct! {
 /// ```text
 /// loop {
 ///     // inputs
-///     conn.handle_input(now, &buf[..n])?;   // any chunking; every byte counts as life (B-5)
+///     conn.handle_input(now, &buf[..n]);    // any chunking; every byte counts as life (B-5)
 ///     conn.handle_close();                  // instead, at EOF
 ///     conn.handle_timeout(now);             // once poll_timeout() has passed
 ///     conn.send(now, "/queue/a", body, FrameOptions::new().receipt())?;   // your frames
@@ -253,7 +256,7 @@ timed_struct! {
 /// `now` must come from one monotonic clock (`Instant::now()` in a real program, a virtual
 /// clock in tests). When [`ClientEvent::Closed`] arrives, write what `poll_transmit` still
 /// returns and close the transport; later input is discarded and typed methods return
-/// [`UsageError::Closed`].
+/// [`UsageError::Closed`]. The methods shared with the server are on [`Connection`].
 ///
 /// # Frames and refusals
 ///
@@ -264,45 +267,74 @@ timed_struct! {
 /// changes: SEND before CONNECTED, a second CONNECT, a receipt on CONNECT, SUBSCRIBE without
 /// `id` or with an active one, ACK/NACK without the header the version needs, NACK in 1.0,
 /// COMMIT/ABORT of a transaction that is not open, BEGIN of one that is, a pending receipt id,
-/// anything after DISCONNECT, and headers the negotiated version cannot encode.
+/// anything after DISCONNECT, headers the negotiated version cannot encode, and a frame that
+/// would take the bytes waiting for the wire past
+/// [`max_pending_transmit`](ClientConfig::max_pending_transmit).
 ///
 /// # Failures
 ///
 /// A server that breaks the protocol (undecodable bytes, a frame other than CONNECTED or ERROR
 /// first, a version not offered, a client command), does not answer CONNECT in time, or goes
 /// silent past its heart-beat interval plus grace ends the connection with
-/// [`CloseReason::Failed`], reported by `poll_event` in order with the frames received before
-/// (see [`poll_event`](ClientConnection::poll_event)); `handle_input` returns the same
-/// [`ConnectionError`] from then on. A server frame that merely lacks a required header is
-/// dropped and reported as [`ClientEvent::ProtocolViolation`] (D-24). An ERROR frame is
-/// reported as [`ClientEvent::ErrorReceived`], then `Closed(ErrorReceived)` (D-23).
-///
-/// # Memory
-///
-/// Nothing is dropped: queued bytes and events wait until drained. Both queues only grow in
-/// answer to your calls (at most one heart-beat EOL is queued while bytes wait), so if you stop
-/// draining, stop reading the transport too. See
-/// [`pending_transmit`](ClientConnection::pending_transmit) and
-/// [`pending_events`](ClientConnection::pending_events).
-#[derive(Debug)]
-pub struct ClientConnection {
-    config: ClientConfig,
-    core: Core<I>,
-    state: State,
-    version: Option<Version>,
-    offered: VersionSet,
-    offered_heartbeat: Heartbeat,
-    receipts: Receipts,
-    /// Active subscriptions by id (by destination for a 1.0 SUBSCRIBE without id).
-    subscriptions: BTreeMap<Bytes, Subscription>,
-    /// Creation number of the next subscription.
-    next_subscription: u64,
-    transactions: BTreeSet<Bytes>,
-    events: VecDeque<ClientEvent>,
-    failed: Option<ConnectionError>,
-    /// Close once the queued bytes are handed out (DISCONNECT without receipt, D-22).
-    close_after_flush: Option<CloseReason>,
-}
+/// [`CloseReason::Failed`], reported by `poll_event` in order with the frames received before;
+/// [`failure`](Connection::failure) returns it from then on. A server frame that merely lacks
+/// a required header is dropped and reported as [`ClientEvent::ProtocolViolation`] (D-24). An
+/// ERROR frame is reported as [`ClientEvent::ErrorReceived`], then `Closed(ErrorReceived)`
+/// (D-23).
+#[cfg(feature = "std")]
+pub type ClientConnection<I = std::time::Instant> = Connection<ClientRole, I>;
+
+/// The client role of one STOMP connection, sans IO (see the crate docs).
+#[cfg(not(feature = "std"))]
+pub type ClientConnection<I> = Connection<ClientRole, I>;
+
+impl Role for ClientRole {}
+
+impl Hooks for ClientRole {
+    type Event = ClientEvent;
+    const SIDE: Side = Side::Client;
+
+    fn closed(reason: CloseReason) -> ClientEvent {
+        ClientEvent::Closed(reason)
+    }
+
+    fn heartbeat_timeout() -> ClientEvent {
+        ClientEvent::HeartbeatTimeout
+    }
+
+    fn transaction_aborted(_: Bytes) -> Option<ClientEvent> {
+        // The server rolls them back (R-7); the client has nothing to report.
+        None
+    }
+
+    fn on_frame<I: Timestamp>(
+        conn: &mut ClientConnection<I>,
+        now: I,
+        frame: Frame,
+    ) -> Result<(), ConnectionError> {
+        conn.on_server_frame(now, frame)
+    }
+
+    fn on_failure<I: Timestamp>(
+        _: &mut ClientConnection<I>,
+        _: I,
+        _: &ConnectionError,
+        _: Option<Bytes>,
+    ) {
+        // A client has no one to tell: it just closes (the common code does).
+    }
+
+    fn on_end<I: Timestamp>(conn: &mut ClientConnection<I>) {
+        conn.role.receipts.clear();
+    }
+
+    fn on_timers<I: Timestamp>(conn: &mut ClientConnection<I>, at: I) -> bool {
+        if conn.core.timers.expired(Timer::DisconnectReceipt, at) {
+            conn.end(CloseReason::ReceiptTimeout);
+            return true;
+        }
+        false
+    }
 }
 
 #[cfg(feature = "std")]
@@ -311,36 +343,42 @@ impl ClientConnection<std::time::Instant> {
     /// A connection that has sent nothing yet, on the standard clock: `now` is a
     /// `std::time::Instant`.
     pub fn new(config: ClientConfig) -> ClientConnection {
-        ClientConnection::new_generic(config)
+        ClientConnection::with_timestamp_type(config)
     }
 }
 
 impl<I: Timestamp> ClientConnection<I> {
-    /// A connection that has sent nothing yet, for any [`Timestamp`] type (e.g. [`Duration`]
-    /// since boot, without `std`): name the type, as in
-    /// `ClientConnection::<Duration>::new_generic(config)`.
-    pub fn new_generic(config: ClientConfig) -> ClientConnection<I> {
-        let core = Core::new(config.limits, config.heartbeat_grace);
-        ClientConnection {
-            config,
+    /// A connection that has sent nothing yet, whose `now` is any [`Timestamp`] type (e.g. a
+    /// [`Duration`] since boot, without `std`): name the type, as in
+    /// `ClientConnection::<Duration>::with_timestamp_type(config)`. [`new`](ClientConnection::new)
+    /// is this with `std::time::Instant`.
+    pub fn with_timestamp_type(config: ClientConfig) -> ClientConnection<I> {
+        let core = Core::new(
+            config.limits,
+            config.heartbeat_grace,
+            config.connect_timeout,
+        );
+        let limit = config.max_pending_transmit;
+        Connection::with_role(
             core,
-            state: State::Idle,
-            version: None,
-            offered: VersionSet::EMPTY,
-            offered_heartbeat: Heartbeat::NONE,
-            receipts: Receipts::new(),
-            subscriptions: BTreeMap::new(),
-            next_subscription: 0,
-            transactions: BTreeSet::new(),
-            events: VecDeque::new(),
-            failed: None,
-            close_after_flush: None,
-        }
+            limit,
+            ClientRole {
+                config,
+                offered: VersionSet::EMPTY,
+                offered_heartbeat: Heartbeat::NONE,
+                receipts: Receipts::new(),
+            },
+        )
     }
 
     /// The configuration.
     pub fn config(&self) -> &ClientConfig {
-        &self.config
+        &self.role.config
+    }
+
+    /// Receipts asked for and not yet confirmed (R-2).
+    pub fn pending_receipts(&self) -> usize {
+        self.role.receipts.len()
     }
 
     // ---- typed frames ------------------------------------------------------------------
@@ -350,11 +388,11 @@ impl<I: Timestamp> ClientConnection<I> {
     /// Refused when already called ([`UsageError::AlreadyConnected`]), when the config's extra
     /// headers hold a `receipt` (C-11), offer no version, or ask for STOMP with only 1.0.
     pub fn connect(&mut self, now: I) -> Result<(), UsageError> {
-        if self.config.versions.is_empty() {
+        if self.role.config.versions.is_empty() {
             self.check_state(&Command::Connect)?;
             return Err(UsageError::NoVersionOffered);
         }
-        let frame = self.config.connect_frame();
+        let frame = self.role.config.connect_frame();
         self.submit(now, frame).map(|_| ())
     }
 
@@ -489,7 +527,8 @@ impl<I: Timestamp> ClientConnection<I> {
 
     /// Queues any client frame, checked by the same rules as the typed methods (state, role,
     /// version, required headers, subscription, transaction and receipt bookkeeping). Its
-    /// `receipt` header, if any, is tracked as a caller-chosen receipt id.
+    /// `receipt` header, if any, is tracked as a caller-chosen receipt id. For frames the typed
+    /// methods do not build (an extension header layout, a frame decoded elsewhere).
     pub fn send_frame(&mut self, now: I, frame: Frame) -> Result<Option<Bytes>, UsageError> {
         self.submit(now, frame)
     }
@@ -520,25 +559,17 @@ impl<I: Timestamp> ClientConnection<I> {
     ) -> Result<Option<Bytes>, UsageError> {
         self.check_state(&command)?;
         let version = self.negotiated();
-        let h = message.headers();
-        let need = |header: &'static str| {
-            h.get(header).ok_or(UsageError::CannotAcknowledge {
+        if command == Command::Nack && version == Version::V1_0 {
+            return Err(RuleViolation::NotInVersion { command, version }.into());
+        }
+        let headers = Session::ack_headers(message.headers(), version).map_err(|header| {
+            UsageError::CannotAcknowledge {
                 command: command.clone(),
                 header,
                 version,
-            })
-        };
-        let headers: Vec<(&str, &[u8])> = match version {
-            Version::V1_2 => alloc::vec![(ID, need(ACK)?)],
-            Version::V1_1 => alloc::vec![
-                (MESSAGE_ID, need(MESSAGE_ID)?),
-                (SUBSCRIPTION, need(SUBSCRIPTION)?)
-            ],
-            Version::V1_0 if command == Command::Nack => {
-                return Err(UsageError::NotInVersion { command, version })
             }
-            Version::V1_0 => alloc::vec![(MESSAGE_ID, need(MESSAGE_ID)?)],
-        };
+        })?;
+        let headers: Vec<(&str, &[u8])> = headers.into_iter().flatten().collect();
         let frame = self.build(command, &headers, options, true, Bytes::new());
         self.submit(now, frame)
     }
@@ -555,7 +586,7 @@ impl<I: Timestamp> ClientConnection<I> {
         let mut b = Frame::builder(command).headers(headers.iter().copied());
         match options.receipt {
             ReceiptRequest::None => {}
-            ReceiptRequest::Generated => b = b.header(RECEIPT, self.receipts.next_id()),
+            ReceiptRequest::Generated => b = b.header(RECEIPT, self.role.receipts.next_id()),
             ReceiptRequest::Id(id) => b = b.header(RECEIPT, id),
         }
         if transactional {
@@ -568,77 +599,60 @@ impl<I: Timestamp> ClientConnection<I> {
 
     // ---- checking and queueing ---------------------------------------------------------
 
-    /// The negotiated version (only called once connected; 1.0 otherwise).
-    fn negotiated(&self) -> Version {
-        self.version.unwrap_or(Version::V1_0)
-    }
-
-    /// Whether `command` may be sent in the current state at all (C-1, D-16, R-6, S-2).
+    /// Whether the state table lets the client send `command` now, and if not, why.
     fn check_state(&self, command: &Command) -> Result<(), UsageError> {
-        let connect = matches!(command, Command::Connect | Command::Stomp);
-        match self.state {
-            State::Closed => return Err(UsageError::Closed),
-            State::Disconnecting => {
-                return Err(UsageError::AfterDisconnect {
-                    command: command.clone(),
-                })
-            }
-            State::Idle if connect => return Ok(()),
-            State::Connecting | State::Connected if connect => {
-                return Err(UsageError::AlreadyConnected)
-            }
-            _ => {}
+        if self.may_send(command) {
+            return Ok(());
         }
-        if !command.is_client_command() {
-            return Err(UsageError::WrongRole {
-                command: command.clone(),
+        let command = command.clone();
+        Err(match self.state {
+            State::Closed | State::Closing => UsageError::Closed,
+            State::Disconnecting => UsageError::AfterDisconnect { command },
+            _ if matches!(command, Command::Connect | Command::Stomp) => {
+                UsageError::AlreadyConnected
+            }
+            _ if !command.is_client_command() => UsageError::WrongRole {
+                command,
                 role: "client",
-            });
-        }
-        if self.state != State::Connected {
-            return Err(UsageError::NotConnected {
-                command: command.clone(),
-            });
-        }
-        Ok(())
+            },
+            _ => UsageError::NotConnected { command },
+        })
     }
 
-    /// Validates, queues and records one outgoing frame. Nothing changes on error.
     fn submit(&mut self, now: I, frame: Frame) -> Result<Option<Bytes>, UsageError> {
         let command = frame.command().clone();
         self.check_state(&command)?;
         let receipt = frame.headers().get_bytes(RECEIPT);
+        let connect = matches!(command, Command::Connect | Command::Stomp);
         if let Some(id) = &receipt {
-            if matches!(command, Command::Connect | Command::Stomp) {
+            if connect {
                 return Err(UsageError::ReceiptOnConnect);
             }
-            self.receipts.check(id)?;
+            self.role.receipts.check(id)?;
         }
         let effect = self.validate(&frame)?;
-        self.core.queue(now, &frame)?;
+        self.queue(now, &frame, connect)?;
         if let Some(id) = &receipt {
-            self.receipts.insert(id.clone(), command);
+            self.role.receipts.insert(id.clone(), command);
         }
         self.apply(now, effect, receipt.is_some());
         Ok(receipt)
     }
 
-    /// The per-command rules of S-1..S-12 for the negotiated version.
+    /// Checks `frame` against the session's rules (the same code the server checks the
+    /// client's frames with) and says what it changes once queued.
     fn validate(&self, frame: &Frame) -> Result<Effect, UsageError> {
         let version = self.negotiated();
         let command = frame.command();
         let h = frame.headers();
-        let missing = |header: &'static str| UsageError::MissingHeader {
-            command: command.clone(),
-            header,
-            version,
-        };
-        let require = |header: &'static str| h.get_bytes(header).ok_or_else(|| missing(header));
-        let open_transaction = || match h.get(TRANSACTION) {
-            Some(tx) if !self.transactions.contains(tx) => Err(UsageError::UnknownTransaction {
-                transaction: shown(tx, 64),
-            }),
-            _ => Ok(Effect::None),
+        let session = &self.session;
+        let require = |header: &'static str| {
+            h.get_bytes(header)
+                .ok_or_else(|| RuleViolation::MissingHeader {
+                    command: command.clone(),
+                    header,
+                    version,
+                })
         };
         Ok(match command {
             Command::Connect | Command::Stomp => {
@@ -650,14 +664,15 @@ impl<I: Timestamp> ClientConnection<I> {
                     return Err(UsageError::NoVersionOffered);
                 };
                 if *command == Command::Stomp && highest == Version::V1_0 {
-                    return Err(UsageError::NotInVersion {
+                    return Err(RuleViolation::NotInVersion {
                         command: Command::Stomp,
                         version: Version::V1_0,
-                    });
+                    }
+                    .into());
                 }
                 let heartbeat = match h.get(HEART_BEAT) {
                     None => Heartbeat::NONE,
-                    Some(v) => Heartbeat::parse(v).ok_or(UsageError::InvalidHeartbeat {
+                    Some(v) => Heartbeat::parse(v).ok_or(RuleViolation::InvalidHeartbeat {
                         value: shown(v, 64),
                     })?,
                 };
@@ -665,93 +680,25 @@ impl<I: Timestamp> ClientConnection<I> {
             }
             Command::Send => {
                 require(DESTINATION)?;
-                open_transaction()?
+                session.check_in_transaction(h)?;
+                Effect::None
             }
             Command::Subscribe => {
-                let destination = require(DESTINATION)?;
-                let key = match h.get_bytes(ID) {
-                    Some(id) => id,
-                    None if version == Version::V1_0 => destination.clone(),
-                    None => return Err(missing(ID)),
-                };
-                if self.subscriptions.contains_key(&key) {
-                    return Err(UsageError::DuplicateSubscription {
-                        id: shown(&key, 64),
-                    });
-                }
-                let ack = match h.get(ACK) {
-                    None => AckMode::Auto,
-                    Some(v) => AckMode::parse(v, version).ok_or(UsageError::InvalidAckMode {
-                        value: shown(v, 64),
-                        version,
-                    })?,
-                };
-                Effect::Subscribe {
-                    key,
-                    sub: Subscription {
-                        destination,
-                        ack,
-                        seq: self.next_subscription,
-                    },
-                }
+                let (key, sub) = session.check_subscribe(h, version)?;
+                Effect::Subscribe { key, sub }
             }
-            Command::Unsubscribe => {
-                let key = match h.get_bytes(ID) {
-                    Some(id) => id,
-                    None if version == Version::V1_0 => {
-                        let destination = require(DESTINATION)?;
-                        by_destination(&self.subscriptions, destination, |s| {
-                            (&s.destination, s.seq)
-                        })
-                    }
-                    None => return Err(missing(ID)),
-                };
-                if !self.subscriptions.contains_key(&key) {
-                    return Err(UsageError::UnknownSubscription {
-                        id: shown(&key, 64),
-                    });
-                }
-                Effect::Unsubscribe { key }
-            }
+            Command::Unsubscribe => Effect::Unsubscribe {
+                key: session.check_unsubscribe(h, version)?,
+            },
             Command::Ack | Command::Nack => {
-                if *command == Command::Nack && version == Version::V1_0 {
-                    return Err(UsageError::NotInVersion {
-                        command: Command::Nack,
-                        version,
-                    });
-                }
-                match version {
-                    Version::V1_2 => {
-                        require(ID)?;
-                    }
-                    Version::V1_1 => {
-                        require(MESSAGE_ID)?;
-                        require(SUBSCRIPTION)?;
-                    }
-                    Version::V1_0 => {
-                        require(MESSAGE_ID)?;
-                    }
-                }
-                open_transaction()?
+                Session::check_ack(h, command, version)?;
+                session.check_in_transaction(h)?;
+                Effect::None
             }
-            Command::Begin => {
-                let transaction = require(TRANSACTION)?;
-                if self.transactions.contains(&transaction) {
-                    return Err(UsageError::DuplicateTransaction {
-                        transaction: shown(&transaction, 64),
-                    });
-                }
-                Effect::Begin { transaction }
-            }
-            Command::Commit | Command::Abort => {
-                let transaction = require(TRANSACTION)?;
-                if !self.transactions.contains(&transaction) {
-                    return Err(UsageError::UnknownTransaction {
-                        transaction: shown(&transaction, 64),
-                    });
-                }
-                Effect::End { transaction }
-            }
+            Command::Begin | Command::Commit | Command::Abort => Effect::Transaction {
+                command: command.clone(),
+                transaction: session.check_transaction(h, command, version)?,
+            },
             Command::Disconnect => Effect::Disconnect,
             // check_state let only client commands through.
             _ => Effect::None,
@@ -762,32 +709,27 @@ impl<I: Timestamp> ClientConnection<I> {
         match effect {
             Effect::None => {}
             Effect::Connect { offered, heartbeat } => {
-                self.offered = offered;
-                self.offered_heartbeat = heartbeat;
-                self.state = State::Connecting;
-                if let Some(timeout) = self.config.connect_timeout {
+                self.role.offered = offered;
+                self.role.offered_heartbeat = heartbeat;
+                self.transition(Trigger::ConnectSent);
+                if let Some(timeout) = self.role.config.connect_timeout {
                     self.core.arm(Timer::Connect, now, timeout);
                 }
             }
-            Effect::Subscribe { key, sub } => {
-                self.subscriptions.insert(key, sub);
-                self.next_subscription = self.next_subscription.wrapping_add(1);
-            }
+            Effect::Subscribe { key, sub } => self.session.subscribe(key, sub),
             Effect::Unsubscribe { key } => {
-                self.subscriptions.remove(&key);
+                self.session.unsubscribe(&key);
             }
-            Effect::Begin { transaction } => {
-                self.transactions.insert(transaction);
-            }
-            Effect::End { transaction } => {
-                self.transactions.remove(&transaction);
-            }
+            Effect::Transaction {
+                command,
+                transaction,
+            } => self.session.apply_transaction(&command, transaction),
             Effect::Disconnect => {
-                self.state = State::Disconnecting;
-                self.transactions.clear();
+                self.transition(Trigger::DisconnectSent);
+                self.session.take_transactions();
                 self.core.stop_timers();
                 if with_receipt {
-                    let timeout = self.config.disconnect_timeout;
+                    let timeout = self.role.config.disconnect_timeout;
                     self.core.arm(Timer::DisconnectReceipt, now, timeout);
                 } else {
                     self.close_after_flush = Some(CloseReason::Disconnected);
@@ -796,211 +738,44 @@ impl<I: Timestamp> ClientConnection<I> {
         }
     }
 
-    // ---- input -------------------------------------------------------------------------
+    // ---- frames from the server ---------------------------------------------------------
 
-    /// Feeds bytes received from the server, in any chunking (F-11).
-    ///
-    /// Every byte counts as activity for the heart-beat timeout at once, even in the middle
-    /// of a frame (B-5). Frames are only buffered here:
-    /// [`poll_event`](ClientConnection::poll_event) decodes and applies them one at a time, so
-    /// the connection's state is always the state after the last event you polled (a MESSAGE
-    /// can be acknowledged while you handle it even if an ERROR arrived in the same read).
-    ///
-    /// A protocol error in the input therefore surfaces when `poll_event` reaches it, as
-    /// `Closed(Failed(..))` after the events of the frames before it;
-    /// [`failure`](ClientConnection::failure) reports it, and from then on this method returns
-    /// it. After a normal close, input is discarded (D-23). One error is returned at once:
-    /// [`ConnectionError::InputNotPolled`], when input arrives while more than
-    /// [`Limits::max_frame`](crate::Limits::max_frame) bytes still wait for `poll_event`, which
-    /// bounds memory when the application stops polling (poll every event after each read and
-    /// this never happens).
-    pub fn handle_input(&mut self, now: I, bytes: &[u8]) -> Result<(), ConnectionError> {
-        if !self.take_input(now, bytes.len())? {
-            return Ok(());
+    fn on_server_frame(&mut self, now: I, frame: Frame) -> Result<(), ConnectionError> {
+        let command = frame.command();
+        if !self.accepts(command) {
+            let context = match (self.state, command) {
+                (State::Idle, _) => "before CONNECT",
+                (State::Connecting, _) => "before CONNECTED",
+                (_, Command::Connected) => "after CONNECTED",
+                _ => "sent to a client",
+            };
+            return Err(ConnectionError::UnexpectedFrame {
+                command: command.clone(),
+                context,
+            });
         }
-        self.core.decoder.push(bytes);
+        match command {
+            Command::Connected => self.on_connected(now, &frame)?,
+            Command::Message => self.on_message(frame),
+            Command::Receipt => self.on_receipt(frame),
+            _ => self.on_error(frame),
+        }
         Ok(())
     }
 
-    /// [`handle_input`](ClientConnection::handle_input) for bytes the caller already owns:
-    /// frames are then slices of them, without a copy.
-    pub fn handle_input_bytes(&mut self, now: I, bytes: Bytes) -> Result<(), ConnectionError> {
-        if !self.take_input(now, bytes.len())? {
-            return Ok(());
-        }
-        self.core.decoder.push_bytes(bytes);
-        Ok(())
-    }
-
-    /// Whether input of `len` bytes is to be read; records the activity.
-    fn take_input(&mut self, now: I, len: usize) -> Result<bool, ConnectionError> {
-        if let Some(err) = &self.failed {
-            return Err(err.clone());
-        }
-        let reading = self.state != State::Closed && !self.core.input_closed && len > 0;
-        if reading {
-            self.core.note_rx(now);
-            if let Some(err) = self.core.unpolled_input() {
-                return Err(self.fail(err));
-            }
-        }
-        Ok(reading)
-    }
-
-    /// Records that the peer showed life some other way (e.g. a WebSocket ping), which
-    /// postpones the heart-beat timeout like received bytes do (D-20).
-    pub fn note_activity(&mut self, now: I) {
-        if self.state != State::Closed {
-            self.core.note_rx(now);
-        }
-    }
-
-    /// The transport ended (EOF or reset). After DISCONNECT this is a normal close (R-8);
-    /// otherwise the connection closes with [`CloseReason::PeerClosed`].
-    ///
-    /// It takes effect in order with the input: at once unless frames received before it are
-    /// still to be reported, else once `poll_event` has reported them.
-    pub fn handle_close(&mut self) {
-        if self.state != State::Closed {
-            self.core.input_closed = true;
-            self.settle();
-        }
-    }
-
-    /// Applies a pending timeout check and end of input at once when no received bytes wait
-    /// in the decoder (no frame received before them is still to be reported).
-    fn settle(&mut self) {
-        if self.core.decoder.buffered() == 0 {
-            while self.step() {}
-        }
-    }
-
-    fn apply_close(&mut self) {
-        match self.state {
-            State::Closed => {}
-            State::Disconnecting => self.close(CloseReason::Disconnected),
-            _ => self.close(CloseReason::PeerClosed),
-        }
-    }
-
-    /// Runs the timers due at `now`: our own heart-beat (B-4) at once; the DISCONNECT receipt
-    /// deadline (D-22), the connect deadline
-    /// ([`connect_timeout`](ClientConfig::connect_timeout)) and the server's heart-beat timeout
-    /// (B-6) in order with the input: at once unless frames received before `now` are still to
-    /// be reported, else once `poll_event` has reported them. Calling it early, late or
-    /// repeatedly is harmless.
-    pub fn handle_timeout(&mut self, now: I) {
-        if self.state == State::Closed {
-            return;
-        }
-        let now = self.core.note_timeout(now);
-        self.core.send_heartbeat_if_due(now);
-        self.settle();
-    }
-
-    /// The closing timers, checked at `at` (a `handle_timeout` time) after the input received
-    /// before it.
-    fn run_timers(&mut self, at: I) {
-        if self.state == State::Closed {
-            return;
-        }
-        if self.core.timers.expired(Timer::DisconnectReceipt, at) {
-            self.close(CloseReason::ReceiptTimeout);
-            return;
-        }
-        if self.state == State::Connecting && self.core.timers.expired(Timer::Connect, at) {
-            let timeout = self.config.connect_timeout.unwrap_or_default();
-            self.fail(ConnectionError::ConnectTimeout { timeout });
-            return;
-        }
-        if let Some(err) = self.core.peer_silent(at) {
-            self.events.push_back(ClientEvent::HeartbeatTimeout);
-            self.fail(err);
-            return;
-        }
-        // A CONNECTED applied after `handle_timeout` (it was read before, polled after) arms
-        // the sending timer from the last write, which may already be due at `at`: beat now,
-        // so that no deadline is left at or before the time just handled.
-        self.core.send_heartbeat_if_due(at);
-    }
-
-    /// Decodes and applies the next piece of input: a frame, then (once the buffered frames
-    /// are done) a pending timeout check or end of input. Returns whether anything was done.
-    fn step(&mut self) -> bool {
-        if self.state == State::Closed {
-            return false;
-        }
-        if let Some(now) = self.core.latest_seen() {
-            match self.core.decoder.next_item() {
-                Ok(None) => {}
-                Ok(Some(Item::Heartbeat)) => return true,
-                Ok(Some(Item::Frame(frame))) => {
-                    if let Err(err) = self.on_frame(now, frame) {
-                        self.fail(err);
-                    }
-                    return true;
-                }
-                Err(err) => {
-                    self.fail(err.into());
-                    return true;
-                }
-            }
-        }
-        if let Some(at) = self.core.timeout_due.take() {
-            self.run_timers(at);
-            return true;
-        }
-        if core::mem::take(&mut self.core.input_closed) {
-            self.apply_close();
-            return true;
-        }
-        false
-    }
-
-    fn on_frame(&mut self, now: I, frame: Frame) -> Result<(), ConnectionError> {
-        let unexpected = |context| ConnectionError::UnexpectedFrame {
-            command: frame.command().clone(),
-            context,
-        };
-        match (self.state, frame.command()) {
-            (State::Idle, _) => Err(unexpected("before CONNECT")),
-            (State::Connecting, Command::Connected) => self.on_connected(now, &frame),
-            (State::Connecting, Command::Error) => {
-                self.on_error(frame);
-                Ok(())
-            }
-            (State::Connecting, _) => Err(unexpected("before CONNECTED")),
-            (_, Command::Message) => {
-                self.on_message(frame);
-                Ok(())
-            }
-            (_, Command::Receipt) => {
-                self.on_receipt(frame);
-                Ok(())
-            }
-            (_, Command::Error) => {
-                self.on_error(frame);
-                Ok(())
-            }
-            (_, Command::Connected) => Err(unexpected("after CONNECTED")),
-            _ => Err(unexpected("sent to a client")),
-        }
-    }
-
-    /// CONNECTED: fix the version (C-6, E-8) and start the heart-beats (B-3, B-7, B-8).
     fn on_connected(&mut self, now: I, frame: &Frame) -> Result<(), ConnectionError> {
         let h = frame.headers();
         let version = match h.get(VERSION) {
             None => Some(Version::V1_0),
             Some(v) => Version::from_bytes(v),
         }
-        .filter(|v| self.offered.contains(*v))
+        .filter(|v| self.role.offered.contains(*v))
         .ok_or_else(|| ConnectionError::VersionNotOffered {
             version: h.get(VERSION).map_or("(none)".into(), |v| shown(v, 64)),
         })?;
         let heartbeat = match h.get(HEART_BEAT) {
             Some(v) if version != Version::V1_0 => {
-                Heartbeat::parse(v).ok_or_else(|| ConnectionError::InvalidHeartbeat {
+                Heartbeat::parse(v).ok_or_else(|| RuleViolation::InvalidHeartbeat {
                     value: shown(v, 64),
                 })?
             }
@@ -1009,7 +784,7 @@ impl<I: Timestamp> ClientConnection<I> {
         let (send_ms, receive_ms) = if version == Version::V1_0 {
             (0, 0)
         } else {
-            Heartbeat::negotiate(self.offered_heartbeat, heartbeat)
+            Heartbeat::negotiate(self.role.offered_heartbeat, heartbeat)
         };
         let (send_interval, receive_interval) = (interval(send_ms), interval(receive_ms));
         self.core.timers.set(Timer::Connect, None);
@@ -1017,7 +792,7 @@ impl<I: Timestamp> ClientConnection<I> {
         self.core.set_version(version);
         self.core
             .start_heartbeats(now, send_interval, receive_interval);
-        self.state = State::Connected;
+        self.transition(Trigger::ConnectedReceived);
         self.events.push_back(ClientEvent::Connected {
             version,
             session: lossy(h.get(SESSION)),
@@ -1029,13 +804,15 @@ impl<I: Timestamp> ClientConnection<I> {
         Ok(())
     }
 
-    /// MESSAGE (S-13, S-14, D-24).
     fn on_message(&mut self, frame: Frame) {
         let version = self.negotiated();
         let h = frame.headers();
-        let missing = |header| ConnectionError::MissingHeader {
-            command: Command::Message,
-            header,
+        let missing = |header| {
+            ConnectionError::Rule(RuleViolation::MissingHeader {
+                command: Command::Message,
+                header,
+                version,
+            })
         };
         let (destination, message_id) = match (h.get_bytes(DESTINATION), h.get_bytes(MESSAGE_ID)) {
             (Some(d), Some(m)) => (d, m),
@@ -1047,11 +824,8 @@ impl<I: Timestamp> ClientConnection<I> {
             return self.violation(missing(SUBSCRIPTION), frame);
         }
         let known = match &subscription {
-            Some(id) => self.subscriptions.get(id),
-            None => self
-                .subscriptions
-                .values()
-                .find(|s| s.destination == destination),
+            Some(id) => self.session.subscription(id),
+            None => self.session.subscription_to(&destination),
         };
         let ack_mode = known.map(|s| s.ack);
         if version == Version::V1_2 && ack_mode.is_some_and(AckMode::needs_ack) && !h.contains(ACK)
@@ -1068,34 +842,33 @@ impl<I: Timestamp> ClientConnection<I> {
         }));
     }
 
-    /// RECEIPT (R-2, R-5).
     fn on_receipt(&mut self, frame: Frame) {
         let Some(receipt_id) = frame.headers().get_bytes(RECEIPT_ID) else {
-            let err = ConnectionError::MissingHeader {
+            let err = RuleViolation::MissingHeader {
                 command: Command::Receipt,
                 header: RECEIPT_ID,
+                version: self.negotiated(),
             };
-            return self.violation(err, frame);
+            return self.violation(err.into(), frame);
         };
-        if self.receipts.confirm(&receipt_id).is_none() {
+        if self.role.receipts.confirm(&receipt_id).is_none() {
             self.events
                 .push_back(ClientEvent::UnknownReceipt { receipt_id });
             return;
         }
-        let ends = self.receipts.is_disconnect(&receipt_id);
+        let ends = self.role.receipts.is_disconnect(&receipt_id);
         self.events
             .push_back(ClientEvent::ReceiptConfirmed { receipt_id });
         if ends {
-            self.close(CloseReason::Disconnected);
+            self.close_on(Trigger::FinalReceipt, CloseReason::Disconnected);
         }
     }
 
-    /// ERROR: report it, then close (R-9, R-11, D-23).
     fn on_error(&mut self, frame: Frame) {
         let h = frame.headers();
         let receipt_id = h.get_bytes(RECEIPT_ID);
         if let Some(id) = &receipt_id {
-            self.receipts.confirm(id);
+            self.role.receipts.confirm(id);
         }
         self.events.push_back(ClientEvent::ErrorReceived {
             message: lossy(h.get(MESSAGE)),
@@ -1103,143 +876,12 @@ impl<I: Timestamp> ClientConnection<I> {
             receipt_id,
             frame,
         });
-        self.close(CloseReason::ErrorReceived);
+        self.end(CloseReason::ErrorReceived);
     }
 
     fn violation(&mut self, error: ConnectionError, frame: Frame) {
         self.events
             .push_back(ClientEvent::ProtocolViolation { error, frame });
-    }
-
-    /// Ends the connection normally (not a protocol failure).
-    fn close(&mut self, reason: CloseReason) {
-        self.state = State::Closed;
-        self.core.stop_timers();
-        self.receipts.clear();
-        self.transactions.clear();
-        self.close_after_flush = None;
-        self.events.push_back(ClientEvent::Closed(reason));
-    }
-
-    /// Ends the connection because the server broke the protocol or went silent.
-    fn fail(&mut self, err: ConnectionError) -> ConnectionError {
-        self.failed = Some(err.clone());
-        self.close(CloseReason::Failed(err.clone()));
-        err
-    }
-
-    // ---- output ------------------------------------------------------------------------
-
-    /// The next event, oldest first.
-    ///
-    /// This is where the input is applied: when no event is waiting, the next buffered frame
-    /// is decoded, checked and applied to the connection's state, and its event returned.
-    /// Then come, in order, a timeout that [`handle_timeout`] found due and the end of input
-    /// from [`handle_close`].
-    ///
-    /// [`handle_timeout`]: ClientConnection::handle_timeout
-    /// [`handle_close`]: ClientConnection::handle_close
-    #[must_use]
-    pub fn poll_event(&mut self) -> Option<ClientEvent> {
-        loop {
-            if let Some(event) = self.events.pop_front() {
-                return Some(event);
-            }
-            if !self.step() {
-                return None;
-            }
-        }
-    }
-
-    /// All bytes queued for the server, to write in full; `None` when there are none.
-    #[must_use]
-    pub fn poll_transmit(&mut self) -> Option<Bytes> {
-        let bytes = self.core.take_transmit();
-        if bytes.is_some() {
-            self.flushed();
-        }
-        bytes
-    }
-
-    /// Moves the queued bytes to the end of `dst` (without a copy when `dst` is empty);
-    /// returns how many there were.
-    pub fn poll_transmit_into(&mut self, dst: &mut BytesMut) -> usize {
-        let n = self.core.transmit_into(dst);
-        if n > 0 {
-            self.flushed();
-        }
-        n
-    }
-
-    fn flushed(&mut self) {
-        if let Some(reason) = self.close_after_flush.take() {
-            self.close(reason);
-        }
-    }
-
-    /// The next deadline: call [`handle_timeout`](ClientConnection::handle_timeout) when it
-    /// has passed. `None` when no timer runs.
-    #[must_use]
-    pub fn poll_timeout(&self) -> Option<I> {
-        self.core.timers.next()
-    }
-
-    // ---- state -------------------------------------------------------------------------
-
-    /// The negotiated version, once CONNECTED has arrived.
-    pub fn version(&self) -> Option<Version> {
-        self.version
-    }
-
-    /// Whether CONNECTED has arrived and DISCONNECT has not been sent.
-    pub fn is_connected(&self) -> bool {
-        self.state == State::Connected
-    }
-
-    /// Whether the connection is over (the `Closed` event has been queued).
-    pub fn is_closed(&self) -> bool {
-        self.state == State::Closed
-    }
-
-    /// The fatal error that closed the connection, if any.
-    pub fn failure(&self) -> Option<&ConnectionError> {
-        self.failed.as_ref()
-    }
-
-    /// Receipts asked for and not yet confirmed.
-    pub fn pending_receipts(&self) -> usize {
-        self.receipts.len()
-    }
-
-    /// Events waiting in the queue. Frames still buffered are not counted: `poll_event`
-    /// decodes them one at a time.
-    pub fn pending_events(&self) -> usize {
-        self.events.len()
-    }
-
-    /// Bytes waiting in the transmit queue.
-    pub fn pending_transmit(&self) -> usize {
-        self.core.pending_transmit()
-    }
-
-    /// Received bytes held by the decoder: those fed to `handle_input` whose frames
-    /// `poll_event` has not taken out yet, and the unfinished frame (or lone CR) after them.
-    /// Once every event is polled, at most [`Limits::max_frame`](crate::Limits::max_frame),
-    /// whatever the server sends (D-12). Input fed while it is above `max_frame` fails the
-    /// connection ([`ConnectionError::InputNotPolled`]), so it never exceeds `max_frame` plus
-    /// one read. It no longer grows once the connection is closed or has failed.
-    pub fn buffered_input(&self) -> usize {
-        self.core.decoder.buffered()
-    }
-
-    /// The ack mode of the active subscription `id`, if there is one.
-    pub fn subscription(&self, id: impl AsRef<[u8]>) -> Option<AckMode> {
-        self.subscriptions.get(id.as_ref()).map(|s| s.ack)
-    }
-
-    /// Whether `transaction` is open (begun and neither committed nor aborted).
-    pub fn is_transaction_open(&self, transaction: impl AsRef<[u8]>) -> bool {
-        self.transactions.contains(transaction.as_ref())
     }
 }
 

@@ -22,6 +22,11 @@ pub enum ConnectionError {
     /// [`Limits`](crate::Limits) (H-8).
     #[error(transparent)]
     Decode(#[from] DecodeError),
+    /// A frame broke a rule of the session (subscriptions, acknowledgements, transactions,
+    /// headers a version requires): the same rules the client's own frames are checked
+    /// against.
+    #[error(transparent)]
+    Rule(#[from] RuleViolation),
     /// A frame that is not allowed here: a command of the wrong role (S-2), anything but
     /// CONNECT/STOMP first (D-16), a second CONNECT, a second CONNECTED, a command the negotiated
     /// version lacks (S-1, R-12).
@@ -50,52 +55,6 @@ pub enum ConnectionError {
     VersionNotOffered {
         /// The `version` header as received (`"(none)"` when missing), escaped for display.
         version: String,
-    },
-    /// A `heart-beat` header that is not `digits,digits` (D-19).
-    #[error("invalid heart-beat header \"{value}\"")]
-    InvalidHeartbeat {
-        /// The value as received, escaped for display.
-        value: String,
-    },
-    /// A frame lacks a header its version requires (S-3 to S-15, D-24).
-    #[error("{command} frame without the required \"{header}\" header")]
-    MissingHeader {
-        /// The frame's command.
-        command: Command,
-        /// The missing header.
-        header: &'static str,
-    },
-    /// SUBSCRIBE with an `ack` value the version does not define (S-5, D-24).
-    #[error("unknown ack mode \"{value}\" in STOMP {version}")]
-    InvalidAckMode {
-        /// The value as received, escaped for display.
-        value: String,
-        /// The negotiated version.
-        version: Version,
-    },
-    /// SUBSCRIBE reuses the id of an active subscription (S-4, D-24).
-    #[error("subscription id \"{id}\" is already in use")]
-    DuplicateSubscription {
-        /// The id, escaped for display.
-        id: String,
-    },
-    /// UNSUBSCRIBE names no active subscription (S-6).
-    #[error("no subscription \"{id}\"")]
-    UnknownSubscription {
-        /// The id (or, in 1.0, destination), escaped for display.
-        id: String,
-    },
-    /// BEGIN reuses the id of an open transaction (S-11, D-24).
-    #[error("transaction \"{transaction}\" is already open")]
-    DuplicateTransaction {
-        /// The transaction id, escaped for display.
-        transaction: String,
-    },
-    /// COMMIT, ABORT, SEND, ACK or NACK names a transaction that is not open (S-11).
-    #[error("transaction \"{transaction}\" is not open")]
-    UnknownTransaction {
-        /// The transaction id, escaped for display.
-        transaction: String,
     },
     /// CONNECT without `host` while the server requires it (D-18).
     #[error("CONNECT frame without a host header")]
@@ -136,6 +95,16 @@ pub enum ConnectionError {
         /// The limit.
         max: usize,
     },
+    /// The client stopped reading: queueing a MESSAGE would have taken the bytes waiting for
+    /// the wire past [`ServerConfig::max_pending_transmit`](crate::ServerConfig::max_pending_transmit)
+    /// and the server's policy is [`SlowConsumer::Close`](crate::SlowConsumer::Close).
+    #[error("slow consumer: {pending} bytes already waiting for the wire, at most {limit} may")]
+    SlowConsumer {
+        /// Bytes waiting when the MESSAGE was refused.
+        pending: usize,
+        /// The limit.
+        limit: usize,
+    },
     /// The session was not opened in time: no CONNECT from the client (server), or no
     /// CONNECTED from the server (client), within the configured `connect_timeout`.
     #[error("the session was not opened within {timeout:?}")]
@@ -160,16 +129,11 @@ impl ConnectionError {
         match self {
             ConnectionError::Decode(DecodeError::LimitExceeded { .. }) => "frame too large",
             ConnectionError::Decode(_) => "malformed frame",
+            ConnectionError::Rule(rule) => rule.error_message(),
+            ConnectionError::SlowConsumer { .. } => "slow consumer",
             ConnectionError::UnexpectedFrame { .. } => "unexpected frame",
             ConnectionError::NoCommonVersion { .. } => "no common protocol version",
             ConnectionError::VersionNotOffered { .. } => "version not offered",
-            ConnectionError::InvalidHeartbeat { .. } => "invalid heart-beat header",
-            ConnectionError::MissingHeader { .. } => "missing required header",
-            ConnectionError::InvalidAckMode { .. } => "invalid ack mode",
-            ConnectionError::DuplicateSubscription { .. } => "subscription id already in use",
-            ConnectionError::UnknownSubscription { .. } => "unknown subscription",
-            ConnectionError::DuplicateTransaction { .. } => "transaction already open",
-            ConnectionError::UnknownTransaction { .. } => "unknown transaction",
             ConnectionError::MissingHost => "missing host header",
             ConnectionError::InputBeforeConnected { .. } => "frames sent before CONNECTED",
             ConnectionError::InputNotPolled { .. } => "too much unprocessed input",
@@ -231,24 +195,22 @@ pub enum UsageError {
         /// `"client"` or `"server"`.
         role: &'static str,
     },
-    /// The command does not exist in the negotiated version, e.g. NACK in 1.0 (S-1), or STOMP
-    /// while only 1.0 is offered.
-    #[error("{command} does not exist in STOMP {version}")]
-    NotInVersion {
-        /// The refused command.
-        command: Command,
-        /// The version in force.
-        version: Version,
-    },
-    /// The frame lacks a header its version requires (S-3 to S-11).
-    #[error("{command} needs a \"{header}\" header in STOMP {version}")]
-    MissingHeader {
-        /// The refused command.
-        command: Command,
-        /// The missing header.
-        header: &'static str,
-        /// The version in force.
-        version: Version,
+    /// The frame breaks a rule of the session (the same rules a server checks the client's
+    /// frames against).
+    #[error(transparent)]
+    Rule(#[from] RuleViolation),
+    /// Queueing the frame would take the bytes waiting for the wire past the connection's
+    /// output limit (`max_pending_transmit` of the config): the peer is not reading fast
+    /// enough. Nothing was queued; drain [`poll_transmit`](crate::ClientConnection::poll_transmit)
+    /// (or, on a server, drop the slow consumer).
+    #[error("output full: {pending} bytes already waiting for the wire, the frame needs {needed} more, at most {limit} may wait")]
+    OutputFull {
+        /// Bytes waiting for the wire.
+        pending: usize,
+        /// The encoded size of the refused frame.
+        needed: usize,
+        /// The limit.
+        limit: usize,
     },
     /// The MESSAGE given to `ack`/`nack` lacks the header the version uses to acknowledge it
     /// (S-7: `ack` in 1.2; S-8: `message-id` and `subscription` in 1.1; S-9: `message-id`).
@@ -258,6 +220,48 @@ pub enum UsageError {
         command: Command,
         /// The header missing from the MESSAGE.
         header: &'static str,
+        /// The version in force.
+        version: Version,
+    },
+    /// A receipt id that is still pending (R-1, D-21).
+    #[error("receipt \"{receipt_id}\" is already pending")]
+    DuplicateReceipt {
+        /// The receipt id, escaped for display.
+        receipt_id: String,
+    },
+    /// The client configuration offers no version (C-3).
+    #[error("no protocol version to offer")]
+    NoVersionOffered,
+    /// `accept` without a CONNECT waiting for an answer.
+    #[error("no CONNECT is waiting to be accepted")]
+    NotAwaitingConnect,
+    /// The frame cannot be written in the negotiated version (E-9, H-2, F-9).
+    #[error(transparent)]
+    Encode(#[from] EncodeError),
+}
+
+/// A rule of the session broken by a frame: by the caller's own frame (wrapped in
+/// [`UsageError::Rule`], refused before anything is queued) or by the peer's (wrapped in
+/// [`ConnectionError::Rule`]; fatal for a server, which answers ERROR). Both roles check the
+/// same rules with the same code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RuleViolation {
+    /// The frame lacks a header its command requires in this version (S-3 to S-14, R-4).
+    #[error("{command} needs a \"{header}\" header in STOMP {version}")]
+    MissingHeader {
+        /// The frame's command.
+        command: Command,
+        /// The missing header.
+        header: &'static str,
+        /// The version in force.
+        version: Version,
+    },
+    /// The command does not exist in the version in force, e.g. NACK in 1.0 (S-1, S-10).
+    #[error("{command} does not exist in STOMP {version}")]
+    NotInVersion {
+        /// The command.
+        command: Command,
         /// The version in force.
         version: Version,
     },
@@ -275,7 +279,7 @@ pub enum UsageError {
         /// The id, escaped for display.
         id: String,
     },
-    /// UNSUBSCRIBE (client) or MESSAGE (server) for a subscription that does not exist (S-6).
+    /// UNSUBSCRIBE, or a server's MESSAGE, for a subscription that does not exist (S-6).
     #[error("no subscription \"{id}\"")]
     UnknownSubscription {
         /// The id, escaped for display.
@@ -293,25 +297,26 @@ pub enum UsageError {
         /// The transaction id, escaped for display.
         transaction: String,
     },
-    /// A receipt id that is still pending (R-1, D-21).
-    #[error("receipt \"{receipt_id}\" is already pending")]
-    DuplicateReceipt {
-        /// The receipt id, escaped for display.
-        receipt_id: String,
-    },
-    /// A CONNECT `heart-beat` header that is not `digits,digits` (B-1, D-19).
+    /// A `heart-beat` header that is not `digits,digits` (B-1, D-19).
     #[error("invalid heart-beat header \"{value}\"")]
     InvalidHeartbeat {
         /// The value, escaped for display.
         value: String,
     },
-    /// The client configuration offers no version (C-3).
-    #[error("no protocol version to offer")]
-    NoVersionOffered,
-    /// `accept` without a CONNECT waiting for an answer.
-    #[error("no CONNECT is waiting to be accepted")]
-    NotAwaitingConnect,
-    /// The frame cannot be written in the negotiated version (E-9, H-2, F-9).
-    #[error(transparent)]
-    Encode(#[from] EncodeError),
+}
+
+impl RuleViolation {
+    /// A short, single-line text for the `message` header of an ERROR frame about it.
+    pub fn error_message(&self) -> &'static str {
+        match self {
+            RuleViolation::MissingHeader { .. } => "missing required header",
+            RuleViolation::NotInVersion { .. } => "command not in this version",
+            RuleViolation::InvalidAckMode { .. } => "invalid ack mode",
+            RuleViolation::DuplicateSubscription { .. } => "subscription id already in use",
+            RuleViolation::UnknownSubscription { .. } => "unknown subscription",
+            RuleViolation::DuplicateTransaction { .. } => "transaction already open",
+            RuleViolation::UnknownTransaction { .. } => "unknown transaction",
+            RuleViolation::InvalidHeartbeat { .. } => "invalid heart-beat header",
+        }
+    }
 }

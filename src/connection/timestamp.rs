@@ -26,7 +26,7 @@ use core::time::Duration;
 /// // Milliseconds since boot, as a no_std program would read them from a timer.
 /// let boot = Duration::ZERO;
 /// let mut conn: ClientConnection<Duration> =
-///     ClientConnection::new_generic(ClientConfig::new("/"));
+///     ClientConnection::with_timestamp_type(ClientConfig::new("/"));
 /// conn.connect(boot).unwrap();
 /// assert!(conn.poll_transmit().is_some());
 /// assert_eq!(
@@ -110,14 +110,14 @@ impl Timestamp for Duration {
 /// `std::time::Instant` when `std` is on. (A default type parameter cannot be switched with
 /// `cfg_attr`, hence two declarations; without `std` the type must be named.)
 macro_rules! timed_struct {
-    ($(#[$meta:meta])* $vis:vis struct $name:ident { $($body:tt)* }) => {
+    ($(#[$meta:meta])* $vis:vis struct $name:ident $(<$g:ident: $b:ident>)? { $($body:tt)* }) => {
         #[cfg(feature = "std")]
         $(#[$meta])*
-        $vis struct $name<I: Timestamp = std::time::Instant> { $($body)* }
+        $vis struct $name<$($g: $b,)? I: Timestamp = std::time::Instant> { $($body)* }
 
         #[cfg(not(feature = "std"))]
         $(#[$meta])*
-        $vis struct $name<I: Timestamp> { $($body)* }
+        $vis struct $name<$($g: $b,)? I: Timestamp> { $($body)* }
     };
 }
 pub(crate) use timed_struct;

@@ -344,14 +344,16 @@ macro_rules! driven {
                 <$conn>::version(self)
             }
             fn handle_input(&mut self, now: Instant, bytes: &[u8]) -> Result<(), ConnectionError> {
-                <$conn>::handle_input(self, now, bytes)
+                <$conn>::handle_input(self, now, bytes);
+                self.failure().cloned().map_or(Ok(()), Err)
             }
             fn handle_input_bytes(
                 &mut self,
                 now: Instant,
                 bytes: Bytes,
             ) -> Result<(), ConnectionError> {
-                <$conn>::handle_input_bytes(self, now, bytes)
+                <$conn>::handle_input_bytes(self, now, bytes);
+                self.failure().cloned().map_or(Ok(()), Err)
             }
             fn handle_timeout(&mut self, now: Instant) {
                 <$conn>::handle_timeout(self, now);
@@ -967,13 +969,13 @@ fn server_call(s: &mut ServerConnection, t: &mut ServerTracker, now: Instant, se
                 .detail("details"),
         ),
         1 => s.error(now, "bye"),
-        2 => s.message(now, &subscription, &content).map(|_| ()),
-        3 => s.message(now, "no-such-sub", &content).map(|_| ()),
+        2 => s.message(now, &subscription, format!("m-{selector}"), &content),
+        3 => s.message(now, "no-such-sub", "m-0", &content),
         4 => s.receipt(now, &receipt),
         5 => s.receipt(now, "r-any"),
         6 => {
             let content = Frame::builder(Command::Send).header("x", "a\rb").build();
-            s.message_with_id(now, &subscription, format!("id-{selector}"), &content)
+            s.message(now, &subscription, format!("id-{selector}"), &content)
         }
         _ => s.accept(now, Accept::new().header("x", "a\nb")),
     };

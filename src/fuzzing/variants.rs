@@ -62,7 +62,7 @@ pub use self::connection::*;
 
 #[cfg(feature = "std")]
 mod connection {
-    use crate::connection::{ConnectionError, UsageError};
+    use crate::connection::{ConnectionError, RuleViolation, UsageError};
 
     variant_names!(
         ConnectionError,
@@ -70,21 +70,16 @@ mod connection {
         connection_error_variant,
         [
             Decode,
+            Rule,
             UnexpectedFrame,
             NoCommonVersion,
             VersionNotOffered,
-            InvalidHeartbeat,
-            MissingHeader,
-            InvalidAckMode,
-            DuplicateSubscription,
-            UnknownSubscription,
-            DuplicateTransaction,
-            UnknownTransaction,
             MissingHost,
             InputBeforeConnected,
             InputNotPolled,
             TooManySubscriptions,
             TooManyTransactions,
+            SlowConsumer,
             ConnectTimeout,
             HeartbeatTimeout,
         ]
@@ -101,19 +96,29 @@ mod connection {
             Closed,
             ReceiptOnConnect,
             WrongRole,
-            NotInVersion,
-            MissingHeader,
+            Rule,
+            OutputFull,
             CannotAcknowledge,
+            DuplicateReceipt,
+            NoVersionOffered,
+            NotAwaitingConnect,
+            Encode,
+        ]
+    );
+
+    variant_names!(
+        RuleViolation,
+        RULE_VIOLATION_VARIANTS,
+        rule_violation_variant,
+        [
+            MissingHeader,
+            NotInVersion,
             InvalidAckMode,
             DuplicateSubscription,
             UnknownSubscription,
             DuplicateTransaction,
             UnknownTransaction,
-            DuplicateReceipt,
             InvalidHeartbeat,
-            NoVersionOffered,
-            NotAwaitingConnect,
-            Encode,
         ]
     );
 }

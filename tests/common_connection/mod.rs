@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use stomp_codec::{
-    Accept, ClientConfig, ClientConnection, ClientEvent, Command, Decoder, Frame, Item,
-    ServerConfig, ServerConnection, ServerEvent, Version,
+    Accept, ClientConfig, ClientConnection, ClientEvent, Command, Connection, ConnectionError,
+    Decoder, Frame, Item, Role, ServerConfig, ServerConnection, ServerEvent, Timestamp, Version,
 };
 
 /// Upper bound on any driving loop; a livelock fails the test instead of hanging it.
@@ -83,7 +83,7 @@ pub fn client_connected(config: ClientConfig, now: Instant, connected: &str) -> 
     let mut c = ClientConnection::new(config);
     c.connect(now).unwrap();
     drain_client(&mut c);
-    c.handle_input(now, connected.as_bytes()).unwrap();
+    c.handle_input(now, connected.as_bytes());
     let events = client_events(&mut c);
     assert!(
         matches!(events.as_slice(), [ClientEvent::Connected { .. }]),
@@ -95,7 +95,7 @@ pub fn client_connected(config: ClientConfig, now: Instant, connected: &str) -> 
 /// A server that received `connect` (raw text), accepted it, and whose output was drained.
 pub fn server_connected(config: ServerConfig, now: Instant, connect: &str) -> ServerConnection {
     let mut s = ServerConnection::new(config);
-    s.handle_input(now, connect.as_bytes()).unwrap();
+    s.handle_input(now, connect.as_bytes());
     let events = server_events(&mut s);
     assert!(
         matches!(events.as_slice(), [ServerEvent::Connect(_)]),
@@ -190,14 +190,14 @@ impl Pair {
                 moved = true;
                 self.up_bytes += bytes.len();
                 for chunk in chunks(&bytes, &self.up_plan) {
-                    let _ = self.server.handle_input(self.now, chunk);
+                    self.server.handle_input(self.now, chunk);
                 }
             }
             while let Some(bytes) = self.server.poll_transmit() {
                 moved = true;
                 self.down_bytes += bytes.len();
                 for chunk in chunks(&bytes, &self.down_plan) {
-                    let _ = self.client.handle_input(self.now, chunk);
+                    self.client.handle_input(self.now, chunk);
                 }
             }
             while let Some(e) = self.server.poll_event() {
@@ -260,4 +260,25 @@ pub fn header<'a>(frame: &'a Frame, name: &str) -> Option<&'a [u8]> {
 
 pub fn b(s: &str) -> Bytes {
     Bytes::copy_from_slice(s.as_bytes())
+}
+
+/// `handle_input` reports a peer's failure through `failure()` and the `Closed` event; the
+/// tests that check the sticky failure right at the input read it back in one call.
+pub trait InputResult<I> {
+    /// `handle_input`, then the connection's failure, if any.
+    fn input(&mut self, now: I, bytes: &[u8]) -> Result<(), ConnectionError>;
+    /// `handle_input_bytes`, then the connection's failure, if any.
+    fn input_bytes(&mut self, now: I, bytes: Bytes) -> Result<(), ConnectionError>;
+}
+
+impl<R: Role, I: Timestamp> InputResult<I> for Connection<R, I> {
+    fn input(&mut self, now: I, bytes: &[u8]) -> Result<(), ConnectionError> {
+        self.handle_input(now, bytes);
+        self.failure().cloned().map_or(Ok(()), Err)
+    }
+
+    fn input_bytes(&mut self, now: I, bytes: Bytes) -> Result<(), ConnectionError> {
+        self.handle_input_bytes(now, bytes);
+        self.failure().cloned().map_or(Ok(()), Err)
+    }
 }
