@@ -5,7 +5,7 @@ use core::fmt;
 
 use bytes::Bytes;
 
-use crate::headers::{Headers, Lossy};
+use crate::headers::{Draft, Headers, Lossy};
 use crate::version::Version;
 
 /// Longest extension command accepted or written (D-1).
@@ -237,7 +237,10 @@ impl Frame {
     /// Starts building a frame.
     pub fn builder(command: Command) -> FrameBuilder {
         FrameBuilder {
-            frame: Frame::new(command),
+            command,
+            headers: Draft::default(),
+            body: Bytes::new(),
+            omit_content_length: false,
         }
     }
 
@@ -399,31 +402,48 @@ impl fmt::Debug for Frame {
 }
 
 /// Builds a [`Frame`] for any command; see [`Frame::builder`].
+///
+/// Headers are appended to one growable buffer (kept inside the builder up to about 128 octets
+/// of names and values and 8 entries) and frozen into the frame's header table once, in
+/// [`build`](FrameBuilder::build): building a frame with k headers costs O(k), and a small
+/// frame costs one allocation for its headers.
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct FrameBuilder {
-    frame: Frame,
+    command: Command,
+    headers: Draft,
+    body: Bytes,
+    omit_content_length: bool,
 }
 
 impl FrameBuilder {
-    /// Appends a header (repeats are kept, the first wins on lookup).
+    /// Appends a header (repeats are kept, the first wins on lookup, H-6).
+    ///
+    /// # Panics
+    ///
+    /// If the frame's header names and values together would exceed 2 GiB.
+    #[inline]
     pub fn header(mut self, name: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> FrameBuilder {
-        self.frame.headers.push(name, value);
+        self.headers.push(name.as_ref(), value.as_ref());
         self
     }
 
-    /// Appends several headers.
+    /// Appends every header of `headers`, in order: for a list at hand (another frame's
+    /// headers, a configuration's extra headers), where [`header`](FrameBuilder::header) takes
+    /// one.
     pub fn headers<N: AsRef<[u8]>, V: AsRef<[u8]>>(
         mut self,
         headers: impl IntoIterator<Item = (N, V)>,
     ) -> FrameBuilder {
-        self.frame.headers.extend(headers);
+        for (name, value) in headers {
+            self.headers.push(name.as_ref(), value.as_ref());
+        }
         self
     }
 
     /// Sets the body (no copy for `Bytes`, `Vec<u8>`, `String` or `&'static` data).
     pub fn body(mut self, body: impl Into<Bytes>) -> FrameBuilder {
-        self.frame.set_body(body);
+        self.body = body.into();
         self
     }
 
@@ -432,13 +452,18 @@ impl FrameBuilder {
     /// The body then ends at the first NUL on the wire, so the encoder refuses a body that
     /// contains one. Some 1.0 peers (and text-only transports) want this.
     pub fn omit_content_length(mut self) -> FrameBuilder {
-        self.frame.omit_content_length = true;
+        self.omit_content_length = true;
         self
     }
 
     /// The finished frame.
     pub fn build(self) -> Frame {
-        self.frame
+        Frame {
+            command: self.command,
+            headers: Headers::built(self.body, &self.headers),
+            body_start: 0,
+            omit_content_length: self.omit_content_length,
+        }
     }
 }
 
