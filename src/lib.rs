@@ -332,7 +332,7 @@ pub use connection::{
     DEFAULT_HEARTBEAT, DEFAULT_MAX_SUBSCRIPTIONS, DEFAULT_MAX_TRANSACTIONS,
 };
 pub use decode::{Decoder, Item};
-pub use encode::{encode, Encoder};
+pub use encode::Encoder;
 pub use error::{DecodeError, EncodeError, HeaderUtf8Error, Unrepresentable};
 pub use frame::{Command, Frame, FrameBuilder, HeadersMut};
 pub use header::HeaderValueError;
