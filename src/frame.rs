@@ -5,6 +5,7 @@ use core::fmt;
 
 use bytes::Bytes;
 
+use crate::decode::Item;
 use crate::header::{self, HeaderValueError};
 use crate::headers::{Draft, Headers, Lossy};
 use crate::heartbeat::Heartbeat;
@@ -338,6 +339,13 @@ impl Frame {
     pub fn into_parts(self) -> (Command, Headers, Bytes) {
         let body = self.body_bytes();
         (self.command, self.headers, body)
+    }
+}
+
+impl From<Frame> for Item {
+    /// [`Item::Frame`]: what a sink of items (such as `StompCodec`'s) takes a frame as.
+    fn from(frame: Frame) -> Item {
+        Item::Frame(frame)
     }
 }
 
