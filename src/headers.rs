@@ -900,6 +900,36 @@ mod tests {
     }
 
     #[test]
+    fn edited_lists_grow_in_place_and_clones_are_frozen_and_shared() {
+        let mut h = Headers::new();
+        h.push("a", "1");
+        h.push("b", "2");
+        assert!(matches!(h.table, Table::Editing(_)));
+        let frozen = h.clone();
+        let again = frozen.clone();
+        let (Table::Owned(one), Table::Owned(two)) = (&frozen.table, &again.table) else {
+            panic!("a clone of an edited list is frozen")
+        };
+        // A frozen list's clone shares its side buffer.
+        assert_eq!(one.as_ptr(), two.as_ptr());
+        assert_eq!(frozen, h);
+        let collected: Headers = [("a", "1"), ("b", "2")].into_iter().collect();
+        assert!(matches!(collected.table, Table::Owned(_)));
+        assert_eq!(collected, h);
+    }
+
+    #[test]
+    fn removing_an_entry_removes_its_text() {
+        let mut h: Headers = [("x-gone", "a:b"), ("x-kept", "c"), ("x-gone", "d")]
+            .into_iter()
+            .collect();
+        assert_eq!(h.remove("x-gone"), 2);
+        assert_eq!(h.owned_only().map(|o| o.text()), Some(&b"x-keptc"[..]));
+        assert_eq!(h.remove("x-gone"), 0);
+        assert_eq!(h.len(), 1);
+    }
+
+    #[test]
     fn get_str_names_the_header_on_bad_utf8_d11() {
         let h: Headers = [(&b"x"[..], &b"\xff"[..])].into_iter().collect();
         let err = h.get_str("x").unwrap_err();
