@@ -284,11 +284,6 @@ impl Plan {
     }
 }
 
-/// Appends the wire form of `frame` for `version` to `dst`; see [`Encoder`].
-pub fn encode(frame: &Frame, version: Version, dst: &mut BytesMut) -> Result<(), EncodeError> {
-    Encoder::new(version).encode(frame, dst)
-}
-
 /// Longest `content-length` line the encoder adds: the name, colon, up to 20 digits, LF.
 const CONTENT_LENGTH_LINE_MAX: usize = CONTENT_LENGTH.len() + 1 + 20 + 1;
 
@@ -452,7 +447,9 @@ mod tests {
 
     fn enc(frame: &Frame, v: Version) -> Result<Bytes, EncodeError> {
         let mut out = BytesMut::new();
-        encode(frame, v, &mut out).map(|_| out.freeze())
+        Encoder::new(v)
+            .encode(frame, &mut out)
+            .map(|_| out.freeze())
     }
 
     #[test]

@@ -5,7 +5,11 @@ use core::fmt;
 
 use bytes::Bytes;
 
-use crate::headers::{Headers, Lossy};
+use crate::decode::Item;
+use crate::header::{self, HeaderValueError};
+use crate::headers::{Draft, Headers, Lossy};
+use crate::heartbeat::Heartbeat;
+use crate::numbers::parse_content_length;
 use crate::version::Version;
 
 /// Longest extension command accepted or written (D-1).
@@ -237,7 +241,10 @@ impl Frame {
     /// Starts building a frame.
     pub fn builder(command: Command) -> FrameBuilder {
         FrameBuilder {
-            frame: Frame::new(command),
+            command,
+            headers: Draft::default(),
+            body: Bytes::new(),
+            omit_content_length: false,
         }
     }
 
@@ -335,9 +342,129 @@ impl Frame {
     }
 }
 
+impl From<Frame> for Item {
+    /// [`Item::Frame`]: what a sink of items (such as `StompCodec`'s) takes a frame as.
+    fn from(frame: Frame) -> Item {
+        Item::Frame(frame)
+    }
+}
+
+/// Typed accessors for the standard headers.
+///
+/// Each returns the header's first occurrence: a repeated header's first entry is its value,
+/// the later ones are history (H-6). They do not look at the command: `destination()` of a
+/// frame that should not carry one is whatever it carries.
+///
+/// Identifiers and destinations are returned as the octets received, `&[u8]`: the spec gives
+/// them no syntax beyond "text" (they are opaque, and echoed back as they came: S-3, S-7,
+/// S-14, R-2), and the decoder does not check header UTF-8 unless asked to (D-11). For text,
+/// use [`Headers::get_str`] with the [`header`](crate::header) name, which names the header in
+/// its UTF-8 error. Headers whose value the spec gives a syntax are parsed:
+/// [`content_length`](Frame::content_length) and [`heartbeat`](Frame::heartbeat) return
+/// `Ok(None)` when the header is absent and an error naming it when its value is malformed.
+///
+/// ```
+/// use stomp_codec::{Command, Frame, HeaderValueError, Heartbeat};
+/// let frame = Frame::builder(Command::Connected)
+///     .header("version", "1.2")
+///     .header("heart-beat", "5000,10000")
+///     .build();
+/// assert_eq!(frame.heartbeat(), Ok(Some(Heartbeat::new(5000, 10000))));
+/// assert_eq!(frame.content_length(), Ok(None)); // absent
+///
+/// let bad = Frame::builder(Command::Send).header("content-length", "12 ").build();
+/// assert!(matches!(bad.content_length(), Err(HeaderValueError::ContentLength { .. })));
+/// ```
+impl Frame {
+    /// The first `destination` (S-3, S-4, S-13; H-6).
+    pub fn destination(&self) -> Option<&[u8]> {
+        self.headers.get(header::DESTINATION)
+    }
+
+    /// The first `content-type` (H-4; H-6): a MIME type, exposed and never interpreted.
+    pub fn content_type(&self) -> Option<&[u8]> {
+        self.headers.get(header::CONTENT_TYPE)
+    }
+
+    /// The first `content-length`, parsed (H-1; syntax D-9; H-6).
+    ///
+    /// `Ok(None)` when absent; [`HeaderValueError::ContentLength`] unless the value is one or
+    /// more ASCII digits fitting `u64` (no sign, no spaces). The decoder refuses a frame whose
+    /// repeated `content-length` entries disagree (D-9); a frame built by hand may hold such
+    /// repeats, and then this is the first one (the encoder refuses the frame unless it
+    /// matches the body).
+    pub fn content_length(&self) -> Result<Option<u64>, HeaderValueError> {
+        match self.headers.get(header::CONTENT_LENGTH) {
+            None => Ok(None),
+            Some(value) => parse_content_length(value)
+                .map(Some)
+                .ok_or_else(|| HeaderValueError::content_length(value)),
+        }
+    }
+
+    /// The first `heart-beat`, parsed (B-1; syntax D-19; H-6).
+    ///
+    /// `Ok(None)` when absent, which on CONNECT and CONNECTED means [`Heartbeat::NONE`] (B-2);
+    /// [`HeaderValueError::Heartbeat`] unless the value is exactly `x,y`, two decimal numbers
+    /// fitting `u32`.
+    pub fn heartbeat(&self) -> Result<Option<Heartbeat>, HeaderValueError> {
+        match self.headers.get(header::HEART_BEAT) {
+            None => Ok(None),
+            Some(value) => Heartbeat::parse(value)
+                .map(Some)
+                .ok_or_else(|| HeaderValueError::heartbeat(value)),
+        }
+    }
+
+    /// The first `message-id`: a MESSAGE's id (S-13), or the message a 1.0/1.1 ACK or NACK
+    /// acknowledges (S-8, S-9; H-6).
+    pub fn message_id(&self) -> Option<&[u8]> {
+        self.headers.get(header::MESSAGE_ID)
+    }
+
+    /// The first `subscription`: the subscription a MESSAGE is for (S-13), or that of a 1.1
+    /// ACK/NACK (S-8; H-6).
+    pub fn subscription(&self) -> Option<&[u8]> {
+        self.headers.get(header::SUBSCRIPTION)
+    }
+
+    /// The first `ack` (H-6): on a MESSAGE, the id to acknowledge it with (S-14); on a
+    /// SUBSCRIBE, the acknowledgement mode (`auto`, `client` or `client-individual`, S-5),
+    /// returned as sent.
+    pub fn ack(&self) -> Option<&[u8]> {
+        self.headers.get(header::ACK)
+    }
+
+    /// The first `id` (H-6): a subscription's id on SUBSCRIBE and UNSUBSCRIBE (S-4, S-6), or
+    /// the `ack` value of the message a 1.2 ACK/NACK acknowledges (S-7).
+    pub fn id(&self) -> Option<&[u8]> {
+        self.headers.get(header::ID)
+    }
+
+    /// The first `receipt`: the id a client frame asks the server to confirm (R-1, H-5; H-6).
+    pub fn receipt(&self) -> Option<&[u8]> {
+        self.headers.get(header::RECEIPT)
+    }
+
+    /// The first `receipt-id`: the `receipt` a RECEIPT or ERROR answers (R-2, R-11; H-6).
+    pub fn receipt_id(&self) -> Option<&[u8]> {
+        self.headers.get(header::RECEIPT_ID)
+    }
+
+    /// The first `transaction`: the transaction a frame belongs to (S-11; H-6).
+    pub fn transaction(&self) -> Option<&[u8]> {
+        self.headers.get(header::TRANSACTION)
+    }
+}
+
 /// The headers of a [`Frame`], to edit in place: entries can be added and removed, and the
 /// list read through `Deref`. (To replace the whole list use
 /// [`Frame::set_headers`], which keeps the body where it is.)
+///
+/// Its methods are those of [`Headers`], for a list that belongs to a frame: a `&mut Headers`
+/// would let a caller swap the whole list, and a frame's list also holds its body. Edits cost
+/// what they cost on [`Headers`]: an append is amortized O(1) after the first edit, a removal
+/// O(entries).
 #[derive(Debug)]
 pub struct HeadersMut<'a> {
     headers: &'a mut Headers,
@@ -399,31 +526,48 @@ impl fmt::Debug for Frame {
 }
 
 /// Builds a [`Frame`] for any command; see [`Frame::builder`].
+///
+/// Headers are appended to one growable buffer (kept inside the builder up to about 128 octets
+/// of names and values and 8 entries) and frozen into the frame's header table once, in
+/// [`build`](FrameBuilder::build): building a frame with k headers costs O(k), and a small
+/// frame costs one allocation for its headers.
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct FrameBuilder {
-    frame: Frame,
+    command: Command,
+    headers: Draft,
+    body: Bytes,
+    omit_content_length: bool,
 }
 
 impl FrameBuilder {
-    /// Appends a header (repeats are kept, the first wins on lookup).
+    /// Appends a header (repeats are kept, the first wins on lookup, H-6).
+    ///
+    /// # Panics
+    ///
+    /// If the frame's header names and values together would exceed 2 GiB.
+    #[inline]
     pub fn header(mut self, name: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> FrameBuilder {
-        self.frame.headers.push(name, value);
+        self.headers.push(name.as_ref(), value.as_ref());
         self
     }
 
-    /// Appends several headers.
+    /// Appends every header of `headers`, in order: for a list at hand (another frame's
+    /// headers, a configuration's extra headers), where [`header`](FrameBuilder::header) takes
+    /// one.
     pub fn headers<N: AsRef<[u8]>, V: AsRef<[u8]>>(
         mut self,
         headers: impl IntoIterator<Item = (N, V)>,
     ) -> FrameBuilder {
-        self.frame.headers.extend(headers);
+        for (name, value) in headers {
+            self.headers.push(name.as_ref(), value.as_ref());
+        }
         self
     }
 
     /// Sets the body (no copy for `Bytes`, `Vec<u8>`, `String` or `&'static` data).
     pub fn body(mut self, body: impl Into<Bytes>) -> FrameBuilder {
-        self.frame.set_body(body);
+        self.body = body.into();
         self
     }
 
@@ -432,13 +576,18 @@ impl FrameBuilder {
     /// The body then ends at the first NUL on the wire, so the encoder refuses a body that
     /// contains one. Some 1.0 peers (and text-only transports) want this.
     pub fn omit_content_length(mut self) -> FrameBuilder {
-        self.frame.omit_content_length = true;
+        self.omit_content_length = true;
         self
     }
 
     /// The finished frame.
     pub fn build(self) -> Frame {
-        self.frame
+        Frame {
+            command: self.command,
+            headers: Headers::built(self.body, &self.headers),
+            body_start: 0,
+            omit_content_length: self.omit_content_length,
+        }
     }
 }
 

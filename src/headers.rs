@@ -1,10 +1,11 @@
 //! An ordered header list whose names and values are ranges of the frame's received bytes
 //! (or of its own text, where they had to be unescaped or were set by hand).
 
+use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::fmt;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use smallvec::SmallVec;
 
 use crate::error::HeaderUtf8Error;
@@ -152,21 +153,6 @@ fn side_header(first: u16, compact: usize, uses_raw: bool, count: usize) -> [u8;
     out
 }
 
-/// Appends the span table of a list whose entries are all owned to `meta`, which already
-/// holds the header and the text they are offsets into.
-fn write_table(meta: &mut BytesMut, entries: &[Entry]) {
-    meta.reserve(entries.len() * ENTRY_LEN);
-    // Fill a stack block at a time so each copy into `meta` is one call, not sixteen.
-    let mut block = [0u8; 8 * ENTRY_LEN];
-    for group in entries.chunks(8) {
-        for (slot, entry) in block.chunks_exact_mut(ENTRY_LEN).zip(group) {
-            *<&mut [u8; ENTRY_LEN]>::try_from(slot).expect("chunks_exact gives ENTRY_LEN") =
-                entry.to_bytes();
-        }
-        meta.extend_from_slice(&block[..group.len() * ENTRY_LEN]);
-    }
-}
-
 /// Where a list's entries live.
 ///
 /// Header lines follow one another with nothing between them, so an entry that is a plain
@@ -175,7 +161,6 @@ fn write_table(meta: &mut BytesMut, entries: &[Entry]) {
 /// octet after the value is a CR), the first one at `first`. The first entries of a decoded
 /// frame are kept that way; others are spans (start and length of name and value), into the
 /// frame or into owned text.
-#[derive(Clone)]
 pub(crate) enum Table {
     /// Entries that are all compact lines of the received frame bytes (`Headers::raw`), kept
     /// inside the frame: a decoded frame then costs a single reference count (that of its
@@ -185,6 +170,131 @@ pub(crate) enum Table {
     /// empty when there are no entries. Lists built or edited by hand have owned spans only;
     /// decoded ones that do not fit `Raw` start with compact lines and go on with spans.
     Owned(Bytes),
+    /// A list being built or edited: its text and spans in growable buffers, so that an
+    /// appended entry costs O(1) amortized instead of a copy of the whole side buffer. Boxed to
+    /// keep `Table` (and so `Frame`) as small as the other two forms make it. The builder
+    /// freezes its list into [`Table::Owned`] once, in `build()`; a list edited in place stays
+    /// here until cloned.
+    Editing(Box<Draft>),
+}
+
+impl Clone for Table {
+    fn clone(&self) -> Table {
+        match self {
+            Table::Raw(raw) => Table::Raw(*raw),
+            Table::Owned(meta) => Table::Owned(meta.clone()),
+            // The copy has to be made anyway: make it the frozen form, whose own clones are a
+            // reference count.
+            Table::Editing(draft) => draft.freeze(),
+        }
+    }
+}
+
+/// Entries kept inline by a [`Draft`] before it spills to the heap: a SEND or MESSAGE rarely
+/// has more.
+const DRAFT_ENTRIES: usize = 8;
+/// Text octets kept inline by a [`Draft`]: the names and values of a typical SEND (about 80
+/// octets for destination, content-type, receipt and one user header).
+const DRAFT_TEXT: usize = 128;
+
+/// An all-owned header list in growable form: names and values appended to one text buffer,
+/// and a span entry per header into it (in the side buffer's span format, so readers walk it
+/// like a frozen list). Appending is amortized O(1); [`Draft::freeze`] copies it once into a
+/// side buffer of its exact size.
+#[derive(Clone, Default)]
+pub(crate) struct Draft {
+    text: SmallVec<[u8; DRAFT_TEXT]>,
+    spans: SmallVec<[[u8; ENTRY_LEN]; DRAFT_ENTRIES]>,
+}
+
+impl fmt::Debug for Draft {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(self.iter().map(|(n, v)| (Lossy(n), Lossy(v))))
+            .finish()
+    }
+}
+
+impl Draft {
+    /// A draft holding the entries of `headers`.
+    fn of(headers: &Headers) -> Draft {
+        let mut draft = Draft::default();
+        let parts = headers.parts();
+        if !parts.uses_raw {
+            // Owned spans are offsets into the text: copy both as they are.
+            draft.text.extend_from_slice(parts.text);
+            draft
+                .spans
+                .extend(parts.spans.chunks_exact(ENTRY_LEN).map(|span| {
+                    *<&[u8; ENTRY_LEN]>::try_from(span).expect("chunks_exact gives ENTRY_LEN")
+                }));
+        } else {
+            for (name, value) in headers.iter() {
+                draft.push(name, value);
+            }
+        }
+        draft
+    }
+
+    /// Number of entries.
+    #[inline]
+    pub(crate) fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    /// Appends an entry.
+    ///
+    /// # Panics
+    ///
+    /// If the text would exceed 2 GiB (spans address it with 31 bits).
+    #[inline]
+    pub(crate) fn push(&mut self, name: &[u8], value: &[u8]) {
+        let at = self.text.len();
+        assert!(
+            at + name.len() + value.len() < OWNED as usize,
+            "more than 2 GiB of header bytes in one header list"
+        );
+        self.text.extend_from_slice(name);
+        self.text.extend_from_slice(value);
+        self.spans.push(entry_bytes(
+            Span::owned(at, name.len()),
+            Span::owned(at + name.len(), value.len()),
+        ));
+    }
+
+    /// Removes every entry named `name`, and its text; returns how many there were.
+    fn remove(&mut self, name: &[u8]) -> usize {
+        let old = core::mem::take(self);
+        for (n, v) in old.iter().filter(|(n, _)| *n != name) {
+            self.push(n, v);
+        }
+        old.len() - self.len()
+    }
+
+    /// The entries, in order.
+    fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
+        self.spans.iter().map(|span| {
+            let entry = Entry::read(span);
+            (
+                entry.name.bytes_in(&[], &self.text),
+                entry.value.bytes_in(&[], &self.text),
+            )
+        })
+    }
+
+    /// The list in its frozen form: one side buffer of exactly its size.
+    pub(crate) fn freeze(&self) -> Table {
+        if self.spans.is_empty() {
+            return Table::Owned(Bytes::new());
+        }
+        let spans = self.spans.as_flattened();
+        let mut side = Vec::with_capacity(SIDE_HEADER + self.text.len() + spans.len());
+        side.extend_from_slice(&side_header(0, 0, false, self.spans.len()));
+        side.extend_from_slice(&self.text);
+        side.extend_from_slice(spans);
+        // Length equal to capacity: the `Bytes` owns the allocation without a shared count.
+        Table::Owned(Bytes::from(side))
+    }
 }
 
 /// The compact lines of [`Table::Raw`]. Octets only (alignment 1, no padding), so that the
@@ -360,6 +470,15 @@ impl Headers {
         Headers::default()
     }
 
+    /// A list built by hand, frozen from `draft`, that keeps `raw` (a frame's body).
+    #[inline]
+    pub(crate) fn built(raw: Bytes, draft: &Draft) -> Headers {
+        Headers {
+            raw,
+            table: draft.freeze(),
+        }
+    }
+
     /// The headers of a decoded frame whose bytes are `raw`.
     #[inline]
     pub(crate) fn decoded(raw: Bytes, table: Table) -> Headers {
@@ -421,14 +540,34 @@ impl Headers {
                     count,
                 }
             }
+            Table::Editing(draft) => Parts {
+                text: &draft.text,
+                spans: draft.spans.as_flattened(),
+                lines: &[],
+                first: 0,
+                uses_raw: false,
+                count: draft.len(),
+            },
+        }
+    }
+
+    /// The list in growable form, converted on the first edit (O(entries) once; later
+    /// appends are amortized O(1)).
+    fn editing(&mut self) -> &mut Draft {
+        if !matches!(self.table, Table::Editing(_)) {
+            self.table = Table::Editing(Box::new(Draft::of(self)));
+        }
+        match &mut self.table {
+            Table::Editing(draft) => draft,
+            // Made `Editing` just above.
+            _ => unreachable!("the table was just made editable"),
         }
     }
 
     /// Moves every entry into owned text, before an edit or a change of raw bytes.
     fn make_owned(&mut self) {
         if self.parts().uses_raw {
-            let owned: Headers = self.iter().collect();
-            self.table = owned.table;
+            self.table = Draft::of(self).freeze();
         } else if let Table::Raw(_) = self.table {
             self.table = Table::Owned(Bytes::new());
         }
@@ -439,6 +578,7 @@ impl Headers {
         match &self.table {
             Table::Raw(raw) => usize::from(raw.len),
             Table::Owned(_) => self.parts().count,
+            Table::Editing(draft) => draft.len(),
         }
     }
 
@@ -454,7 +594,8 @@ impl Headers {
     }
 
     /// The value of the first entry named `name` as a `Bytes` that shares the frame's storage
-    /// (for a decoded frame and a value that needed no unescaping, the received bytes).
+    /// (for a decoded frame and a value that needed no unescaping, the received bytes). On a
+    /// list edited in place and not cloned since, the value is copied.
     pub fn get_bytes(&self, name: impl AsRef<[u8]>) -> Option<Bytes> {
         let value = self.get(name)?;
         let within = |whole: &[u8]| {
@@ -464,6 +605,7 @@ impl Headers {
         };
         Some(match &self.table {
             Table::Owned(meta) if !within(&self.raw) => meta.slice_ref(value),
+            Table::Editing(_) => Bytes::copy_from_slice(value),
             _ => self.raw.slice_ref(value),
         })
     }
@@ -545,76 +687,36 @@ impl Headers {
         }
     }
 
-    /// The entries of a list whose entries are all owned (see [`Headers::make_owned`]).
-    fn owned_entries(&self) -> SmallVec<[Entry; 8]> {
-        let parts = self.parts();
-        debug_assert!(!parts.uses_raw);
-        parts
-            .spans
-            .chunks_exact(ENTRY_LEN)
-            .map(Entry::read)
-            .collect()
-    }
-
-    /// Rebuilds the side buffer of a list whose entries are all owned with `entries` (owned
-    /// spans into its text), appending `extra` to the text.
-    fn rebuild(&mut self, entries: &[Entry], extra: &[&[u8]]) {
-        let text = self.parts().text;
-        let extra_len: usize = extra.iter().map(|e| e.len()).sum();
-        assert!(
-            text.len() + extra_len < OWNED as usize,
-            "more than 2 GiB of header bytes in one header list"
-        );
-        let mut meta = BytesMut::with_capacity(
-            SIDE_HEADER + text.len() + extra_len + (entries.len() + 1) * ENTRY_LEN,
-        );
-        meta.extend_from_slice(&side_header(0, 0, false, entries.len()));
-        meta.extend_from_slice(text);
-        for e in extra {
-            meta.extend_from_slice(e);
-        }
-        write_table(&mut meta, entries);
-        self.table = Table::Owned(if entries.is_empty() {
-            Bytes::new()
-        } else {
-            meta.freeze()
-        });
-    }
-
     /// Appends an entry, keeping any earlier entries with the same name.
     ///
-    /// The name and value are copied into the list's owned text. Each call rebuilds the small
-    /// side buffer (O(number of headers)); to build many at once use
-    /// [`FrameBuilder`](crate::FrameBuilder) or `collect`.
+    /// The name and value are copied into the list's owned text. The first edit of a decoded
+    /// or cloned list copies its entries into a growable form (O(entries)); each append after
+    /// that is amortized O(1), so pushing k entries one by one costs O(k). A list edited in
+    /// place keeps the growable form until it is cloned (the clone is frozen: its own clones
+    /// cost a reference count).
     ///
     /// # Panics
     ///
     /// If the owned header bytes of this list would exceed 2 GiB (as `Vec::push` panics past
     /// its capacity limit).
     pub fn push(&mut self, name: impl AsRef<[u8]>, value: impl AsRef<[u8]>) {
-        self.extend([(name, value)]);
+        self.editing().push(name.as_ref(), value.as_ref());
     }
 
-    /// Removes every entry named `name`; returns how many there were.
+    /// Removes every entry named `name`; returns how many there were. O(entries).
     pub fn remove(&mut self, name: impl AsRef<[u8]>) -> usize {
         let name = name.as_ref();
         if !self.contains(name) {
             return 0;
         }
-        self.make_owned();
-        let text = self.parts().text;
-        let mut entries = self.owned_entries();
-        let before = entries.len();
-        entries.retain(|e| e.name.bytes_in(&[], text) != name);
-        let removed = before - entries.len();
-        self.rebuild(&entries, &[]);
-        removed
+        self.editing().remove(name)
     }
 
-    /// Replaces every entry named `name` by one entry, appended at the end.
+    /// Replaces every entry named `name` by one entry, appended at the end. O(entries).
     pub fn set(&mut self, name: impl AsRef<[u8]>, value: impl AsRef<[u8]>) {
-        self.remove(name.as_ref());
-        self.push(name, value);
+        let (name, value) = (name.as_ref(), value.as_ref());
+        self.remove(name);
+        self.editing().push(name, value);
     }
 }
 
@@ -644,35 +746,31 @@ impl fmt::Debug for Lossy<'_> {
 }
 
 impl<N: AsRef<[u8]>, V: AsRef<[u8]>> FromIterator<(N, V)> for Headers {
+    /// Collects the entries in growable form, then freezes them once.
     fn from_iter<I: IntoIterator<Item = (N, V)>>(iter: I) -> Headers {
-        let mut h = Headers::new();
-        h.extend(iter);
-        h
+        let mut draft = Draft::default();
+        for (name, value) in iter {
+            draft.push(name.as_ref(), value.as_ref());
+        }
+        Headers {
+            raw: Bytes::new(),
+            table: draft.freeze(),
+        }
     }
 }
 
 impl<N: AsRef<[u8]>, V: AsRef<[u8]>> Extend<(N, V)> for Headers {
+    /// Appends the entries: O(entries added), plus one conversion to the growable form on the
+    /// first edit (see [`Headers::push`]).
     fn extend<I: IntoIterator<Item = (N, V)>>(&mut self, iter: I) {
-        let pairs: SmallVec<[(N, V); 8]> = iter.into_iter().collect();
-        if pairs.is_empty() {
+        let mut iter = iter.into_iter().peekable();
+        if iter.peek().is_none() {
             return;
         }
-        self.make_owned();
-        let mut entries = self.owned_entries();
-        let mut texts: SmallVec<[&[u8]; 16]> = SmallVec::new();
-        // New text goes right after the existing owned text.
-        let mut offset = self.parts().text.len();
-        for (n, v) in &pairs {
-            let (n, v) = (n.as_ref(), v.as_ref());
-            entries.push(Entry {
-                name: Span::owned(offset, n.len()),
-                value: Span::owned(offset + n.len(), v.len()),
-            });
-            offset += n.len() + v.len();
-            texts.push(n);
-            texts.push(v);
+        let draft = self.editing();
+        for (name, value) in iter {
+            draft.push(name.as_ref(), value.as_ref());
         }
-        self.rebuild(&entries, &texts);
     }
 }
 
@@ -726,8 +824,8 @@ pub(crate) struct OwnedIter<'a> {
 }
 
 impl<'a> OwnedIter<'a> {
-    /// The text every name and value is a slice of (it may hold more: text of removed
-    /// entries).
+    /// The text every name and value is a slice of (and nothing else: removing an entry
+    /// removes its text).
     pub(crate) fn text(&self) -> &'a [u8] {
         self.text
     }
@@ -799,6 +897,36 @@ mod tests {
         assert_eq!(c.len(), 1);
         assert_eq!(c.get("a"), Some(&b"1"[..]));
         assert_eq!(h.get("b"), Some(&b"2"[..]));
+    }
+
+    #[test]
+    fn edited_lists_grow_in_place_and_clones_are_frozen_and_shared() {
+        let mut h = Headers::new();
+        h.push("a", "1");
+        h.push("b", "2");
+        assert!(matches!(h.table, Table::Editing(_)));
+        let frozen = h.clone();
+        let again = frozen.clone();
+        let (Table::Owned(one), Table::Owned(two)) = (&frozen.table, &again.table) else {
+            panic!("a clone of an edited list is frozen")
+        };
+        // A frozen list's clone shares its side buffer.
+        assert_eq!(one.as_ptr(), two.as_ptr());
+        assert_eq!(frozen, h);
+        let collected: Headers = [("a", "1"), ("b", "2")].into_iter().collect();
+        assert!(matches!(collected.table, Table::Owned(_)));
+        assert_eq!(collected, h);
+    }
+
+    #[test]
+    fn removing_an_entry_removes_its_text() {
+        let mut h: Headers = [("x-gone", "a:b"), ("x-kept", "c"), ("x-gone", "d")]
+            .into_iter()
+            .collect();
+        assert_eq!(h.remove("x-gone"), 2);
+        assert_eq!(h.owned_only().map(|o| o.text()), Some(&b"x-keptc"[..]));
+        assert_eq!(h.remove("x-gone"), 0);
+        assert_eq!(h.len(), 1);
     }
 
     #[test]

@@ -313,6 +313,7 @@ mod escape;
 mod frame;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod header;
 mod headers;
 mod heartbeat;
 mod limits;
@@ -332,9 +333,10 @@ pub use connection::{
     DEFAULT_MAX_PENDING_TRANSMIT, DEFAULT_MAX_SUBSCRIPTIONS, DEFAULT_MAX_TRANSACTIONS,
 };
 pub use decode::{Decoder, Item};
-pub use encode::{encode, Encoder};
+pub use encode::Encoder;
 pub use error::{DecodeError, EncodeError, HeaderUtf8Error, Unrepresentable};
 pub use frame::{Command, Frame, FrameBuilder, HeadersMut};
+pub use header::HeaderValueError;
 pub use headers::{Headers, Iter as HeaderIter};
 pub use heartbeat::Heartbeat;
 pub use limits::{LimitKind, Limits};

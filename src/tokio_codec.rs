@@ -8,7 +8,6 @@ use bytes::BytesMut;
 use crate::decode::{Decoder, Item};
 use crate::encode::Encoder;
 use crate::error::{DecodeError, EncodeError};
-use crate::frame::Frame;
 use crate::limits::Limits;
 use crate::version::Version;
 
@@ -16,8 +15,10 @@ use crate::version::Version;
 ///
 /// A thin adapter: decoding is [`Decoder::decode`] on the framed buffer and encoding is
 /// [`Encoder::encode`] into it, so limits, errors, escaping and version rules are exactly the
-/// core codec's. The stream yields [`Item`]s (frames and heart-beat EOLs); the sink takes
-/// [`Frame`], `&Frame` or [`Item`] (send `Item::Heartbeat` to write one heart-beat EOL).
+/// core codec's. The stream yields [`Item`]s (frames and heart-beat EOLs) and the sink takes
+/// them: send a frame as `frame.into()` (or `Item::Frame(frame)`; cloning a [`Frame`](crate::Frame) to keep it
+/// costs a reference count) and `Item::Heartbeat` to write one heart-beat EOL. One item type
+/// both ways lets `flush()` and `close()` infer it.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
@@ -32,8 +33,9 @@ use crate::version::Version;
 /// let mut server = Framed::new(b, StompCodec::new(Version::V1_2));
 ///
 /// let frame = Frame::builder(Command::Send).header("destination", "/queue/a").body("hi").build();
-/// client.send(&frame).await?;
+/// client.send(frame.into()).await?;
 /// client.send(Item::Heartbeat).await?;
+/// client.flush().await?;
 /// let Some(Item::Frame(received)) = server.next().await.transpose()? else { panic!() };
 /// assert_eq!(received.headers().get("destination"), Some(&b"/queue/a"[..]));
 /// assert_eq!(received.body(), &b"hi"[..]);
@@ -153,22 +155,8 @@ impl tokio_util::codec::Decoder for StompCodec {
     }
 }
 
-impl tokio_util::codec::Encoder<&Frame> for StompCodec {
-    type Error = CodecError;
-
-    fn encode(&mut self, frame: &Frame, dst: &mut BytesMut) -> Result<(), CodecError> {
-        Ok(self.encoder.encode(frame, dst)?)
-    }
-}
-
-impl tokio_util::codec::Encoder<Frame> for StompCodec {
-    type Error = CodecError;
-
-    fn encode(&mut self, frame: Frame, dst: &mut BytesMut) -> Result<(), CodecError> {
-        Ok(self.encoder.encode(&frame, dst)?)
-    }
-}
-
+/// The one sink item type: a single `Encoder` impl lets `SinkExt::flush` and `SinkExt::close`,
+/// which take no item, infer it (with one impl per item type they failed with E0283).
 impl tokio_util::codec::Encoder<Item> for StompCodec {
     type Error = CodecError;
 

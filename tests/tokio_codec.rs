@@ -74,9 +74,13 @@ async fn frames_and_heartbeats_cross_a_tcp_socket_both_ways() {
     let first = send_frame("/queue/a", b"hello");
     // H-2: a body holding NUL goes with content-length (added by the encoder).
     let second = send_frame("/queue/b", b"bin\0ary");
-    bounded("send", client.send(&first)).await.unwrap();
+    bounded("send", client.send(first.clone().into()))
+        .await
+        .unwrap();
     bounded("send", client.send(Item::Heartbeat)).await.unwrap();
-    bounded("send", client.send(second.clone())).await.unwrap();
+    bounded("send", client.send(second.clone().into()))
+        .await
+        .unwrap();
 
     assert_eq!(
         next(&mut server).await.unwrap().unwrap(),
@@ -290,14 +294,14 @@ async fn an_unrepresentable_frame_is_refused_and_nothing_is_written_e9() {
         .header("destination", "/q")
         .header("note", "two\nlines")
         .build();
-    match bounded("send", client.send(&bad)).await {
+    match bounded("send", client.send(bad.into())).await {
         Err(CodecError::Encode(EncodeError::Unrepresentable { .. })) => {}
         other => panic!("expected an encode error, got {other:?}"),
     }
     let good = Frame::builder(Command::Send)
         .header("destination", "/q")
         .build();
-    bounded("send", client.send(&good)).await.unwrap();
+    bounded("send", client.send(good.into())).await.unwrap();
     drop(client);
     let mut received = Vec::new();
     bounded("read", raw.read_to_end(&mut received))
@@ -321,8 +325,12 @@ async fn set_version_switches_escaping_after_connect_e8() {
         .header("destination", "/q")
         .header("x", "a\rb")
         .build();
-    bounded("send", client.send(&connect)).await.unwrap();
-    bounded("send", client.send(&send)).await.unwrap();
+    bounded("send", client.send(connect.clone().into()))
+        .await
+        .unwrap();
+    bounded("send", client.send(send.clone().into()))
+        .await
+        .unwrap();
     assert_eq!(
         next(&mut server).await.unwrap().unwrap(),
         Item::Frame(connect)
@@ -333,7 +341,9 @@ async fn set_version_switches_escaping_after_connect_e8() {
     assert_eq!(next(&mut server).await.unwrap().unwrap(), Item::Frame(send));
     // The server's encoder now escapes for 1.2 as well.
     let message = Frame::builder(Command::Message).header("k", "c:d").build();
-    bounded("send", server.send(&message)).await.unwrap();
+    bounded("send", server.send(message.clone().into()))
+        .await
+        .unwrap();
     assert_eq!(
         next(&mut client).await.unwrap().unwrap(),
         Item::Frame(message)
@@ -350,4 +360,45 @@ async fn from_decoder_keeps_the_decoder_options_d1() {
         panic!("expected a frame")
     };
     assert_eq!(frame.command(), &Command::extension("PING").unwrap());
+}
+
+/// The ordinary `SinkExt` calls infer the item type with no annotation: one `Encoder` impl.
+/// (With one impl each for `Frame`, `&Frame` and `Item`, `flush()` and `close()`, which take
+/// no item, failed to compile with E0283.) What the peer decodes: the frames in order with the
+/// `content-length` the encoder adds (H-2), the heart-beat EOL between them (B-4, D-13), and
+/// the end of the stream after `close()`.
+#[tokio::test]
+async fn send_feed_flush_and_close_infer_their_item_over_a_duplex_pipe_b4() {
+    let (a, b) = tokio::io::duplex(64);
+    let mut framed = Framed::new(a, StompCodec::new(Version::V1_2));
+    let mut peer = FramedRead::new(b, StompCodec::new(Version::V1_2));
+    let frame = send_frame("/queue/a", b"first");
+    let later = send_frame("/queue/b", b"second");
+    let reader = tokio::spawn(async move {
+        let mut items = Vec::new();
+        while let Some(item) = next(&mut peer).await {
+            items.push(item.unwrap());
+        }
+        items
+    });
+
+    bounded("send", framed.send(frame.clone().into()))
+        .await
+        .unwrap();
+    bounded("feed", framed.feed(Item::Heartbeat)).await.unwrap();
+    bounded("feed", framed.feed(later.clone().into()))
+        .await
+        .unwrap();
+    bounded("flush", framed.flush()).await.unwrap();
+    bounded("close", framed.close()).await.unwrap();
+
+    let items = bounded("reader", reader).await.unwrap();
+    assert_eq!(
+        items,
+        [
+            Item::Frame(with_content_length(frame)),
+            Item::Heartbeat,
+            Item::Frame(with_content_length(later)),
+        ]
+    );
 }
