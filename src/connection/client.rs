@@ -14,7 +14,6 @@ use crate::version::{Version, VersionSet};
 
 use super::common::{sealed::Hooks, Connection, Role};
 use super::error::{ConnectionError, RuleViolation, UsageError};
-use super::names::*;
 use super::receipts::Receipts;
 use super::session::Session;
 use super::states::{Side, State, Trigger};
@@ -24,6 +23,7 @@ use super::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_DISCONNECT_TIMEOUT, DEFAULT_HEARTBEAT,
     DEFAULT_MAX_PENDING_TRANSMIT,
 };
+use crate::header::*;
 
 /// How a [`ClientConnection`] connects: the CONNECT headers and the connection's own settings.
 ///

@@ -281,7 +281,7 @@ impl<R: Role, I: Timestamp> Connection<R, I> {
                         // an ERROR about a frame names its receipt (C-11: not CONNECT's).
                         let receipt = match frame.command() {
                             Command::Connect | Command::Stomp => None,
-                            _ => frame.headers().get_bytes(super::names::RECEIPT),
+                            _ => frame.headers().get_bytes(crate::header::RECEIPT),
                         };
                         if let Err(err) = R::on_frame(self, now, frame) {
                             self.fail(now, err, receipt);

@@ -31,29 +31,6 @@ pub use server::{
 pub(crate) use timestamp::timed_struct;
 pub use timestamp::Timestamp;
 
-/// Header names the connection reads or writes (H-9: matched exactly).
-pub(crate) mod names {
-    pub(crate) const ACCEPT_VERSION: &str = "accept-version";
-    pub(crate) const ACK: &str = "ack";
-    pub(crate) const CONTENT_LENGTH: &str = "content-length";
-    pub(crate) const CONTENT_TYPE: &str = "content-type";
-    pub(crate) const DESTINATION: &str = "destination";
-    pub(crate) const HEART_BEAT: &str = "heart-beat";
-    pub(crate) const HOST: &str = "host";
-    pub(crate) const ID: &str = "id";
-    pub(crate) const LOGIN: &str = "login";
-    pub(crate) const MESSAGE: &str = "message";
-    pub(crate) const MESSAGE_ID: &str = "message-id";
-    pub(crate) const PASSCODE: &str = "passcode";
-    pub(crate) const RECEIPT: &str = "receipt";
-    pub(crate) const RECEIPT_ID: &str = "receipt-id";
-    pub(crate) const SERVER: &str = "server";
-    pub(crate) const SESSION: &str = "session";
-    pub(crate) const SUBSCRIPTION: &str = "subscription";
-    pub(crate) const TRANSACTION: &str = "transaction";
-    pub(crate) const VERSION: &str = "version";
-}
-
 /// The default heart-beat both roles offer: `10000,10000` (D-19, as stompjs and Spring).
 pub const DEFAULT_HEARTBEAT: Heartbeat = Heartbeat::new(10_000, 10_000);
 
@@ -182,7 +159,7 @@ impl FrameOptions {
 
     /// Shorthand for `header("content-type", content_type)` (H-4).
     pub fn content_type(self, content_type: impl AsRef<[u8]>) -> FrameOptions {
-        self.header(names::CONTENT_TYPE, content_type)
+        self.header(crate::header::CONTENT_TYPE, content_type)
     }
 }
 

@@ -16,7 +16,6 @@ use crate::version::{Version, VersionSet};
 
 use super::common::{sealed::Hooks, Connection, Role};
 use super::error::{ConnectionError, RuleViolation, UsageError};
-use super::names::*;
 use super::session::Session;
 use super::states::{Side, State, Trigger};
 use super::wire::{interval, Core};
@@ -25,6 +24,7 @@ use super::{
     DEFAULT_HEARTBEAT, DEFAULT_MAX_PENDING_TRANSMIT, DEFAULT_MAX_SUBSCRIPTIONS,
     DEFAULT_MAX_TRANSACTIONS,
 };
+use crate::header::*;
 
 /// Settings of a [`ServerConnection`].
 ///

@@ -16,8 +16,8 @@ use crate::frame::Command;
 use crate::headers::Headers;
 use crate::version::Version;
 
-use super::names::*;
 use super::{AckMode, RuleViolation};
+use crate::header::*;
 
 /// The one or two `(name, value)` headers an ACK or NACK carries.
 pub(crate) type AckHeaders<'m> = [Option<(&'static str, &'m [u8])>; 2];
