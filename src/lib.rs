@@ -328,9 +328,10 @@ mod version;
 pub use connection::{
     Accept, AckMode, ClientConfig, ClientConnection, ClientEvent, ClientRole, CloseReason,
     ConnectRequest, Connection, ConnectionError, ErrorReply, FrameOptions, Message, MessageIds,
-    Role, RuleViolation, ServerConfig, ServerConnection, ServerEvent, ServerRole, SlowConsumer,
-    Timestamp, UsageError, DEFAULT_CONNECT_TIMEOUT, DEFAULT_DISCONNECT_TIMEOUT, DEFAULT_HEARTBEAT,
-    DEFAULT_MAX_PENDING_TRANSMIT, DEFAULT_MAX_SUBSCRIPTIONS, DEFAULT_MAX_TRANSACTIONS,
+    PreparedMessage, Role, RuleViolation, ServerConfig, ServerConnection, ServerEvent, ServerRole,
+    SlowConsumer, Timestamp, UsageError, DEFAULT_CONNECT_TIMEOUT, DEFAULT_DISCONNECT_TIMEOUT,
+    DEFAULT_HEARTBEAT, DEFAULT_MAX_PENDING_TRANSMIT, DEFAULT_MAX_SUBSCRIPTIONS,
+    DEFAULT_MAX_TRANSACTIONS,
 };
 pub use decode::{Decoder, Item};
 pub use encode::Encoder;

@@ -26,7 +26,8 @@ pub use client::{ClientConfig, ClientConnection, ClientRole};
 pub use common::{Connection, Role};
 pub use error::{ConnectionError, RuleViolation, UsageError};
 pub use server::{
-    Accept, ErrorReply, MessageIds, ServerConfig, ServerConnection, ServerRole, SlowConsumer,
+    Accept, ErrorReply, MessageIds, PreparedMessage, ServerConfig, ServerConnection, ServerRole,
+    SlowConsumer,
 };
 pub(crate) use timestamp::timed_struct;
 pub use timestamp::Timestamp;

@@ -6,9 +6,10 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
-use crate::error::shown;
+use crate::encode::Encoder;
+use crate::error::{shown, EncodeError};
 use crate::frame::{Command, Frame};
 use crate::heartbeat::Heartbeat;
 use crate::limits::Limits;
@@ -394,6 +395,75 @@ impl MessageIds {
     }
 }
 
+/// One message to deliver to many subscriptions, its shared part encoded once per version.
+///
+/// A MESSAGE differs between its subscribers only in `message-id`, `subscription` and `ack`:
+/// the destination, the user headers, `content-length` and the body are the same for all of
+/// them. `PreparedMessage` encodes that shared part once (lazily, once for each version the
+/// subscribers use) and [`ServerConnection::deliver`] writes the few per-subscriber header
+/// lines in front of it, so fanning a message out to many connections costs one encode plus a
+/// copy per subscriber. The headers taken from `content` are those
+/// [`message`](ServerConnection::message) copies.
+///
+/// ```
+/// use stomp_codec::{Command, Frame, PreparedMessage};
+/// let send = Frame::builder(Command::Send)
+///     .header("destination", "/topic/room.5")
+///     .header("content-type", "text/plain")
+///     .body("hello")
+///     .build();
+/// let prepared = PreparedMessage::new("/topic/room.5", &send);
+/// # let _ = prepared;
+/// // for (conn, subscription) in subscribers { conn.deliver(now, subscription, &ids.next_id(), &prepared)?; }
+/// ```
+#[derive(Debug)]
+pub struct PreparedMessage {
+    /// The shared headers and body, as a MESSAGE frame to encode.
+    frame: Frame,
+    /// The encoded shared part (headers, blank line, body, NUL) per version, once asked for.
+    encoded: [core::cell::OnceCell<Result<Bytes, EncodeError>>; 3],
+}
+
+impl PreparedMessage {
+    /// The shared part of MESSAGEs to `destination` carrying `content`'s body and user headers.
+    pub fn new(destination: impl AsRef<[u8]>, content: &Frame) -> PreparedMessage {
+        let copied = content
+            .headers()
+            .iter()
+            .filter(|(name, _)| !NOT_COPIED.iter().any(|n| n.as_bytes() == *name));
+        let frame = Frame::builder(Command::Message)
+            .header(DESTINATION, destination)
+            .headers(copied)
+            .body(content.body_bytes())
+            .build();
+        PreparedMessage {
+            frame,
+            encoded: Default::default(),
+        }
+    }
+
+    /// The shared part encoded for `version`: everything after the command line.
+    fn shared(&self, version: Version) -> Result<&Bytes, EncodeError> {
+        let slot = &self.encoded[version as usize];
+        slot.get_or_init(|| {
+            let mut out = BytesMut::new();
+            Encoder::new(version).encode(&self.frame, &mut out)?;
+            let command_line = b"MESSAGE\n".len();
+            Ok(out.freeze().slice(command_line..))
+        })
+        .as_ref()
+        .map_err(Clone::clone)
+    }
+}
+
+/// Whether `value` can be written as a header value in every version without escaping and
+/// read back the same (no LF, CR, colon or backslash, E-1..E-9).
+fn is_plain(value: &[u8]) -> bool {
+    !value
+        .iter()
+        .any(|b| matches!(b, b'\n' | b'\r' | b':' | b'\\'))
+}
+
 /// The server role inside a [`Connection`]: its configuration, the CONNECT waiting for an
 /// answer, and the receipt of DISCONNECT. See [`ServerConnection`].
 #[derive(Debug)]
@@ -665,9 +735,65 @@ impl<I: Timestamp> ServerConnection<I> {
         self.queue_or_drop(now, &frame)
     }
 
+    /// [`message`](ServerConnection::message) for a message delivered to many subscriptions:
+    /// the shared part comes encoded from `prepared` (once per version, for every connection
+    /// that delivers it), and only the `message-id`, `subscription` and `ack` lines are written
+    /// here. Refused as `message` is.
+    pub fn deliver(
+        &mut self,
+        now: I,
+        subscription: impl AsRef<[u8]>,
+        message_id: impl AsRef<[u8]>,
+        prepared: &PreparedMessage,
+    ) -> Result<(), UsageError> {
+        self.check_sending(Command::Message)?;
+        let version = self.negotiated();
+        let subscription = subscription.as_ref();
+        let message_id = message_id.as_ref();
+        let sub = self.session.subscription(subscription).ok_or_else(|| {
+            RuleViolation::UnknownSubscription {
+                id: shown(subscription, 64),
+            }
+        })?;
+        let (has_id, ack) = (sub.has_id, version == Version::V1_2 && sub.ack.needs_ack());
+        // Ids are written as they are: one that would need escaping (or cannot be written in
+        // this version) takes the general path, which escapes or refuses it.
+        if !is_plain(message_id) || (has_id && !is_plain(subscription)) {
+            let content = prepared.frame.clone();
+            return self.message(now, subscription, message_id, &content);
+        }
+        let shared = prepared.shared(version)?;
+        let before = self.core.pending_transmit();
+        let out = self.core.out_mut();
+        out.reserve(64 + message_id.len() * 2 + subscription.len() + shared.len());
+        out.extend_from_slice(b"MESSAGE\nmessage-id:");
+        out.extend_from_slice(message_id);
+        if has_id {
+            out.extend_from_slice(b"\nsubscription:");
+            out.extend_from_slice(subscription);
+        }
+        if ack {
+            out.extend_from_slice(b"\nack:");
+            out.extend_from_slice(message_id);
+        }
+        out.extend_from_slice(b"\n");
+        out.extend_from_slice(shared);
+        self.check_output_or_drop(now, before)?;
+        self.core.note_tx(now);
+        Ok(())
+    }
+
     /// Queues `frame` within the output limit; past it, applies the slow-consumer policy.
     fn queue_or_drop(&mut self, now: I, frame: &Frame) -> Result<(), UsageError> {
-        let result = self.queue(now, frame, false);
+        let before = self.core.pending_transmit();
+        self.core.queue(now, frame)?;
+        self.check_output_or_drop(now, before)
+    }
+
+    /// Takes back what was queued past `before` if it broke the output limit, and applies the
+    /// slow-consumer policy then.
+    fn check_output_or_drop(&mut self, now: I, before: usize) -> Result<(), UsageError> {
+        let result = self.check_output(before, false);
         if let Err(UsageError::OutputFull { pending, limit, .. }) = &result {
             if self.role.config.slow_consumer == SlowConsumer::Close {
                 let err = ConnectionError::SlowConsumer {

@@ -155,7 +155,7 @@ impl<I: Timestamp> Core<I> {
     }
 
     /// Something was queued at `now`: the next heart-beat is due one interval later (D-20).
-    fn note_tx(&mut self, now: I) {
+    pub(crate) fn note_tx(&mut self, now: I) {
         let now = self.clock(now);
         self.last_tx = Some(now);
         self.arm_send(now);
@@ -262,6 +262,11 @@ impl<I: Timestamp> Core<I> {
 
     pub(crate) fn pending_transmit(&self) -> usize {
         self.out.len()
+    }
+
+    /// The queue itself, for a MESSAGE written straight into it from its prepared parts.
+    pub(crate) fn out_mut(&mut self) -> &mut BytesMut {
+        &mut self.out
     }
 
     /// Takes back what was queued past `len` bytes (a frame refused by the output limit).
