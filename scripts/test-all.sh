@@ -14,7 +14,7 @@ cargo fmt --all -- --check
 cargo fmt --manifest-path tests/no_std_check/Cargo.toml -- --check
 
 step "cargo clippy (all targets, all features, -D warnings)"
-cargo clippy --all-targets --all-features -- -D warnings
+cargo clippy --workspace --all-targets --all-features -- -D warnings
 
 # Every feature combination a user can choose: std on or off, serde on or off, tokio-codec
 # (which implies std) on or off.
@@ -59,20 +59,20 @@ else
   echo "         the host build of tests/no_std_check above still proves that std is not linked."
 fi
 
-# The tests in three combinations. The crate's own dev-dependency on itself turns `serde` on for
-# every test build (stompcat uses it), so "default" is std + serde, and --all-features adds
-# tokio-codec: together these also cover each optional feature on its own.
-step "cargo test --no-default-features --lib --tests (codec, connections on Duration time, serde)"
+# The tests in three combinations: without std (with serde, which needs no std), the default
+# features, and --all-features (serde and tokio-codec): together these also cover each optional
+# feature on its own.
+step "cargo test --no-default-features --features serde --lib --tests (codec, connections on Duration time, serde)"
 # tests/stompcat.rs runs the stompcat example, which `--tests` does not build: build it first
 # (it needs no std feature). The other examples and the doc tests use the std clock.
-cargo build --no-default-features --example stompcat
-cargo test --no-default-features --lib --tests
+cargo build --no-default-features --features serde --example stompcat
+cargo test --no-default-features --features serde --lib --tests
 
-step "cargo test (default features: unit, integration, examples, doc tests)"
-cargo test
+step "cargo test --workspace (default features: unit, integration, examples, doc tests)"
+cargo test --workspace
 
-step "cargo test --all-features (unit, integration, examples, doc tests, fuzz corpus replay)"
-cargo test --all-features
+step "cargo test --workspace --all-features (unit, integration, examples, doc tests, fuzz corpus replay)"
+cargo test --workspace --all-features
 
 # The decoder's 64-octet classifier has an AVX2 variant that a build enabling AVX2 compiles in
 # instead of the SSE2 one (e.g. RUSTFLAGS="-C target-cpu=native"): the library's tests and the

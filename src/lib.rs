@@ -309,10 +309,10 @@ pub mod connection;
 mod decode;
 mod encode;
 mod error;
+#[cfg(test)]
+mod error_variants;
 mod escape;
 mod frame;
-#[doc(hidden)]
-pub mod fuzzing;
 mod headers;
 mod heartbeat;
 mod limits;
