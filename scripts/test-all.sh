@@ -61,11 +61,11 @@ fi
 
 # The tests in three combinations: without std (with serde, which needs no std), the default
 # features, and --all-features (serde and tokio-codec): together these also cover each optional
-# feature on its own.
+# feature on its own. The last two cover the whole workspace: stomp-codec, stompcat (its binary
+# against its contract) and stomp-testkit's own tests.
+# The first is stomp-codec's alone: the other workspace members (stompcat, and stomp-testkit with
+# its `std` feature) would turn std on. The examples and the doc tests use the std clock.
 step "cargo test --no-default-features --features serde --lib --tests (codec, connections on Duration time, serde)"
-# tests/stompcat.rs runs the stompcat example, which `--tests` does not build: build it first
-# (it needs no std feature). The other examples and the doc tests use the std clock.
-cargo build --no-default-features --features serde --example stompcat
 cargo test --no-default-features --features serde --lib --tests
 
 step "cargo test --workspace (default features: unit, integration, examples, doc tests)"
