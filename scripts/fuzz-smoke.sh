@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs every cargo-fuzz target for a short, fixed time, starting from the committed seeds
 # (fuzz/corpus/<target>/seed-*), so that a regression the fuzzers know how to reach shows up in
-# CI. Run from anywhere: `./scripts/fuzz-smoke.sh`.
+# CI. Run from anywhere: `./scripts/fuzz-smoke.sh`. Prints one line
+# "fuzz-smoke: result: N targets run, N ok, N failed" (or "... result: not run: <reason>"), which
+# scripts/test-all.sh reads for its summary.
 #
 #   FUZZ_SECONDS=20   time per target (default 20)
 #   FUZZ_TARGETS="a b" only these targets (default: every target of fuzz/Cargo.toml)
@@ -19,6 +21,7 @@ not_run() {
   printf '\n%s\n' "************************************************************"
   printf 'NOT RUN: fuzzing: %s\n' "$*"
   printf '%s\n\n' "************************************************************"
+  printf 'fuzz-smoke: result: not run: %s\n' "$*"
   exit 0
 }
 
@@ -76,8 +79,11 @@ for target in "${targets[@]}"; do
   fi
 done
 
+# The counts in a fixed form, read by scripts/test-all.sh's summary.
+printf '\nfuzz-smoke: result: %s targets run, %s ok, %s failed\n' "${#targets[@]}" \
+  "$((${#targets[@]} - ${#failed[@]}))" "${#failed[@]}"
 if [ "${#failed[@]}" -gt 0 ]; then
-  printf '\nfuzz-smoke: FAILED: %s (inputs under fuzz/artifacts/)\n' "${failed[*]}" >&2
+  printf 'fuzz-smoke: FAILED: %s (inputs under fuzz/artifacts/)\n' "${failed[*]}" >&2
   exit 1
 fi
-printf '\nfuzz-smoke: %s targets ran %ss each without a crash\n' "${#targets[@]}" "$seconds"
+printf 'fuzz-smoke: %s targets ran %ss each without a crash\n' "${#targets[@]}" "$seconds"

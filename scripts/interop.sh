@@ -7,7 +7,9 @@
 #     plus two ways it must fail cleanly (a closed port, a wrong virtual host).
 # Installs what is missing (apt, PyPI, npm: needs root for apt), starts the brokers on loopback,
 # stops everything it started on exit. Prints one line per test (PASS, FAIL, NOT RUN with the
-# reason) and ends with "N passed, N failed[, N skipped]"; exits 1 if a test that ran failed.
+# reason) and ends with "interop: result: N passed, N failed, N not run" (the line
+# scripts/test-all.sh reads) and "N passed, N failed[, N skipped]"; exits 1 if a test that ran
+# failed.
 # A peer that cannot be installed or started is reported as NOT RUN, never as passed.
 #
 #   ./scripts/interop.sh              # logs of each test in target/interop/
@@ -25,6 +27,16 @@ pass() { PASSED=$((PASSED + 1)); echo "PASS: $*"; }
 fail() { FAILED=$((FAILED + 1)); echo "FAIL: $*"; }
 skip() { SKIPPED=$((SKIPPED + 1)); echo "NOT RUN: $*"; }
 note() { echo "interop: $*"; }
+# The last two lines of a run: the counts for scripts/test-all.sh's summary (a fixed form, read by
+# it), then the same for people.
+counts() {
+  echo "interop: result: $PASSED passed, $FAILED failed, $SKIPPED not run"
+  if [ $SKIPPED -gt 0 ]; then
+    echo "$PASSED passed, $FAILED failed, $SKIPPED skipped"
+  else
+    echo "$PASSED passed, $FAILED failed"
+  fi
+}
 slug() { echo "$1" | tr -c 'A-Za-z0-9._-' '_' | sed 's/_*$//'; }
 # The last meaningful line of a log, as the reason of a failure.
 reason() { grep -v '^[[:space:]]*$' "$1" 2>/dev/null | tail -1 | cut -c1-240; }
@@ -87,7 +99,7 @@ note "building examples/client and examples/chat_broker"
 if ! (cd "$ROOT" && timeout 900 cargo build --all-features --example client --example chat_broker) \
   >"$LOGS/build.log" 2>&1; then
   fail "build of the examples: $(reason "$LOGS/build.log") (log: target/interop/build.log)"
-  echo "$PASSED passed, $FAILED failed"
+  counts
   exit 1
 fi
 # clients_ready python|node: installs one kind of client library; NOT RUN line when it cannot.
@@ -217,9 +229,5 @@ fi
 cleanup
 STOP_RABBITMQ=0 STOP_ACTIVEMQ=0
 note "finished in $((SECONDS - START)) s; logs in target/interop/"
-if [ $SKIPPED -gt 0 ]; then
-  echo "$PASSED passed, $FAILED failed, $SKIPPED skipped"
-else
-  echo "$PASSED passed, $FAILED failed"
-fi
+counts
 [ $FAILED = 0 ]

@@ -309,10 +309,10 @@ mod connection;
 mod decode;
 mod encode;
 mod error;
+#[cfg(test)]
+mod error_variants;
 mod escape;
 mod frame;
-#[doc(hidden)]
-pub mod fuzzing;
 pub mod header;
 mod headers;
 mod heartbeat;

@@ -1,7 +1,8 @@
 //! Every error the crate can report is produced by an input here, says what was wrong and
 //! where, and leaves its producer in the state the docs promise.
 //!
-//! - Coverage: the variant names come from `stomp_codec::fuzzing::variants`, whose matches are
+//! - Coverage: the variant names come from `stomp_testkit::variants`, whose lists
+//!   (`src/error_variant_names.rs`) the library's unit tests turn into matches that are
 //!   exhaustive inside the crate (the enums are `#[non_exhaustive]` outside it), so a new
 //!   variant fails to build there until it is listed, and then fails
 //!   `every_variant_is_produced` here until a case produces it.
@@ -22,12 +23,12 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use stomp_codec::fuzzing::variants;
 use stomp_codec::{
     Accept, AckMode, ClientConfig, ClientConnection, ClientEvent, Command, ConnectionError,
     DecodeError, Decoder, EncodeError, Encoder, Frame, FrameOptions, Heartbeat, Item, Limits,
     ServerConfig, ServerConnection, ServerEvent, UsageError, Version, VersionSet,
 };
+use stomp_testkit::variants;
 
 /// The message is one line of printable text (it goes into logs and ERROR frames).
 fn check_message(text: &str, expected: &[&str], what: &str) {

@@ -1,26 +1,22 @@
 //! Replays the committed fuzz seed corpus (`fuzz/corpus/<target>/seed-*`) on stable, without
-//! libFuzzer, through the same checks the fuzz targets run (`stomp_codec::fuzzing`).
+//! libFuzzer, through the same checks the fuzz targets run (`stomp_testkit`, in `testkit/`).
 //!
 //! - `decode_chunked`: each file is a raw byte stream. It goes through
-//!   `fuzzing::decode_all_setups` exactly as the fuzz target does, then through
-//!   `fuzzing::decode_chunked` with fixed split patterns under every setup. The hand-made seeds
+//!   `testkit::decode_all_setups` exactly as the fuzz target does, then through
+//!   `testkit::decode_chunked` with fixed split patterns under every setup. The hand-made seeds
 //!   also have an expected outcome, stated from the rules, in `EXPECTED` below.
 //! - `roundtrip_frames`: each file is turned into a `FrameInput` by `arbitrary`, with the very
-//!   type the fuzz target uses (`fuzz/src/lib.rs`, included below with `#[path]`), and goes
-//!   through `fuzzing::roundtrip_frame`.
+//!   type the fuzz target uses (`stomp_testkit::FrameInput`), and goes through
+//!   `testkit::roundtrip_frame`.
 //!
 //! Run with `cargo test --test fuzz_corpus`.
 
-use stomp_codec::fuzzing::{self, DecodeSetup, RoundTrip};
 use stomp_codec::{Command, DecodeError, EncodeError, Item, LimitKind, Unrepresentable, Version};
+use stomp_testkit::{self as testkit, DecodeSetup, FrameInput, RoundTrip};
 
 mod common;
 
-#[path = "../fuzz/src/lib.rs"]
-mod fuzz_input;
-
 use common::seeds;
-use fuzz_input::FrameInput;
 
 /// Fixed cut patterns: every `n` octets, and the middle.
 fn patterns(len: usize) -> Vec<Vec<usize>> {
@@ -37,12 +33,12 @@ fn decode_chunked_corpus_keeps_every_invariant_f11_d12() {
     let corpus = seeds("decode_chunked");
     assert!(corpus.len() >= 30, "seed corpus went missing");
     for (name, data) in &corpus {
-        fuzzing::decode_all_setups(data);
+        testkit::decode_all_setups(data);
         for setup in DecodeSetup::all() {
-            let whole = fuzzing::decode_chunked(data, &[], &setup);
+            let whole = testkit::decode_chunked(data, &[], &setup);
             for cuts in patterns(data.len()) {
                 assert_eq!(
-                    fuzzing::decode_chunked(data, &cuts, &setup),
+                    testkit::decode_chunked(data, &cuts, &setup),
                     whole,
                     "{name}: F-11"
                 );
@@ -59,7 +55,7 @@ fn captures_decode_without_error_f11() {
         .collect();
     assert!(captures.len() >= 10, "capture seeds went missing");
     for (name, data) in &captures {
-        let out = fuzzing::decode_chunked(data, &[], &DecodeSetup::new(Version::V1_2));
+        let out = testkit::decode_chunked(data, &[], &DecodeSetup::new(Version::V1_2));
         assert_eq!(out.error, None, "{name}");
         assert!(out.frames().count() >= 1, "{name}");
         assert_eq!(out.pending, 0, "{name}: a capture ends between frames");
@@ -166,7 +162,7 @@ fn hand_made_seeds_decode_as_the_rules_say() {
         let Some((_, expect)) = EXPECTED.iter().find(|(n, _)| n == name) else {
             panic!("{name}: add its expected outcome to EXPECTED");
         };
-        let out = fuzzing::decode_chunked(data, &[], &DecodeSetup::new(Version::V1_2));
+        let out = testkit::decode_chunked(data, &[], &DecodeSetup::new(Version::V1_2));
         let frames = out.frames().count();
         let heartbeats = out.items.len() - frames;
         match *expect {
@@ -205,7 +201,7 @@ fn decode_seed(name: &str) -> Vec<u8> {
 fn seeds_carry_the_values_the_rules_give_e3_e5_h6_d5() {
     let frame = |name: &str| {
         let data = decode_seed(name);
-        let out = fuzzing::decode_chunked(&data, &[], &DecodeSetup::new(Version::V1_2));
+        let out = testkit::decode_chunked(&data, &[], &DecodeSetup::new(Version::V1_2));
         let first = out.frames().next().cloned();
         first.expect("a frame")
     };
@@ -226,10 +222,10 @@ fn seeds_carry_the_values_the_rules_give_e3_e5_h6_d5() {
 
 #[test]
 fn small_limits_stop_the_limit_seeds_d12() {
-    // The same seeds under fuzzing::small_limits (32-octet header lines, 4 headers, 64-octet
+    // The same seeds under testkit::small_limits (32-octet header lines, 4 headers, 64-octet
     // bodies, 256-octet frames) fail with a limit error.
     let setup = DecodeSetup {
-        limits: fuzzing::small_limits(),
+        limits: testkit::small_limits(),
         ..DecodeSetup::new(Version::V1_2)
     };
     for name in [
@@ -239,7 +235,7 @@ fn small_limits_stop_the_limit_seeds_d12() {
         "seed-scanned-body-over-limit",
     ] {
         let data = decode_seed(name);
-        let out = fuzzing::decode_chunked(&data, &[], &setup);
+        let out = testkit::decode_chunked(&data, &[], &setup);
         assert_eq!(
             out.error.as_ref().map(|e| e.kind()),
             Some("limit_exceeded"),
@@ -251,12 +247,12 @@ fn small_limits_stop_the_limit_seeds_d12() {
 
 #[test]
 fn frame_limit_binds_first_where_it_is_lowest_d12() {
-    // Under fuzzing::frame_bound_limits (96-octet frames, 128 header octets, 64-octet bodies)
+    // Under testkit::frame_bound_limits (96-octet frames, 128 header octets, 64-octet bodies)
     // these frames pass every other limit but not max_frame: a 127-octet head, a declared body
     // that would end the frame at 128 octets, and a scanned body that passes octet 96 before
     // its own 64-octet limit.
     let setup = DecodeSetup {
-        limits: fuzzing::frame_bound_limits(),
+        limits: testkit::frame_bound_limits(),
         ..DecodeSetup::new(Version::V1_2)
     };
     for name in [
@@ -265,7 +261,7 @@ fn frame_limit_binds_first_where_it_is_lowest_d12() {
         "seed-frame-limit-scanned",
     ] {
         let data = decode_seed(name);
-        let out = fuzzing::decode_chunked(&data, &[], &setup);
+        let out = testkit::decode_chunked(&data, &[], &setup);
         match out.error {
             Some(DecodeError::LimitExceeded { limit, max, .. }) => {
                 assert_eq!((limit, max), (LimitKind::Frame, 96), "{name}");
@@ -310,7 +306,7 @@ fn roundtrip_frames_corpus_keeps_every_invariant() {
         let (stem, version) = name.rsplit_once('-').expect("versioned seed name");
         assert_eq!(input.version().as_str().replace('.', ""), version, "{name}");
         for splits in [input.splits(), Vec::new(), vec![1, 2, 3, 5, 8, 13, 21]] {
-            let outcome = fuzzing::roundtrip_frame(&frame, input.version(), &splits);
+            let outcome = testkit::roundtrip_frame(&frame, input.version(), &splits);
             match (stem.strip_prefix("seed-refused-"), outcome) {
                 (None, RoundTrip::Decoded(_)) => assert!(stem.starts_with("seed-ok-"), "{name}"),
                 (Some(what), RoundTrip::Refused(err)) => {

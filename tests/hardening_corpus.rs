@@ -10,11 +10,11 @@ use std::time::Duration;
 
 use common::seeds;
 use proptest::prelude::*;
-use stomp_codec::fuzzing;
-use stomp_codec::fuzzing::connection::{self, Summary};
 use stomp_codec::{
     CloseReason, Command, ConnectionError, DecodeError, LimitKind, RuleViolation, Version,
 };
+use stomp_testkit as testkit;
+use stomp_testkit::connection::{self, Summary};
 
 #[test]
 fn decode_vs_reference_corpus_agrees_with_the_model() {
@@ -23,7 +23,7 @@ fn decode_vs_reference_corpus_agrees_with_the_model() {
     for (name, data) in &corpus {
         // Panics, naming the input, when the decoder and the model disagree.
         let _ = name;
-        fuzzing::decode_vs_reference_input(data);
+        testkit::decode_vs_reference_input(data);
     }
 }
 

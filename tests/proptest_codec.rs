@@ -2,15 +2,15 @@
 //! arbitrary chunking, refusals only where the rules forbid a frame, arbitrary bytes that never
 //! panic nor make the decoder buffer past its limits, and chunking-independent results.
 //!
-//! The invariant checks themselves live in `stomp_codec::fuzzing` (shared with the fuzz
+//! The invariant checks themselves live in `stomp_testkit` (`testkit/`, shared with the fuzz
 //! targets); the strategies and the expectations stated from the rules live here. 256 cases per
 //! property keep the file at a few seconds in debug builds.
 
 use bytes::{Bytes, BytesMut};
 use proptest::collection::vec;
 use proptest::prelude::*;
-use stomp_codec::fuzzing::{self, DecodeSetup, RoundTrip};
 use stomp_codec::{Command, EncodeError, Encoder, Frame, Item, Limits, Unrepresentable, Version};
+use stomp_testkit::{self as testkit, DecodeSetup, RoundTrip};
 
 const CASES: u32 = 256;
 
@@ -282,8 +282,8 @@ fn near_frame() -> impl Strategy<Value = Vec<u8>> {
 fn setup() -> impl Strategy<Value = DecodeSetup> {
     let limits = prop_oneof![
         Just(Limits::default()),
-        Just(fuzzing::small_limits()),
-        Just(fuzzing::frame_bound_limits()),
+        Just(testkit::small_limits()),
+        Just(testkit::frame_bound_limits()),
     ];
     (version(), limits, any::<bool>(), any::<bool>()).prop_map(
         |(version, limits, extensions, strict_utf8)| DecodeSetup {
@@ -310,7 +310,7 @@ proptest! {
         let mut wire = BytesMut::new();
         prop_assert_eq!(Encoder::new(version).encode(&frame, &mut wire), Ok(()));
         let splits = cut(&splits, wire.len());
-        match fuzzing::roundtrip_frame(&frame, version, &splits) {
+        match testkit::roundtrip_frame(&frame, version, &splits) {
             RoundTrip::Decoded(decoded) => prop_assert_eq!(decoded, expected(&frame)),
             RoundTrip::Refused(err) => prop_assert!(false, "refused {:?}: {}", frame, err),
         }
@@ -329,7 +329,7 @@ proptest! {
         let encoded = Encoder::new(version).encode(&frame, &mut wire);
         let splits = cut(&splits, wire.len());
         // roundtrip_frame panics on an unjustified refusal or a wrong decode.
-        match fuzzing::roundtrip_frame(&frame, version, &splits) {
+        match testkit::roundtrip_frame(&frame, version, &splits) {
             RoundTrip::Decoded(decoded) => {
                 prop_assert_eq!(encoded, Ok(()));
                 prop_assert_eq!(decoded, expected(&frame));
@@ -347,7 +347,7 @@ proptest! {
         setup in setup(),
         splits in vec(any::<usize>(), 0..10),
     ) {
-        let out = fuzzing::decode_chunked(&data, &cut(&splits, data.len()), &setup);
+        let out = testkit::decode_chunked(&data, &cut(&splits, data.len()), &setup);
         prop_assert!(out.pending <= setup.limits.max_frame.max(1));
     }
 
@@ -359,8 +359,8 @@ proptest! {
         first in vec(any::<usize>(), 0..10),
         second in vec(any::<usize>(), 0..10),
     ) {
-        let a = fuzzing::decode_chunked(&data, &cut(&first, data.len()), &setup);
-        let b = fuzzing::decode_chunked(&data, &cut(&second, data.len()), &setup);
+        let a = testkit::decode_chunked(&data, &cut(&first, data.len()), &setup);
+        let b = testkit::decode_chunked(&data, &cut(&second, data.len()), &setup);
         prop_assert_eq!(a, b);
     }
 
@@ -393,7 +393,7 @@ proptest! {
             }
         }
         let setup = DecodeSetup { extensions: true, ..DecodeSetup::new(version) };
-        let out = fuzzing::decode_chunked(&wire, &cut(&splits, wire.len()), &setup);
+        let out = testkit::decode_chunked(&wire, &cut(&splits, wire.len()), &setup);
         prop_assert_eq!(out.error, None);
         prop_assert_eq!(out.pending, 0);
         prop_assert_eq!(out.items, want);
@@ -401,14 +401,14 @@ proptest! {
 }
 
 fn refusal(frame: &Frame, version: Version) -> EncodeError {
-    match fuzzing::roundtrip_frame(frame, version, &[]) {
+    match testkit::roundtrip_frame(frame, version, &[]) {
         RoundTrip::Refused(err) => err,
         RoundTrip::Decoded(f) => panic!("{frame:?} should be refused in {version}, got {f:?}"),
     }
 }
 
 fn accepted(frame: &Frame, version: Version, splits: &[usize]) -> Frame {
-    match fuzzing::roundtrip_frame(frame, version, splits) {
+    match testkit::roundtrip_frame(frame, version, splits) {
         RoundTrip::Decoded(f) => f,
         RoundTrip::Refused(err) => panic!("{frame:?} should encode in {version}: {err}"),
     }

@@ -1,8 +1,8 @@
 //! Differential tests: the streaming [`Decoder`] against the reference model
-//! (`stomp_codec::fuzzing::reference`), a plain whole-input decoder written from the rules
+//! (`stomp_testkit::reference`), a plain whole-input decoder written from the rules
 //! (F-1..F-12, E-1..E-9, H-1..H-9, D-1..D-15). Every input is decoded by the real decoder
 //! whole, split at random points and byte by byte, through `push`, `push_bytes` and `decode`
-//! (`fuzzing::decode_chunked`, F-11), and each run must give exactly the model's items, error
+//! (`testkit::decode_chunked`, F-11), and each run must give exactly the model's items, error
 //! (variant, fields and stream offset), consumed and pending octets.
 //!
 //! The inputs are near-valid STOMP streams: frames assembled from parts chosen to sit on the
@@ -13,9 +13,9 @@
 //! Run with `cargo test --test reference_model`.
 
 use proptest::prelude::*;
-use stomp_codec::fuzzing::reference::{self, Outcome, RefFrame, RefItem};
-use stomp_codec::fuzzing::{self, DecodeSetup};
 use stomp_codec::{Command, DecodeError, LimitKind, Limits, Version};
+use stomp_testkit::reference::{self, Outcome, RefFrame, RefItem};
+use stomp_testkit::{self as testkit, DecodeSetup};
 
 // ---- generators ----------------------------------------------------------------------------
 
@@ -44,8 +44,8 @@ fn limits() -> impl Strategy<Value = Limits> {
         });
     prop_oneof![
         2 => Just(Limits::default()),
-        2 => Just(fuzzing::small_limits()),
-        1 => Just(fuzzing::frame_bound_limits()),
+        2 => Just(testkit::small_limits()),
+        1 => Just(testkit::frame_bound_limits()),
         3 => tiny,
     ]
 }
@@ -239,7 +239,7 @@ proptest! {
         splits in splits(),
         setup in setup(),
     ) {
-        fuzzing::decode_vs_reference(&data, &splits, &setup);
+        testkit::decode_vs_reference(&data, &splits, &setup);
     }
 
     /// The same on octets from a STOMP-heavy alphabet.
@@ -249,7 +249,7 @@ proptest! {
         splits in splits(),
         setup in setup(),
     ) {
-        fuzzing::decode_vs_reference(&data, &splits, &setup);
+        testkit::decode_vs_reference(&data, &splits, &setup);
     }
 
     /// The fuzz target's own input format (setup from the first octets).
@@ -262,7 +262,7 @@ proptest! {
         let mut input = vec![head];
         input.extend_from_slice(&limits);
         input.extend_from_slice(&data);
-        fuzzing::decode_vs_reference_input(&input);
+        testkit::decode_vs_reference_input(&input);
     }
 }
 
@@ -318,7 +318,7 @@ proptest! {
         splits in prop::collection::vec(0usize..20_000, 0..8),
         version in version(),
     ) {
-        fuzzing::decode_vs_reference_light(&data, &splits, &DecodeSetup::new(version));
+        testkit::decode_vs_reference_light(&data, &splits, &DecodeSetup::new(version));
     }
 }
 
@@ -687,7 +687,7 @@ fn model_and_decoder_follow_hand_worked_cases() {
     for (rule, input, setup, expected) in cases {
         assert_eq!(reference::decode(input, &setup), expected, "model: {rule}");
         let splits: Vec<usize> = (1..input.len()).step_by(3).collect();
-        fuzzing::decode_vs_reference(input, &splits, &setup);
+        testkit::decode_vs_reference(input, &splits, &setup);
     }
 }
 
@@ -728,7 +728,7 @@ fn cr_before_nul_counts_against_the_limits_d12() {
     for (input, version, limits, expected) in cases {
         let setup = limited(version, limits);
         assert_eq!(reference::decode(input, &setup).error, expected, "model");
-        let real = fuzzing::decode_chunked(input, &[], &setup);
+        let real = testkit::decode_chunked(input, &[], &setup);
         assert_eq!(
             real.error,
             expected,

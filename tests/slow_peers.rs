@@ -10,11 +10,11 @@
 
 use std::time::{Duration, Instant};
 
-use stomp_codec::fuzzing::connection::far_future;
 use stomp_codec::{
     Accept, ClientConfig, ClientConnection, ClientEvent, CloseReason, ConnectionError, Heartbeat,
     ServerConfig, ServerConnection, ServerEvent,
 };
+use stomp_testkit::connection::far_future;
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)

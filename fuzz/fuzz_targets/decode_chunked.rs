@@ -1,5 +1,5 @@
 //! Arbitrary bytes through the decoder under every setup and several chunkings; the checks live
-//! in `stomp_codec::fuzzing::decode_chunked`.
+//! in `stomp_testkit::decode_chunked`.
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| stomp_codec::fuzzing::decode_all_setups(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| stomp_testkit::decode_all_setups(data));

@@ -1,7 +1,7 @@
 //! A server connection driven by arbitrary received bytes, application calls and clock steps;
-//! the operations and checks live in `stomp_codec::fuzzing::connection::server`.
+//! the operations and checks live in `stomp_testkit::connection::server`.
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    stomp_codec::fuzzing::connection::server(data);
+    stomp_testkit::connection::server(data);
 });

@@ -1,10 +1,9 @@
 //! Structured input of the `roundtrip_frames` fuzz target.
 //!
-//! This one file is compiled twice: here, as the fuzz crate's library, and by the root crate's
-//! `tests/fuzz_corpus.rs` through `#[path = "../fuzz/src/lib.rs"]`, so that the stable corpus
-//! replay turns each corpus file into exactly the frame the fuzzer saw (both sides decode the
-//! bytes with `arbitrary::Unstructured::arbitrary_take_rest`, as `libfuzzer_sys::fuzz_target!`
-//! does). It needs only `arbitrary` (with `derive`) and `stomp_codec`.
+//! Used by the fuzz target (`fuzz/fuzz_targets/roundtrip_frames.rs`) and by stomp-codec's
+//! `tests/fuzz_corpus.rs`, so that the stable corpus replay turns each corpus file into exactly
+//! the frame the fuzzer saw (both decode the bytes with
+//! `arbitrary::Unstructured::arbitrary_take_rest`, as `libfuzzer_sys::fuzz_target!` does).
 
 use arbitrary::Arbitrary;
 use stomp_codec::{Command, Frame, Version};

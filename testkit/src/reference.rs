@@ -1,6 +1,6 @@
 //! A reference decoder: a deliberately plain reading of STOMP-RULES.md (F, E, H and D-1..D-15)
 //! and of the crate's documented error positions, used only as a differential oracle for
-//! [`Decoder`](crate::Decoder).
+//! [`Decoder`](stomp_codec::Decoder).
 //!
 //! It sees the whole input at once and walks it frame by frame and line by line, with no
 //! resumable state, no buffering strategy and no search tricks: every check is written the way
@@ -63,17 +63,11 @@
 //!
 //! Offsets are stream offsets. After an error nothing more is read.
 
-use alloc::string::String;
-use alloc::vec::Vec;
 use core::fmt::{self, Write};
 
-use crate::decode::Item;
-use crate::error::DecodeError;
-use crate::frame::{Command, Frame};
-use crate::limits::{LimitKind, Limits};
-use crate::version::Version;
+use stomp_codec::{Command, DecodeError, Frame, Item, LimitKind, Limits, Version};
 
-use super::{DecodeSetup, Decoded};
+use crate::{DecodeSetup, Decoded};
 
 const LF: u8 = b'\n';
 const CR: u8 = b'\r';

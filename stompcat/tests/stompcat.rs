@@ -1,7 +1,7 @@
-//! Integration tests of the `stompcat` example against its contract (issue 2, "stompcat").
+//! Integration tests of the `stompcat` binary against its contract (issue 2, "stompcat").
 //!
 //! Every expected output here is written by hand from STOMP-RULES.md and the contract; the
-//! binary is the one cargo builds for `cargo test` (examples are built with the tests).
+//! binary is the one cargo builds for these tests (`CARGO_BIN_EXE_stompcat`).
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -9,28 +9,17 @@ use std::process::{Command, Output, Stdio};
 
 use serde_json::{json, Value};
 
-/// `<target>/debug/deps/<test exe>` -> `<target>/debug/examples/stompcat`.
-fn stompcat() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary knows its path");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("the test binary lives in <target>/<profile>/deps");
-    let path = profile_dir
-        .join("examples")
-        .join(format!("stompcat{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        path.is_file(),
-        "{} is missing: run plain `cargo test`, which builds the examples (`cargo test --test \
-         stompcat` alone does not), or `cargo build --examples` first",
-        path.display()
-    );
-    path
+/// The captures of `tests/fixtures/captures/` at the repository root, shared with stomp-codec's
+/// own tests.
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/captures")
+        .join(name)
 }
 
 /// Runs stompcat with `args`, feeding `input` on stdin.
 fn run(args: &[&str], input: &[u8]) -> Output {
-    let mut child = Command::new(stompcat())
+    let mut child = Command::new(env!("CARGO_BIN_EXE_stompcat"))
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -326,7 +315,7 @@ fn truncated_input_is_incomplete_with_status_0() {
 /// The plain STOMP captures: every `*.bin` but the raw HTTP/WebSocket recordings, which are
 /// the ones with a `*.ws-payload.bin` sibling holding their STOMP bytes.
 fn captures() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/captures");
+    let dir = fixture("");
     let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|entry| entry.expect("directory entry").path())
@@ -388,8 +377,7 @@ const INTEROP_ESCAPE: &str = "colon:back\\slash\nnewline";
 #[test]
 fn stomppy_to_rabbitmq_capture_has_the_frames_on_the_wire() {
     // Structure read from the capture bytes: STOMP, SUBSCRIBE, SEND, ACK, two LFs, DISCONNECT.
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/captures/stomppy-to-rabbitmq.bin");
+    let path = fixture("stomppy-to-rabbitmq.bin");
     let (lines, code) = decode(&[], &std::fs::read(path).expect("capture readable"));
     assert_eq!(code, 0);
     let shape: Vec<&str> = lines
@@ -456,8 +444,7 @@ fn stomppy_to_rabbitmq_capture_has_the_frames_on_the_wire() {
 #[test]
 fn rabbitmq_to_stomppy_capture_has_the_frames_on_the_wire() {
     // CONNECTED, MESSAGE, two RECEIPTs, then the disconnect RECEIPT, each NUL followed by LFs.
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/captures/rabbitmq-to-stomppy.bin");
+    let path = fixture("rabbitmq-to-stomppy.bin");
     let (lines, code) = decode(&[], &std::fs::read(path).expect("capture readable"));
     assert_eq!(code, 0);
     let frames: Vec<&Value> = lines.iter().filter(|l| l != &&heartbeat()).collect();
@@ -724,7 +711,7 @@ fn bad_arguments_are_usage_errors_with_status_2() {
 fn closed_stdout_is_not_a_panic() {
     // Enough output to overflow any pipe buffer, so writes fail after the reader leaves.
     let input = b"SEND\ndestination:/queue/a\n\nhello\0\n".repeat(20_000);
-    let mut child = Command::new(stompcat())
+    let mut child = Command::new(env!("CARGO_BIN_EXE_stompcat"))
         .arg("decode")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -1,9 +1,9 @@
 //! `stompcat`: inspect and produce STOMP traffic as JSON lines.
 //!
 //! ```text
-//! cargo run --release --example stompcat -- decode < tests/fixtures/captures/rabbitmq-to-stomppy.bin
+//! cargo run --release -p stompcat -- decode < tests/fixtures/captures/rabbitmq-to-stomppy.bin
 //! echo '{"command":"SEND","headers":[["destination","/queue/a"]],"body_hex":"6869"}' \
-//!     | cargo run --release --example stompcat -- encode
+//!     | cargo run --release -p stompcat -- encode
 //! ```
 //!
 //! Run it with `--help` for the full contract. Exit status: 0 success (including input that

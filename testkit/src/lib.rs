@@ -1,5 +1,7 @@
-//! Invariant checks shared by the fuzz targets (`fuzz/`), the property tests and the corpus
-//! replay test. Not a public API: hidden from the docs and free to change.
+//! stomp-testkit: the invariant checks shared by the fuzz targets (`fuzz/`), the property tests
+//! and the corpus replay test of stomp-codec (`tests/`). A workspace member that is never
+//! published: stomp-codec's users do not build it, and it is free to change. It uses only
+//! stomp-codec's public API.
 //!
 //! Every function here panics (with a message naming the rule) when the codec breaks one of its
 //! promises, and returns normally otherwise, so a fuzzer or a test only has to call it:
@@ -18,32 +20,36 @@
 //!   tries, with [`mod@reference`], a deliberately plain decoder written from the rules, and
 //!   [`decode_vs_reference_input`] is the same with the setup taken from the input's first
 //!   octets (the `decode_vs_reference` fuzz target).
-//! - `connection` (feature `std`) drives a [`ClientConnection`](crate::ClientConnection) or
-//!   a [`ServerConnection`](crate::ServerConnection) through an arbitrary sequence of received
+//! - `connection` (feature `std`, which turns on stomp-codec's) drives a
+//!   [`ClientConnection`](stomp_codec::ClientConnection) or a
+//!   [`ServerConnection`](stomp_codec::ServerConnection) on `std::time::Instant` time through an arbitrary sequence of received
 //!   bytes, application calls and clock steps, checking the connection's promises after each
 //!   (the `client_connection` and `server_connection` fuzz targets).
-//! - [`variants`] names every variant of the four error enums with matches that stop compiling
-//!   when a variant is added, so that `tests/error_completeness.rs` cannot miss one.
+//! - [`variants`] names every variant of the four error enums, from the list that the library
+//!   checks with matches that stop compiling when a variant is added, so that
+//!   `tests/error_completeness.rs` cannot miss one.
+//! - [`FrameInput`] is the structured input of the `roundtrip_frames` fuzz target, which the
+//!   corpus replay (`tests/fuzz_corpus.rs`) decodes from the same corpus files.
 //!
-//! Apart from `connection`, the module uses only `core` and `alloc`, like the rest of the
-//! codec.
-
-use alloc::vec;
-use alloc::vec::Vec;
+//! Without the `std` feature stomp-codec is built without its own `std` feature (as
+//! `cargo test --no-default-features` of stomp-codec does); the checks themselves use `std`.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
 
 use bytes::{Bytes, BytesMut};
 
-use crate::decode::{Decoder, Item};
-use crate::encode::Encoder;
-use crate::error::{shown, DecodeError, EncodeError, Unrepresentable};
-use crate::frame::{Command, Frame};
-use crate::limits::Limits;
-use crate::version::Version;
+use stomp_codec::{
+    Command, DecodeError, Decoder, EncodeError, Encoder, Frame, Item, Limits, Unrepresentable,
+    Version,
+};
 
 #[cfg(feature = "std")]
 pub mod connection;
+mod frame_input;
 pub mod reference;
 pub mod variants;
+
+pub use frame_input::{CommandInput, FrameInput, LengthInput, NameInput};
 
 const CONTENT_LENGTH: &[u8] = b"content-length";
 
@@ -860,6 +866,18 @@ fn xorshift(mut x: u64) -> u64 {
     x ^= x >> 7;
     x ^= x << 17;
     x
+}
+
+/// At most `max` octets of `bytes` as printable text, `...` when cut: the form of the text
+/// fields of stomp-codec's errors (`command`, `header`, `declared`), written the way the
+/// library's private helper writes them (`escape_ascii` of the first `max` octets).
+fn shown(bytes: &[u8], max: usize) -> String {
+    let cut = bytes.len().min(max);
+    let mut s = bytes[..cut].escape_ascii().to_string();
+    if bytes.len() > max {
+        s.push_str("...");
+    }
+    s
 }
 
 #[cfg(test)]
