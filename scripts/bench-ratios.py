@@ -5,7 +5,13 @@ numbers do not.
 
 The builder groups (`cargo bench --bench builder`) print the ratios their floors are stated in:
 `builder/send4` build+encode time over encode time (floor: at most 2), and `builder/headers`
-the cost per header at 16,000 headers over that at 1,000 (flat: about 1)."""
+the cost per header at 16,000 headers over that at 1,000 (flat: about 1).
+
+The connection groups (`cargo bench --bench connection`) print theirs: `connection/send` client
+send -> server event over raw encode + decode of the same SEND, `connection/message` server
+message -> client event over raw encode + decode of the same MESSAGE (floors: at most 1.5), and
+`connection/fanout` a delivery to one more subscription over a full encode of the MESSAGE
+(floor: at most 0.6)."""
 import json
 import pathlib
 import sys
@@ -49,8 +55,29 @@ def builder_ratios(group):
     return None
 
 
+CONNECTION_FLOORS = {
+    "connection_send": ("client_to_server", "raw", 1.5),
+    "connection_message": ("server_to_client", "raw", 1.5),
+    "connection_fanout": ("deliver", "encode", 0.6),
+}
+
+
+def connection_ratios(group):
+    """The connection floors' ratios, or None for any other group."""
+    if group.name not in CONNECTION_FLOORS:
+        return None
+    layer, base, floor = CONNECTION_FLOORS[group.name]
+    a, b = mean_ns(group / layer), mean_ns(group / base)
+    if not (a and b):
+        return None
+    verdict = "meets" if a / b <= floor else "MISSES"
+    name = f"{layer} / {base}"
+    return [f"  {name:28} {a / b:9.3f}   ({a / 1000:.1f} us / {b / 1000:.1f} us;"
+            f" floor {floor}: {verdict})"]
+
+
 for group in sorted(p for p in root.iterdir() if p.is_dir() and p.name != "report"):
-    extra = builder_ratios(group) or []
+    extra = builder_ratios(group) or connection_ratios(group) or []
     base = mean_ns(group / "memchr_scan")
     # The decode groups also time a splitter that stops at each NUL: a looser baseline.
     split = mean_ns(group / "memchr_split")
