@@ -68,6 +68,8 @@ step "cargo test --no-default-features --lib --tests (codec, connections on Dura
 cargo build --no-default-features --example stompcat
 cargo test --no-default-features --lib --tests
 
+# Plain `cargo test` builds the examples before it runs any test: tests/stompcat.rs and
+# tests/slow_consumer.rs (chat_broker against a socket that stops reading) run those binaries.
 step "cargo test (default features: unit, integration, examples, doc tests)"
 cargo test
 
