@@ -5,6 +5,7 @@
 //! ```text
 //! cargo run --example chat_broker                        # TCP 127.0.0.1:61613, ws://127.0.0.1:15674/ws
 //! cargo run --example chat_broker -- --tcp 127.0.0.1:0 --ws 127.0.0.1:0   # any free ports
+//! cargo run --example chat_broker -- --max-pending 1048576   # drop slow clients sooner
 //! ```
 //!
 //! It prints the addresses it listens on (useful with port 0), then one line per connection
@@ -71,6 +72,15 @@
 //! * all queues together keep at most 64 MiB: beyond, the oldest waiting message of any queue
 //!   is dropped.
 //!
+//! And what waits for a client that does not read (a slow consumer, e.g. a browser on a bad
+//! network): at most `--max-pending` bytes (default 4 MiB) wait in its connection for the
+//! socket ([`ServerConfig::max_pending_transmit`]), besides the one buffer being written. A
+//! MESSAGE (or RECEIPT) that would take it past that is not sent: the client is sent ERROR
+//! `message:slow consumer` and dropped ([`SlowConsumer::Close`]), and the broker logs it. Its
+//! unacknowledged queue messages go back to their queue; the other subscribers of its rooms
+//! are not held back. A client whose socket takes nothing for 10 s is dropped as well (1 s once
+//! it is known to be a slow consumer).
+//!
 //! A destination is known while it has a subscriber or a waiting message; it is forgotten as
 //! soon as it has neither. Sizes count body and header bytes.
 //!
@@ -79,27 +89,45 @@
 //! One tokio task per connection drives one [`ServerConnection`]: it reads the transport,
 //! feeds the bytes in, reacts to the connection's events, and writes what the connection wants
 //! to send, as the connection module documents. The rooms are a [`Broker`] behind a mutex that
-//! every task shares; it routes a SEND by putting a [`Delivery`] on the channel of each
-//! receiving task, which turns it into a MESSAGE on its own connection. Channels are unbounded,
-//! so a slow subscriber makes its channel grow until its socket stays full for 10 s and it is
-//! dropped: a production broker would bound it, and the number of connections too.
+//! every task shares; it routes a SEND to a [`Delivery`] for each receiving task, which the
+//! sending task puts on the receiving task's channel, and the receiving task turns it into a
+//! MESSAGE on its own connection.
+//!
+//! Nothing in between grows without bound, so that the output limit sees every byte a client
+//! has not taken:
+//!
+//! * A task takes the next bytes from its connection (`poll_transmit`) only when the previous
+//!   ones are written: while its socket is full the bytes wait *in the connection*, where
+//!   `max_pending_transmit` counts them. Meanwhile the task keeps reading its client and taking
+//!   deliveries.
+//! * The delivery channels are bounded (16 deliveries). A task drains its channel into its
+//!   connection whatever its socket does, so a full channel only means the receiving task has
+//!   not run yet: the sending task then waits for room (in order, per receiver) and reads
+//!   nothing more from its own client meanwhile, which holds that publisher back (TCP flow
+//!   control does the rest) instead of buffering.
+//!
+//! The number of connections is not limited; a production broker would limit it too.
 
 use std::collections::{HashMap, VecDeque};
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use stomp_codec::websocket::{self, Subprotocol};
 use stomp_codec::{
     Accept, AckMode, CloseReason, ConnectionError, ErrorReply, Frame, Heartbeat, ServerConfig,
-    ServerConnection, ServerEvent, Version, VersionSet,
+    ServerConnection, ServerEvent, SlowConsumer, Version, VersionSet,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::mpsc::{self, error::SendError, error::TrySendError, OwnedPermit};
 use tokio::time::{sleep_until, timeout, Instant};
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
@@ -114,10 +142,13 @@ Usage: chat_broker [OPTIONS]
 A small STOMP 1.0/1.1/1.2 pub/sub broker (an example of stomp-codec's ServerConnection).
 
 Options:
-  --tcp ADDR   STOMP over TCP on ADDR (default 127.0.0.1:61613; port 0: any free port)
-  --ws ADDR    STOMP over WebSocket on ws://ADDR/ws (default 127.0.0.1:15674), subprotocols
-               v12.stomp, v11.stomp, v10.stomp
-  -h, --help   print this help
+  --tcp ADDR            STOMP over TCP on ADDR (default 127.0.0.1:61613; port 0: any free port)
+  --ws ADDR             STOMP over WebSocket on ws://ADDR/ws (default 127.0.0.1:15674),
+                        subprotocols v12.stomp, v11.stomp, v10.stomp
+  --max-pending BYTES   bytes that may wait for a client that does not read (default 4194304,
+                        4 MiB); a message that would go past it drops the client (ERROR
+                        message:slow consumer)
+  -h, --help            print this help
 
 Routing: /queue/... sends each message to one subscriber, round-robin (messages wait in the
 queue while it has none); any other destination, e.g. /topic/room, is a topic: every subscriber
@@ -130,7 +161,8 @@ Limits (beyond them: ERROR and the connection closes, unless said otherwise):
   CONNECT within 10 s; per connection 256 subscriptions, 16 open transactions, 1000 SENDs or
   16 MiB held in transactions, 1000 unacknowledged messages or 16 MiB; 1024 destinations in all
   (ERROR for the frame that needs one more); a queue keeps 1000 waiting messages or 16 MiB and
-  all queues 64 MiB (beyond: the oldest waiting message is dropped).";
+  all queues 64 MiB (beyond: the oldest waiting message is dropped); --max-pending bytes wait
+  for a client (beyond: ERROR, the client is dropped as a slow consumer, the others go on).";
 
 /// The heart-beat of CONNECTED: the broker can send every second and wants to hear from the
 /// client at most every second, so the client's own offer decides (B-3: the larger value wins).
@@ -158,6 +190,13 @@ const QUEUE_BACKLOG_BYTES: usize = 16 << 20;
 const TOTAL_BACKLOG_BYTES: usize = 64 << 20;
 /// The WebSocket path.
 const WS_PATH: &str = "/ws";
+/// Bytes that may wait in a connection for a client that does not read (`--max-pending`).
+const DEFAULT_MAX_PENDING: usize = 4 << 20;
+/// Deliveries that may wait in a task's channel (the task drains it whatever its socket does).
+const DELIVERY_QUEUE: usize = 16;
+/// How long a client dropped as a slow consumer gets to take the buffer being written (and so
+/// reach its ERROR) before its transport is closed anyway.
+const SLOW_CONSUMER_GRACE: Duration = Duration::from_secs(1);
 
 /// What a message costs to keep: body and header bytes, plus a little for the bookkeeping.
 fn size_of(frame: &Frame) -> usize {
@@ -205,11 +244,15 @@ struct Delivery {
     content: Frame,
 }
 
+/// Deliveries routed by one task, in order, with the channel each goes to: the task hands them
+/// over as the (bounded) channels take them.
+type Outbox = VecDeque<(mpsc::Sender<Delivery>, Delivery)>;
+
 /// Every destination and every session's delivery channel.
 #[derive(Debug, Default)]
 struct Broker {
     next_session: SessionId,
-    sessions: HashMap<SessionId, mpsc::UnboundedSender<Delivery>>,
+    sessions: HashMap<SessionId, mpsc::Sender<Delivery>>,
     /// Destinations with a subscriber or a waiting message (no others are kept).
     destinations: HashMap<Bytes, Destination>,
     /// Bytes waiting in all queues.
@@ -259,7 +302,7 @@ fn too_many_destinations(destination: &[u8]) -> Refusal {
 }
 
 impl Broker {
-    fn register(&mut self, deliveries: mpsc::UnboundedSender<Delivery>) -> SessionId {
+    fn register(&mut self, deliveries: mpsc::Sender<Delivery>) -> SessionId {
         self.next_session += 1;
         self.sessions.insert(self.next_session, deliveries);
         self.next_session
@@ -279,6 +322,7 @@ impl Broker {
         session: SessionId,
         subscription: Bytes,
         destination: Bytes,
+        out: &mut Outbox,
     ) -> Result<(), Refusal> {
         if !self.destinations.contains_key(&destination)
             && self.destinations.len() >= MAX_DESTINATIONS
@@ -297,15 +341,7 @@ impl Broker {
                     subscription: subscription.clone(),
                     content: waiting.content,
                 };
-                if let Err(unsent) = deliveries.send(delivery) {
-                    dest.backlog_bytes += waiting.size;
-                    self.backlog_bytes += waiting.size;
-                    dest.backlog.push_front(Waiting {
-                        content: unsent.0.content,
-                        ..waiting
-                    });
-                    break;
-                }
+                out.push_back((deliveries.clone(), delivery));
             }
         }
         Ok(())
@@ -341,25 +377,30 @@ impl Broker {
     }
 
     /// Routes a message: to every subscriber of a topic, to the next subscriber of a queue (or
-    /// into its backlog). Refused only when a queue without subscriber is not known yet and
-    /// the broker knows as many destinations as it may.
-    fn publish(&mut self, destination: &Bytes, content: Frame) -> Result<(), Refusal> {
+    /// into its backlog), as deliveries added to `out`. Refused only when a queue without
+    /// subscriber is not known yet and the broker knows as many destinations as it may.
+    fn publish(
+        &mut self,
+        destination: &Bytes,
+        content: Frame,
+        out: &mut Outbox,
+    ) -> Result<(), Refusal> {
         if !is_queue(destination) {
             // Nobody subscribed: nobody receives it, and nothing is kept.
             if let Some(dest) = self.destinations.get(destination) {
                 for (session, subscription) in &dest.subscribers {
                     if let Some(deliveries) = self.sessions.get(session) {
-                        let _ = deliveries.send(Delivery {
+                        let delivery = Delivery {
                             destination: destination.clone(),
                             subscription: subscription.clone(),
                             content: content.clone(),
-                        });
+                        };
+                        out.push_back((deliveries.clone(), delivery));
                     }
                 }
             }
             return Ok(());
         }
-        let mut content = content;
         if let Some(dest) = self.destinations.get_mut(destination) {
             for _ in 0..dest.subscribers.len() {
                 dest.next = (dest.next + 1) % dest.subscribers.len();
@@ -367,16 +408,15 @@ impl Broker {
                 let Some(deliveries) = self.sessions.get(session) else {
                     continue;
                 };
+                // Should that session's task have ended when the delivery reaches its channel,
+                // the message is routed again (Session::flush_outbox).
                 let delivery = Delivery {
                     destination: destination.clone(),
                     subscription: subscription.clone(),
                     content,
                 };
-                match deliveries.send(delivery) {
-                    Ok(()) => return Ok(()),
-                    // That session's task has ended: try the next subscriber.
-                    Err(unsent) => content = unsent.0.content,
-                }
+                out.push_back((deliveries.clone(), delivery));
+                return Ok(());
             }
         } else if self.destinations.len() >= MAX_DESTINATIONS {
             return Err(too_many_destinations(destination));
@@ -480,6 +520,8 @@ struct Session {
     held_bytes: usize,
     /// Whether the session ended with a protocol failure (an ERROR sent).
     failed: bool,
+    /// What this session routed and has not handed to the receiving tasks yet.
+    outbox: Outbox,
 }
 
 fn now() -> std::time::Instant {
@@ -515,10 +557,10 @@ impl Session {
             } => self.hold(&tx, destination, frame),
             ServerEvent::Send {
                 destination, frame, ..
-            } => lock(&self.broker).publish(&destination, frame),
+            } => lock(&self.broker).publish(&destination, frame, &mut self.outbox),
             ServerEvent::Subscribe {
                 id, destination, ..
-            } => lock(&self.broker).subscribe(self.id, id, destination),
+            } => lock(&self.broker).subscribe(self.id, id, destination, &mut self.outbox),
             ServerEvent::Unsubscribe {
                 id, destination, ..
             } => {
@@ -635,7 +677,7 @@ impl Session {
             let mut broker = lock(&self.broker);
             broker.has_room_for(sends.iter().map(|(d, _)| d))?;
             for (destination, content) in sends {
-                if let Err(refusal) = broker.publish(&destination, content) {
+                if let Err(refusal) = broker.publish(&destination, content, &mut self.outbox) {
                     // Not reached: has_room_for checked it under the same lock.
                     self.log(format!("message dropped: {}", refusal.detail));
                 }
@@ -763,11 +805,55 @@ impl Session {
         }
     }
 
-    fn requeue(&self, destination: &Bytes, mut content: Frame) {
+    fn requeue(&mut self, destination: &Bytes, mut content: Frame) {
         if is_queue(destination) {
             content.headers_mut().set("redelivered", "true");
-            if let Err(refusal) = lock(&self.broker).publish(destination, content) {
+            let routed = lock(&self.broker).publish(destination, content, &mut self.outbox);
+            if let Err(refusal) = routed {
                 self.log(format!("redelivery dropped: {}", refusal.detail));
+            }
+        }
+    }
+
+    /// Hands the routed deliveries to their channels, in order, as long as they take them
+    /// now; returns at the first full channel (the drive loop then waits for room).
+    fn flush_outbox(&mut self) {
+        while let Some((to, delivery)) = self.outbox.pop_front() {
+            match to.try_send(delivery) {
+                Ok(()) => {}
+                Err(TrySendError::Full(delivery)) => {
+                    self.outbox.push_front((to, delivery));
+                    return;
+                }
+                Err(TrySendError::Closed(delivery)) => self.reroute(delivery),
+            }
+        }
+    }
+
+    /// The channel of the first routed delivery has room, or has closed: hand it over.
+    fn hand_over_first(&mut self, permit: Result<OwnedPermit<Delivery>, SendError<()>>) {
+        let Some((_, delivery)) = self.outbox.pop_front() else {
+            return;
+        };
+        match permit {
+            Ok(permit) => {
+                permit.send(delivery);
+            }
+            Err(_) => self.reroute(delivery),
+        }
+    }
+
+    /// A delivery whose receiving task ended before taking it: a queue message goes to
+    /// another subscriber (or waits in the queue); a topic message is dropped.
+    fn reroute(&mut self, delivery: Delivery) {
+        if is_queue(&delivery.destination) {
+            let routed = lock(&self.broker).publish(
+                &delivery.destination,
+                delivery.content,
+                &mut self.outbox,
+            );
+            if let Err(refusal) = routed {
+                self.log(format!("message dropped: {}", refusal.detail));
             }
         }
     }
@@ -822,7 +908,8 @@ impl Session {
                 });
             }
             Ok(_) => {}
-            // The session is ending: another subscriber may take it.
+            // The session is ending, e.g. the client does not read fast enough (the connection
+            // has queued ERROR, slow consumer, and is closing): another subscriber may take it.
             Err(_) if !self.conn.is_connected() => self.requeue(&destination, content),
             // This client cannot take it, e.g. a header that its STOMP version cannot carry (a
             // CR sent by a 1.2 client, for a 1.1 one). Giving it back could loop: drop it.
@@ -830,24 +917,73 @@ impl Session {
         }
     }
 
-    /// The connection is over: leave the broker and give back what this client did not
-    /// acknowledge, including deliveries still in its channel.
-    fn finish(mut self, deliveries: &mut mpsc::UnboundedReceiver<Delivery>) {
+    /// The connection is over: leave the broker, give back what this client did not
+    /// acknowledge, including deliveries still in its channel, and hand over what this session
+    /// routed (the other tasks drain their channels, so this ends; bounded in time anyway).
+    async fn finish(mut self, deliveries: &mut mpsc::Receiver<Delivery>) {
         lock(&self.broker).unregister(self.id);
         deliveries.close();
         while let Ok(delivery) = deliveries.try_recv() {
             self.requeue(&delivery.destination, delivery.content);
         }
         self.release(|_| true);
+        let handing_over = async {
+            loop {
+                self.flush_outbox();
+                let permit = reserve(self.outbox.front().map(|(to, _)| to.clone()));
+                if self.outbox.is_empty() {
+                    return;
+                }
+                let permit = permit.await;
+                self.hand_over_first(permit);
+            }
+        };
+        if timeout(WRITE_TIMEOUT, handing_over).await.is_err() {
+            self.log(format!(
+                "{} routed message(s) dropped: their subscribers took nothing for {WRITE_TIMEOUT:?}",
+                self.outbox.len()
+            ));
+        }
     }
 }
 
 // ---- transports ------------------------------------------------------------------------------
 
+type Ws = WebSocketStream<TcpStream>;
+
 /// A client's byte stream: raw TCP or WebSocket messages.
 enum Transport {
-    Tcp(TcpStream, BytesMut),
-    Ws(Box<WebSocketStream<TcpStream>>),
+    Tcp(TcpStream),
+    Ws(Box<Ws>),
+}
+
+impl Transport {
+    /// Into its two directions, so that the task can read (and take deliveries) while a write
+    /// waits for the client.
+    fn split(self) -> (Reader, Writer) {
+        match self {
+            Transport::Tcp(stream) => {
+                let (read, write) = stream.into_split();
+                (Reader::Tcp(read, BytesMut::new()), Writer::Tcp(write))
+            }
+            Transport::Ws(ws) => {
+                let (sink, stream) = (*ws).split();
+                (Reader::Ws(stream), Writer::Ws(sink))
+            }
+        }
+    }
+}
+
+/// The reading half of a [`Transport`].
+enum Reader {
+    Tcp(OwnedReadHalf, BytesMut),
+    Ws(SplitStream<Ws>),
+}
+
+/// The writing half of a [`Transport`].
+enum Writer {
+    Tcp(OwnedWriteHalf),
+    Ws(SplitSink<Ws, WsMessage>),
 }
 
 /// What a transport read.
@@ -860,10 +996,11 @@ enum Input {
     Closed,
 }
 
-impl Transport {
+impl Reader {
+    /// Cancel-safe: nothing read is lost when another branch of the drive loop wins.
     async fn recv(&mut self) -> io::Result<Input> {
         match self {
-            Transport::Tcp(stream, buf) => {
+            Reader::Tcp(stream, buf) => {
                 buf.reserve(8 * 1024);
                 if stream.read_buf(buf).await? == 0 {
                     return Ok(Input::Closed);
@@ -872,7 +1009,7 @@ impl Transport {
             }
             // Each message's payload, text or binary, is fed as it is: the connection's decoder
             // keeps its state from message to message (W-3, W-4).
-            Transport::Ws(ws) => match ws.next().await {
+            Reader::Ws(ws) => match ws.next().await {
                 None | Some(Ok(WsMessage::Close(_))) => Ok(Input::Closed),
                 Some(Ok(WsMessage::Text(text))) => Ok(Input::Bytes(text.into())),
                 Some(Ok(WsMessage::Binary(bytes))) => Ok(Input::Bytes(bytes)),
@@ -882,21 +1019,13 @@ impl Transport {
             },
         }
     }
+}
 
-    async fn send(&mut self, bytes: Bytes) -> io::Result<()> {
-        match timeout(WRITE_TIMEOUT, self.write(bytes)).await {
-            Ok(written) => written,
-            Err(_) => Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "the client reads nothing",
-            )),
-        }
-    }
-
+impl Writer {
     async fn write(&mut self, bytes: Bytes) -> io::Result<()> {
         match self {
-            Transport::Tcp(stream, _) => stream.write_all(&bytes).await,
-            Transport::Ws(ws) => {
+            Writer::Tcp(stream) => stream.write_all(&bytes).await,
+            Writer::Ws(ws) => {
                 // Text messages must be UTF-8 (W-4).
                 let message = if websocket::fits_text_message(&bytes) {
                     Utf8Bytes::try_from(bytes)
@@ -915,9 +1044,9 @@ impl Transport {
     async fn close(&mut self, protocol_failure: bool) {
         let closing = async {
             let _ = match self {
-                Transport::Tcp(stream, _) => stream.shutdown().await,
-                // The WebSocket close handshake (not `SinkExt::close`).
-                Transport::Ws(ws) => {
+                Writer::Tcp(stream) => stream.shutdown().await,
+                // The WebSocket close handshake (what `WebSocketStream::close` sends).
+                Writer::Ws(ws) => {
                     let frame = if protocol_failure {
                         CloseFrame {
                             code: CloseCode::Protocol,
@@ -929,8 +1058,7 @@ impl Transport {
                             reason: Utf8Bytes::from_static(""),
                         }
                     };
-                    ws.as_mut()
-                        .close(Some(frame))
+                    ws.send(WsMessage::Close(Some(frame)))
                         .await
                         .map_err(io::Error::other)
                 }
@@ -940,14 +1068,25 @@ impl Transport {
     }
 }
 
+/// A write under way: it owns the writer and gives it back with the outcome.
+type Writing = Pin<Box<dyn Future<Output = (Writer, io::Result<()>)> + Send>>;
+
+fn start_write(mut writer: Writer, bytes: Bytes) -> Writing {
+    Box::pin(async move {
+        let written = writer.write(bytes).await;
+        (writer, written)
+    })
+}
+
 /// Runs one client connection to its end.
 async fn serve(
     broker: SharedBroker,
-    mut transport: Transport,
+    transport: Transport,
     peer: SocketAddr,
     versions: VersionSet,
+    max_pending: usize,
 ) {
-    let (to_session, mut deliveries) = mpsc::unbounded_channel();
+    let (to_session, mut deliveries) = mpsc::channel(DELIVERY_QUEUE);
     let id = lock(&broker).register(to_session);
     let config = ServerConfig::default()
         .versions(versions)
@@ -955,7 +1094,9 @@ async fn serve(
         .server(concat!("chat_broker/", env!("CARGO_PKG_VERSION")))
         .max_subscriptions(MAX_SUBSCRIPTIONS)
         .max_transactions(MAX_TRANSACTIONS)
-        .connect_timeout(Some(CONNECT_TIMEOUT));
+        .connect_timeout(Some(CONNECT_TIMEOUT))
+        .max_pending_transmit(max_pending)
+        .slow_consumer(SlowConsumer::Close);
     let mut conn = ServerConnection::new(config);
     // The CONNECT deadline counts from now, even if the client never sends a byte.
     conn.start(now());
@@ -970,70 +1111,137 @@ async fn serve(
         held: 0,
         held_bytes: 0,
         failed: false,
+        outbox: Outbox::new(),
     };
     session.log(match transport {
         Transport::Tcp(..) => "TCP connection",
         Transport::Ws(_) => "WebSocket connection",
     });
+    let (mut reader, writer) = transport.split();
+    // The writer while it is idle; a write under way owns it, until the client has taken the
+    // bytes or `write_deadline` has passed.
+    let mut writer = Some(writer);
+    let mut writing: Option<Writing> = None;
+    let mut write_deadline: Option<Instant> = None;
+    // The client has closed its side (or reading failed): read no more.
+    let mut input_ended = false;
+    // When the client was found to be a slow consumer.
+    let mut slow_since: Option<Instant> = None;
     loop {
-        // Outputs first: events (which may queue frames), then the bytes to send, until both
-        // queues are empty.
-        if let Err(e) = drain(&mut session, &mut transport).await {
-            session.log(format!("write failed: {e}"));
-            session.conn.handle_close();
-            let _ = drain_events(&mut session);
-            break;
+        // Outputs first: events (which may queue frames and route messages), the routed
+        // messages that the receiving channels take now, then the next bytes to send, but
+        // only once the previous ones are written: until then they wait in the connection,
+        // whose output limit counts them.
+        drain_events(&mut session);
+        session.flush_outbox();
+        if writing.is_none() {
+            if let Some(bytes) = session.conn.poll_transmit() {
+                let idle = writer.take().expect("no write is under way");
+                writing = Some(start_write(idle, bytes));
+                write_deadline = Some(Instant::now() + WRITE_TIMEOUT);
+                // Handing out the last bytes of a closing connection produces `Closed`.
+                continue;
+            }
+            if session.conn.is_closed() {
+                break;
+            }
         }
-        if session.conn.is_closed() {
-            break;
+        if let Some(ConnectionError::SlowConsumer { pending, limit }) = session.conn.failure() {
+            // A MESSAGE or RECEIPT would have gone past the output limit: the connection has
+            // queued ERROR and is closing. Route nothing more here; the client gets a moment
+            // to take what is being written (and then its ERROR), no more.
+            let since = *slow_since.get_or_insert_with(|| {
+                session.log(format!(
+                    "slow consumer dropped: {pending} bytes were waiting for it, at most \
+                     {limit} may (--max-pending)"
+                ));
+                lock(&session.broker).unregister(session.id);
+                Instant::now()
+            });
+            write_deadline = write_deadline.map(|at| at.min(since + SLOW_CONSUMER_GRACE));
         }
-        // Then wait for bytes, a delivery, or the connection's next timer. Bytes that are ready
-        // win (`biased`): after a stall, the input that arrived in time is fed before a timer
-        // that has meanwhile expired can declare the client silent.
+        // Then wait for: the write to end, room for the next routed message, bytes from the
+        // client (not while routed messages wait: that holds a fast publisher back), a
+        // delivery, or the connection's next timer. Bytes that are ready win over the timer
+        // (`biased`): after a stall, the input that arrived in time is fed before a timer that
+        // has meanwhile expired can declare the client silent.
         let wake = session.conn.poll_timeout().map(Instant::from_std);
+        let first_routed = session.outbox.front().map(|(to, _)| to.clone());
+        let may_read = first_routed.is_none() && !input_ended;
         tokio::select! {
             biased;
-            input = transport.recv() => match input {
-                Ok(Input::Bytes(bytes)) => {
-                    // Protocol errors in the bytes are reported by the events (ERROR queued,
-                    // then Closed).
-                    session.conn.handle_input_bytes(now(), bytes);
-                }
-                Ok(Input::Activity) => session.conn.note_activity(now()),
-                Ok(Input::Closed) => session.conn.handle_close(),
-                Err(e) => {
-                    session.log(format!("read failed: {e}"));
+            (idle, written) = async { writing.as_mut().expect("a write is under way").await },
+                if writing.is_some() =>
+            {
+                writing = None;
+                write_deadline = None;
+                writer = Some(idle);
+                if let Err(e) = written {
+                    session.log(format!("write failed: {e}"));
                     session.conn.handle_close();
+                    drain_events(&mut session);
+                    break;
                 }
-            },
+            }
+            () = sleep_until_some(write_deadline), if writing.is_some() => {
+                session.log("write timed out: the client takes nothing");
+                // The write is abandoned, and with it the writer: the socket closes.
+                drop(writing.take());
+                session.conn.handle_close();
+                drain_events(&mut session);
+                break;
+            }
+            permit = reserve(first_routed.clone()), if first_routed.is_some() => {
+                session.hand_over_first(permit);
+            }
+            input = reader.recv(), if may_read => {
+                match input {
+                    Ok(Input::Bytes(bytes)) => {
+                        // Protocol errors in the bytes are reported by the events (ERROR
+                        // queued, then Closed).
+                        session.conn.handle_input_bytes(now(), bytes);
+                    }
+                    Ok(Input::Activity) => session.conn.note_activity(now()),
+                    Ok(Input::Closed) => {
+                        input_ended = true;
+                        session.conn.handle_close();
+                    }
+                    Err(e) => {
+                        session.log(format!("read failed: {e}"));
+                        input_ended = true;
+                        session.conn.handle_close();
+                    }
+                }
+                // A client that keeps sending still takes what others route to it.
+                if let Ok(delivery) = deliveries.try_recv() {
+                    session.deliver(delivery);
+                }
+            }
             Some(delivery) = deliveries.recv() => session.deliver(delivery),
             () = sleep_until_some(wake) => session.conn.handle_timeout(now()),
         }
     }
     let failed = session.failed;
-    session.finish(&mut deliveries);
-    transport.close(failed).await;
+    session.finish(&mut deliveries).await;
+    // Without the writer (an abandoned write), dropping both halves closes the socket.
+    if let Some(mut writer) = writer {
+        writer.close(failed).await;
+    }
 }
 
-fn drain_events(session: &mut Session) -> bool {
-    let mut any = false;
+/// Room in `to` for one delivery (`Err`: its task has ended); never ready without a channel.
+async fn reserve(
+    to: Option<mpsc::Sender<Delivery>>,
+) -> Result<OwnedPermit<Delivery>, SendError<()>> {
+    match to {
+        Some(to) => to.reserve_owned().await,
+        None => std::future::pending().await,
+    }
+}
+
+fn drain_events(session: &mut Session) {
     while let Some(event) = session.conn.poll_event() {
         session.on_event(event);
-        any = true;
-    }
-    any
-}
-
-async fn drain(session: &mut Session, transport: &mut Transport) -> io::Result<()> {
-    loop {
-        let mut any = drain_events(session);
-        while let Some(bytes) = session.conn.poll_transmit() {
-            transport.send(bytes).await?;
-            any = true;
-        }
-        if !any {
-            return Ok(());
-        }
     }
 }
 
@@ -1046,13 +1254,19 @@ async fn sleep_until_some(at: Option<Instant>) {
 
 // ---- listeners -------------------------------------------------------------------------------
 
-async fn accept_tcp(listener: TcpListener, broker: SharedBroker) {
+async fn accept_tcp(listener: TcpListener, broker: SharedBroker, max_pending: usize) {
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
                 let _ = stream.set_nodelay(true);
-                let transport = Transport::Tcp(stream, BytesMut::new());
-                tokio::spawn(serve(broker.clone(), transport, peer, VersionSet::ALL));
+                let transport = Transport::Tcp(stream);
+                tokio::spawn(serve(
+                    broker.clone(),
+                    transport,
+                    peer,
+                    VersionSet::ALL,
+                    max_pending,
+                ));
             }
             Err(e) => {
                 eprintln!("chat_broker: TCP accept failed: {e}");
@@ -1062,12 +1276,12 @@ async fn accept_tcp(listener: TcpListener, broker: SharedBroker) {
     }
 }
 
-async fn accept_ws(listener: TcpListener, broker: SharedBroker) {
+async fn accept_ws(listener: TcpListener, broker: SharedBroker, max_pending: usize) {
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
                 let _ = stream.set_nodelay(true);
-                tokio::spawn(upgrade(stream, peer, broker.clone()));
+                tokio::spawn(upgrade(stream, peer, broker.clone(), max_pending));
             }
             Err(e) => {
                 eprintln!("chat_broker: WebSocket accept failed: {e}");
@@ -1079,7 +1293,7 @@ async fn accept_ws(listener: TcpListener, broker: SharedBroker) {
 
 /// The WebSocket handshake (bounded in time), then the STOMP session.
 #[allow(clippy::result_large_err)] // The handshake callback's signature is tungstenite's.
-async fn upgrade(stream: TcpStream, peer: SocketAddr, broker: SharedBroker) {
+async fn upgrade(stream: TcpStream, peer: SocketAddr, broker: SharedBroker, max_pending: usize) {
     let mut versions = VersionSet::ALL;
     let handshake = tokio_tungstenite::accept_hdr_async(stream, |request: &Request, response| {
         let (response, chosen) = choose_subprotocol(request, response)?;
@@ -1087,7 +1301,10 @@ async fn upgrade(stream: TcpStream, peer: SocketAddr, broker: SharedBroker) {
         Ok(response)
     });
     match timeout(Duration::from_secs(10), handshake).await {
-        Ok(Ok(ws)) => serve(broker, Transport::Ws(Box::new(ws)), peer, versions).await,
+        Ok(Ok(ws)) => {
+            let transport = Transport::Ws(Box::new(ws));
+            serve(broker, transport, peer, versions, max_pending).await;
+        }
         Ok(Err(e)) => eprintln!("chat_broker: WebSocket handshake with {peer} failed: {e}"),
         Err(_) => eprintln!("chat_broker: WebSocket handshake with {peer} timed out"),
     }
@@ -1137,9 +1354,17 @@ fn choose_subprotocol(
 
 // ---- main ------------------------------------------------------------------------------------
 
+/// What the command line chose.
+struct Options {
+    tcp: String,
+    ws: String,
+    max_pending: usize,
+}
+
 /// `Ok(None)`: `--help` was asked for.
-fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<(String, String)>, String> {
+fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Options>, String> {
     let (mut tcp, mut ws) = ("127.0.0.1:61613".to_string(), "127.0.0.1:15674".to_string());
+    let mut max_pending = DEFAULT_MAX_PENDING;
     while let Some(arg) = args.next() {
         let (flag, inline) = match arg.split_once('=') {
             Some((flag, value)) => (flag.to_string(), Some(value.to_string())),
@@ -1155,16 +1380,35 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<(String, 
             "-h" | "--help" => return Ok(None),
             "--tcp" => tcp = value()?,
             "--ws" => ws = value()?,
+            "--max-pending" => {
+                let bytes = value()?;
+                max_pending = match bytes.parse() {
+                    Ok(n) if n > 0 => n,
+                    _ => {
+                        return Err(format!(
+                            "--max-pending needs a number of bytes, not {bytes:?}"
+                        ))
+                    }
+                };
+            }
             _ => return Err(format!("unknown argument {flag:?}")),
         }
     }
-    Ok(Some((tcp, ws)))
+    Ok(Some(Options {
+        tcp,
+        ws,
+        max_pending,
+    }))
 }
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let (tcp_addr, ws_addr) = match parse_args(std::env::args().skip(1)) {
-        Ok(Some(addrs)) => addrs,
+    let Options {
+        tcp: tcp_addr,
+        ws: ws_addr,
+        max_pending,
+    } = match parse_args(std::env::args().skip(1)) {
+        Ok(Some(options)) => options,
         Ok(None) => {
             println!("{USAGE}");
             return std::process::ExitCode::SUCCESS;
@@ -1200,8 +1444,12 @@ async fn main() -> std::process::ExitCode {
         "chat_broker: STOMP over WebSocket on ws://{}{WS_PATH}",
         shown_addr(&ws, &ws_addr)
     );
+    println!("chat_broker: at most {max_pending} bytes wait for a client (--max-pending)");
     let broker = SharedBroker::default();
-    tokio::join!(accept_tcp(tcp, broker.clone()), accept_ws(ws, broker));
+    tokio::join!(
+        accept_tcp(tcp, broker.clone(), max_pending),
+        accept_ws(ws, broker, max_pending)
+    );
     std::process::ExitCode::SUCCESS
 }
 

@@ -126,6 +126,8 @@ fi
 step "cargo test --no-default-features --features serde --lib --tests (codec, connections on Duration time, serde)"
 tests cargo test --no-default-features --features serde --lib --tests
 
+# `cargo test` builds the examples before it runs any test: tests/slow_consumer.rs runs
+# chat_broker against a socket that stops reading.
 step "cargo test --workspace (default features: unit, integration, examples, doc tests)"
 tests cargo test --workspace
 
