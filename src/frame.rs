@@ -239,10 +239,11 @@ impl Frame {
     }
 
     /// Starts building a frame.
+    #[inline]
     pub fn builder(command: Command) -> FrameBuilder {
         FrameBuilder {
             command,
-            headers: Draft::default(),
+            headers: Box::default(),
             body: Bytes::new(),
             omit_content_length: false,
         }
@@ -527,15 +528,18 @@ impl fmt::Debug for Frame {
 
 /// Builds a [`Frame`] for any command; see [`Frame::builder`].
 ///
-/// Headers are appended to one growable buffer (kept inside the builder up to about 128 octets
-/// of names and values and 8 entries) and frozen into the frame's header table once, in
+/// Headers are appended to one growable buffer (one allocation holds up to about 128 octets of
+/// names and values and 8 entries) and frozen into the frame's header table once, in
 /// [`build`](FrameBuilder::build): building a frame with k headers costs O(k), and a small
-/// frame costs one allocation for its headers.
+/// frame costs two allocations, the builder's and the frame's header table.
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct FrameBuilder {
     command: Command,
-    headers: Draft,
+    /// Boxed so that the builder, passed by value from call to call, stays a few words: moving
+    /// the draft's inline buffers at every call cost more than building (measured: a 4-header
+    /// SEND took ~220 ns to build unboxed, most of it in `memmove`).
+    headers: Box<Draft>,
     body: Bytes,
     omit_content_length: bool,
 }
@@ -581,6 +585,7 @@ impl FrameBuilder {
     }
 
     /// The finished frame.
+    #[inline]
     pub fn build(self) -> Frame {
         Frame {
             command: self.command,

@@ -73,18 +73,13 @@ pub(crate) struct Entry {
 }
 
 impl Entry {
+    #[inline]
     fn to_bytes(self) -> [u8; ENTRY_LEN] {
-        let words = [
-            self.name.start,
-            self.name.len,
-            self.value.start,
-            self.value.len,
-        ];
-        let mut out = [0; ENTRY_LEN];
-        for (dst, word) in out.chunks_exact_mut(4).zip(words) {
-            dst.copy_from_slice(&word.to_le_bytes());
-        }
-        out
+        let [a, b, c, d] = self.name.start.to_le_bytes();
+        let [e, f, g, h] = self.name.len.to_le_bytes();
+        let [i, j, k, l] = self.value.start.to_le_bytes();
+        let [m, n, o, p] = self.value.len.to_le_bytes();
+        [a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p]
     }
 
     #[inline]
@@ -107,6 +102,7 @@ impl Entry {
     }
 }
 
+#[inline]
 fn entry_bytes(name: Span, value: Span) -> [u8; ENTRY_LEN] {
     Entry { name, value }.to_bytes()
 }
