@@ -75,6 +75,9 @@ pub struct Decoder {
     /// partial frame must be joined with later bytes.
     frozen: Bytes,
     failed: Option<DecodeError>,
+    /// After a failure: the head of the failed frame (its command and header block at most),
+    /// kept for `pending_input` when the rest of the input is dropped.
+    failed_head: Bytes,
     /// Buffered length below which `next_item` cannot progress (a counted body's end), or 0.
     need: usize,
 }
@@ -97,6 +100,7 @@ impl Decoder {
             buf: BytesMut::new(),
             frozen: Bytes::new(),
             failed: None,
+            failed_head: Bytes::new(),
             need: 0,
         }
     }
@@ -320,6 +324,9 @@ impl Decoder {
     }
 
     fn fail(&mut self, err: DecodeError) {
+        let input = self.pending_input();
+        let head = input.len().min(self.parser.config.limits.max_header_bytes);
+        self.failed_head = Bytes::copy_from_slice(&input[..head]);
         self.failed = Some(err);
         self.buf = BytesMut::new();
         self.frozen = Bytes::new();
@@ -331,9 +338,12 @@ impl Decoder {
         self.buf.len() + self.frozen.len()
     }
 
-    /// The input not yet taken out as items (after a failure: from the failed frame on).
+    /// The input not yet taken out as items (after a failure: the failed frame's head, up to
+    /// `max_header_bytes`; the rest is dropped).
     pub(crate) fn pending_input(&self) -> &[u8] {
-        if self.buf.is_empty() {
+        if self.failed.is_some() {
+            &self.failed_head
+        } else if self.buf.is_empty() {
             &self.frozen
         } else {
             &self.buf

@@ -289,7 +289,7 @@ impl<R: Role, I: Timestamp> Connection<R, I> {
                         return true;
                     }
                     Err(err) => {
-                        let receipt = self.core.failed_receipt();
+                        let receipt = self.core.failed_receipt(&err);
                         self.fail(now, err.into(), receipt);
                         return true;
                     }

@@ -7,7 +7,7 @@ use bytes::{Bytes, BytesMut};
 
 use crate::decode::Decoder;
 use crate::encode::Encoder;
-use crate::error::EncodeError;
+use crate::error::{DecodeError, EncodeError};
 use crate::frame::Frame;
 use crate::limits::Limits;
 use crate::version::Version;
@@ -274,26 +274,42 @@ impl<I: Timestamp> Core<I> {
         self.out.truncate(len);
     }
 
-    /// The `receipt` header of the frame the decoder failed on, when its line was read whole
-    /// before the error (R-11: the ERROR then names it, as ActiveMQ does for an unknown
-    /// command). The first occurrence wins (H-6); a value with escapes is not guessed at.
-    pub(crate) fn failed_receipt(&self) -> Option<Bytes> {
+    /// The `receipt` header of the frame the decoder failed on with `err`, when its line was
+    /// read whole before the error (R-11: the ERROR then names it, as ActiveMQ does for an
+    /// unknown command). The first occurrence wins (H-6); a value with escapes, or a receipt
+    /// line the error is in (too long, a NUL, a bad escape), is not guessed at; CONNECT and
+    /// STOMP take no receipt (C-11).
+    pub(crate) fn failed_receipt(&self, err: &DecodeError) -> Option<Bytes> {
         let input = self.decoder.pending_input();
+        // Where the error is in `input`, which starts at the decoder's offset.
+        let at = err.offset().checked_sub(self.decoder.offset());
+        let at = at.map_or(usize::MAX, |at| usize::try_from(at).unwrap_or(usize::MAX));
         let start = input.iter().position(|&b| b != b'\n' && b != b'\r')?;
         let frame = &input[start..];
         // Only lines a LF ends were read whole: cut after the last one.
         let whole = &frame[..frame.iter().rposition(|&b| b == b'\n')?];
-        for line in whole.split(|&b| b == b'\n').skip(1) {
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            if line.is_empty() {
+        let mut lines = whole.split(|&b| b == b'\n');
+        let command = lines.next()?;
+        if matches!(
+            command.strip_suffix(b"\r").unwrap_or(command),
+            b"CONNECT" | b"STOMP"
+        ) {
+            return None;
+        }
+        let mut line_start = start + command.len() + 1;
+        for line in lines {
+            let line_end = line_start + line.len();
+            let text = line.strip_suffix(b"\r").unwrap_or(line);
+            if text.is_empty() {
                 break;
             }
-            if let Some(value) = line.strip_prefix(b"receipt:") {
-                if value.contains(&b'\\') {
+            if let Some(value) = text.strip_prefix(b"receipt:") {
+                if value.contains(&b'\\') || (line_start..=line_end).contains(&at) {
                     return None;
                 }
                 return Some(Bytes::copy_from_slice(value));
             }
+            line_start = line_end + 1;
         }
         None
     }
