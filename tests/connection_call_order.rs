@@ -21,10 +21,10 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use proptest::prelude::*;
 use stomp_codec::{
-    encode, Accept, AckMode, ClientConfig, ClientConnection, ClientEvent, ClientRole, Command,
-    Connection, Decoder, ErrorReply, Frame, FrameOptions, Heartbeat, Item, Limits, MessageIds,
-    Role, ServerConfig, ServerConnection, ServerEvent, ServerRole, SlowConsumer, UsageError,
-    Version, VersionSet, DEFAULT_MAX_PENDING_TRANSMIT,
+    Accept, AckMode, ClientConfig, ClientConnection, ClientEvent, ClientRole, Command, Connection,
+    Decoder, Encoder, ErrorReply, Frame, FrameOptions, Heartbeat, Item, Limits, MessageIds, Role,
+    ServerConfig, ServerConnection, ServerEvent, ServerRole, SlowConsumer, UsageError, Version,
+    VersionSet, DEFAULT_MAX_PENDING_TRANSMIT,
 };
 
 type Conn<R> = Connection<R, Duration>;
@@ -283,7 +283,7 @@ impl PeerBytes {
             PeerBytes::Encoded(frame, version) => {
                 let mut dst = BytesMut::new();
                 // An unrepresentable frame (E-9) sends nothing.
-                let _ = encode(frame, *version, &mut dst);
+                let _ = Encoder::new(*version).encode(frame, &mut dst);
                 dst.to_vec()
             }
             PeerBytes::Noise(bytes) => bytes.clone(),
