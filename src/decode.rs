@@ -65,7 +65,8 @@ pub enum Item {
 /// are dropped. Frames completed before the bad octet are returned first.
 ///
 /// Callers that own their read buffer (the `tokio_util::codec` shape) can use
-/// [`decode`](Decoder::decode) instead; do not mix the two on one decoder.
+/// [`decode`](Decoder::decode) instead; see there for what happens when the two are mixed or
+/// the buffer is swapped between calls.
 #[derive(Debug)]
 pub struct Decoder {
     parser: Parser,
@@ -286,12 +287,29 @@ impl Decoder {
     }
 
     /// Decodes from a buffer the caller owns, consuming what it returns (tokio-util's
-    /// `Decoder::decode` contract). Scan progress is kept between calls, so the caller must
-    /// only append to `buf` between calls.
+    /// `Decoder::decode` contract).
+    ///
+    /// Scan progress through the frame in progress is kept between calls, so that a frame
+    /// arriving in many reads is scanned once: `buf` is expected to hold what the last call
+    /// left in it, with more bytes appended, as tokio-util's `FramedRead` does. A caller that
+    /// hands in a buffer shorter than the one the last call saw (cleared, truncated, or a fresh
+    /// one, e.g. after `Framed::into_parts`) does not break the decoder: it notices and reads
+    /// `buf` again from its start, as new input that follows what was already consumed
+    /// ([`offset`](Decoder::offset) keeps counting from there). A buffer swapped for another at
+    /// least as long cannot be told from an appended one: the frame in progress is then read
+    /// on from where the scan stopped, over the new octets, and the outcome is a frame of them
+    /// or a [`DecodeError`], never a panic.
+    ///
+    /// Bytes given to [`push`](Decoder::push) or [`push_bytes`](Decoder::push_bytes) are not
+    /// looked at by `decode` (nor `buf` by [`next_item`](Decoder::next_item)); use one way of
+    /// feeding per decoder. Mixing them is not an error, but each switch is a change of buffer
+    /// as above.
     pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Item>, DecodeError> {
         if let Some(err) = &self.failed {
             return Err(err.clone());
         }
+        // `need` describes the internal buffer; after this call it may describe nothing real.
+        self.need = 0;
         match self.parser.step(buf) {
             Ok(Step::NeedMore) => {
                 if let Some(total) = self.parser.expected_len() {
@@ -574,6 +592,9 @@ struct Parser {
     base: u64,
     /// Input before this index has been scanned.
     scan: usize,
+    /// Length of the unconsumed input the last `step` saw (less what was consumed since).
+    /// Input shorter than this is not the same input: every index above may be past its end.
+    seen: usize,
     /// Start of the line being read.
     line_start: usize,
     command: Option<Command>,
@@ -601,6 +622,7 @@ impl Parser {
             stage: Stage::Idle,
             base: 0,
             scan: 0,
+            seen: 0,
             line_start: 0,
             command: None,
             extension: None,
@@ -622,6 +644,26 @@ impl Parser {
 
     fn consumed(&mut self, n: usize) {
         self.base += n as u64;
+        // Saturating: heart-beats taken by `next_item`'s shortcut were never stepped over.
+        self.seen = self.seen.saturating_sub(n);
+    }
+
+    /// Forgets all progress through the frame in progress, to read it again from the front
+    /// of the input (the caller handed in other input than it had, see `Decoder::decode`).
+    #[cold]
+    fn rescan(&mut self) {
+        self.stage = Stage::Idle;
+        self.scan = 0;
+        self.line_start = 0;
+        self.command = None;
+        self.extension = None;
+        self.content_length = None;
+        self.entries.clear();
+        self.owned.clear();
+        // The clear range it records was found in octets that may be gone.
+        self.unusual.from = self.base;
+        self.unusual.to = self.base;
+        self.unusual.found = false;
     }
 
     /// Total frame length once it is known (counted body), to reserve buffer space once.
@@ -645,7 +687,18 @@ impl Parser {
     }
 
     /// Advances over `data` (the whole unconsumed input) as far as it allows.
+    #[inline]
     fn step(&mut self, data: &[u8]) -> Result<Step, DecodeError> {
+        if data.len() < self.seen {
+            self.rescan();
+        }
+        let step = self.advance(data);
+        self.seen = data.len();
+        step
+    }
+
+    /// [`step`](Parser::step) over input that holds at least what the last step saw.
+    fn advance(&mut self, data: &[u8]) -> Result<Step, DecodeError> {
         loop {
             match self.stage {
                 Stage::Idle => match data.first() {
