@@ -10,6 +10,76 @@ use memchr::{memchr, memchr3};
 use crate::error::Unrepresentable;
 use crate::version::Version;
 
+/// The escape table (E-2, E-3), the one every escaping and unescaping path of the crate reads
+/// (through [`unescaped`], [`escape_letter`] and the encoder's octet classes): an octet that is
+/// escaped, the letter written after the backslash for it, and whether 1.1 has that escape
+/// (`\r` exists from 1.2 only). The test oracle (`fuzzing/reference.rs`) keeps a table of its
+/// own on purpose, so that a mistake here cannot hide in both.
+const ESCAPES: [(u8, u8, bool); 4] = [
+    (b'\\', b'\\', true),
+    (b'\n', b'n', true),
+    (b':', b'c', true),
+    (b'\r', b'r', false),
+];
+
+/// Index of `version`'s row in the tables derived from [`ESCAPES`]: 1.0 (which escapes
+/// nothing, E-1, and never asks) shares 1.1's.
+#[inline(always)]
+fn row(version: Version) -> usize {
+    usize::from(version == Version::V1_2)
+}
+
+/// [`ESCAPES`] by letter: per version row, the octet `\letter` stands for, 0 for none (no
+/// escape stands for NUL).
+const UNESCAPED: [[u8; 256]; 2] = {
+    let mut t = [[0u8; 256]; 2];
+    let mut i = 0;
+    while i < ESCAPES.len() {
+        let (octet, letter, in_1_1) = ESCAPES[i];
+        t[1][letter as usize] = octet;
+        if in_1_1 {
+            t[0][letter as usize] = octet;
+        }
+        i += 1;
+    }
+    t
+};
+
+/// [`ESCAPES`] by octet: per version row, the letter that escapes it, 0 for none.
+const LETTERS: [[u8; 256]; 2] = {
+    let mut t = [[0u8; 256]; 2];
+    let mut i = 0;
+    while i < ESCAPES.len() {
+        let (octet, letter, in_1_1) = ESCAPES[i];
+        t[1][octet as usize] = letter;
+        if in_1_1 {
+            t[0][octet as usize] = letter;
+        }
+        i += 1;
+    }
+    t
+};
+
+/// The octet that a backslash followed by `letter` stands for in `version`, or `None` for an
+/// undefined escape (E-4).
+#[inline(always)]
+pub(crate) fn unescaped(letter: u8, version: Version) -> Option<u8> {
+    match UNESCAPED[row(version)][usize::from(letter)] {
+        0 => None,
+        octet => Some(octet),
+    }
+}
+
+/// The letter that escapes `octet` in `version` (written after a backslash), or `None` when
+/// `octet` is not escaped there.
+#[inline(always)]
+pub(crate) fn escape_letter(octet: u8, version: Version) -> Option<u8> {
+    match LETTERS[row(version)][usize::from(octet)] {
+        0 => None,
+        letter => Some(letter),
+    }
+}
+
 /// Appends `input` to `out` with its escapes decoded.
 ///
 /// On an undefined escape returns the index of the backslash and the octet after it (`None`
@@ -23,12 +93,9 @@ pub(crate) fn unescape_into(
     while let Some(i) = memchr(b'\\', &input[done..]) {
         let at = done + i;
         out.extend_from_slice(&input[done..at]);
-        let decoded = match input.get(at + 1) {
-            Some(b'n') => b'\n',
-            Some(b'c') => b':',
-            Some(b'\\') => b'\\',
-            Some(b'r') if version == Version::V1_2 => b'\r',
-            other => return Err((at, other.copied())),
+        let next = input.get(at + 1).copied();
+        let Some(decoded) = next.and_then(|letter| unescaped(letter, version)) else {
+            return Err((at, next));
         };
         out.extend_from_slice(&[decoded]);
         done = at + 2;
@@ -51,10 +118,15 @@ const LF_CLASS: u8 = 16;
 
 const CLASSES: [u8; 256] = {
     let mut t = [0u8; 256];
-    t[b'\\' as usize] = ESCAPED;
-    t[b'\n' as usize] = ESCAPED | LF_CLASS;
-    t[b':' as usize] = ESCAPED | COLON;
-    t[b'\r' as usize] = CR_CLASS;
+    // What is escaped, and from which version, comes from the escape table.
+    let mut i = 0;
+    while i < ESCAPES.len() {
+        let (octet, _, in_1_1) = ESCAPES[i];
+        t[octet as usize] = if in_1_1 { ESCAPED } else { CR_CLASS };
+        i += 1;
+    }
+    t[b'\n' as usize] |= LF_CLASS;
+    t[b':' as usize] |= COLON;
     t[0] = NUL_CLASS;
     t
 };
@@ -174,30 +246,27 @@ pub(crate) fn plan_text(
     Ok(None)
 }
 
-/// Appends `text` to `out`, escaped when `escape` (as [`plan_text`] decided).
+/// Appends `text` to `out`, escaped for `version` when `escape` (as [`plan_text`] decided).
 #[inline]
-pub(crate) fn escape_into(text: &[u8], escape: bool, out: &mut BytesMut) {
+pub(crate) fn escape_into(text: &[u8], escape: bool, version: Version, out: &mut BytesMut) {
     // Inlined so that the common case is a plain copy with no call.
     if escape {
-        write_escaped(text, out);
+        write_escaped(text, version, out);
     } else {
         out.extend_from_slice(text);
     }
 }
 
-/// Appends `text` to `out` with backslash, LF, colon and CR escaped.
-fn write_escaped(text: &[u8], out: &mut BytesMut) {
+/// Appends `text` to `out` with the octets `version` escapes (backslash, LF, colon; CR in 1.2)
+/// escaped.
+fn write_escaped(text: &[u8], version: Version, out: &mut BytesMut) {
     let mut done = 0;
     for (i, &b) in text.iter().enumerate() {
-        let escaped: &[u8] = match b {
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b':' => b"\\c",
-            b'\r' => b"\\r",
-            _ => continue,
+        let Some(letter) = escape_letter(b, version) else {
+            continue;
         };
         out.extend_from_slice(&text[done..i]);
-        out.extend_from_slice(escaped);
+        out.extend_from_slice(&[b'\\', letter]);
         done = i + 1;
     }
     out.extend_from_slice(&text[done..]);
@@ -224,12 +293,40 @@ mod tests {
         assert_eq!(unescape(br"ab\", Version::V1_2), Err((2, None)));
     }
 
+    /// E-2, E-3: the table read both ways is one bijection per version: 1.1 escapes exactly
+    /// backslash, LF and colon, 1.2 adds CR; each letter decodes to the octet it encodes.
+    #[test]
+    fn one_table_both_ways_e2_e3() {
+        for (version, escaped) in [
+            (Version::V1_1, &b"\\\n:"[..]),
+            (Version::V1_2, &b"\\\n:\r"[..]),
+        ] {
+            for octet in 0..=255u8 {
+                let letter = escape_letter(octet, version);
+                assert_eq!(
+                    letter.is_some(),
+                    escaped.contains(&octet),
+                    "{octet} in {version}"
+                );
+                if let Some(letter) = letter {
+                    assert_eq!(unescaped(letter, version), Some(octet));
+                }
+            }
+            let letters = (0..=255u8)
+                .filter(|&l| unescaped(l, version).is_some())
+                .count();
+            assert_eq!(letters, escaped.len());
+        }
+        assert_eq!(escape_letter(b'\r', Version::V1_1), None);
+        assert_eq!(unescaped(b'r', Version::V1_1), None);
+    }
+
     #[test]
     fn escape_round_trips_e2_e3() {
         let text = b"a:b\\c\nd\re";
         let len = plan_text(text, Version::V1_2, true, false).unwrap();
         let mut out = BytesMut::new();
-        escape_into(text, true, &mut out);
+        escape_into(text, true, Version::V1_2, &mut out);
         assert_eq!(Some(out.len()), len);
         assert_eq!(&out[..], br"a\cb\\c\nd\re");
         assert_eq!(&unescape(&out, Version::V1_2).unwrap()[..], text);

@@ -6,6 +6,7 @@
 use bytes::BytesMut;
 
 use crate::error::DecodeError;
+use crate::escape::unescaped;
 use crate::headers::Span;
 use crate::scan;
 use crate::version::Version;
@@ -16,7 +17,8 @@ use super::parser::{Parser, Stage, CONTENT_LENGTH, CR};
 /// than by [`unescape_into`](crate::escape::unescape_into) (a search and a copy per escape).
 pub(super) const SHORT_ESCAPED: usize = 128;
 
-/// [`unescape_into`](crate::escape::unescape_into) for texts of at most [`SHORT_ESCAPED`] octets, with the same result.
+/// [`unescape_into`](crate::escape::unescape_into) for texts of at most [`SHORT_ESCAPED`]
+/// octets, with the same result.
 pub(super) fn unescape_short(
     text: &[u8],
     version: Version,
@@ -33,15 +35,12 @@ pub(super) fn unescape_short(
         *slot = if octet != b'\\' {
             octet
         } else {
-            match octets.next() {
-                Some(b'n') => b'\n',
-                Some(b'c') => b':',
-                Some(b'\\') => b'\\',
-                Some(b'r') if version == Version::V1_2 => b'\r',
-                other => {
-                    let at =
-                        text.len() - octets.as_slice().len() - 1 - usize::from(other.is_some());
-                    return Err((at, other.copied()));
+            let next = octets.next().copied();
+            match next.and_then(|letter| unescaped(letter, version)) {
+                Some(decoded) => decoded,
+                None => {
+                    let at = text.len() - octets.as_slice().len() - 1 - usize::from(next.is_some());
+                    return Err((at, next));
                 }
             }
         };
@@ -128,12 +127,8 @@ pub(super) fn unescape_masked(
         }
         written = copy_run(text, &mut buf, written, from, at);
         let next = (at + 1 < len).then(|| text[at + 1]);
-        let octet = match next {
-            Some(b'n') => b'\n',
-            Some(b'c') => b':',
-            Some(b'\\') => b'\\',
-            Some(b'r') if version == Version::V1_2 => b'\r',
-            other => return Err((at, other)),
+        let Some(octet) = next.and_then(|letter| unescaped(letter, version)) else {
+            return Err((at, next));
         };
         buf[written] = octet;
         written += 1;
