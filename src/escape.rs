@@ -5,7 +5,7 @@
 //! really contain escapes are copied.
 
 use bytes::BytesMut;
-use memchr::{memchr, memchr3};
+use memchr::{memchr, memchr2, memchr3};
 
 use crate::error::Unrepresentable;
 use crate::version::Version;
@@ -107,7 +107,7 @@ pub(crate) fn unescape_into(
 // Octet classes for `plan_text`: what an octet means in a header being encoded.
 /// Backslash, LF or colon: escaped in 1.1+.
 const ESCAPED: u8 = 1;
-/// CR: escaped in 1.2 only.
+/// CR: escaped in 1.2 only; written raw in 1.0 and 1.1 (but not last in a value).
 const CR_CLASS: u8 = 2;
 /// NUL: never representable.
 const NUL_CLASS: u8 = 4;
@@ -134,18 +134,24 @@ const CLASSES: [u8; 256] = {
 /// Octets scanned per step by [`is_plain`].
 const BLOCK: usize = 32;
 
-/// The union of the classes of `text`'s octets and how many octets escaping adds.
-fn classify(text: &[u8]) -> (u8, usize) {
+/// The union of the classes of `text`'s octets and how many octets escaping for `version`
+/// adds (CR is escaped in 1.2 only).
+fn classify(text: &[u8], version: Version) -> (u8, usize) {
     // Most texts hold nothing special; for long ones the block scan says so cheaply.
     if text.len() >= BLOCK && is_plain(text) {
         return (0, 0);
     }
     let seen = class_union(text);
-    let extra = if seen & (ESCAPED | CR_CLASS) == 0 {
+    let escaped = if version == Version::V1_2 {
+        ESCAPED | CR_CLASS
+    } else {
+        ESCAPED
+    };
+    let extra = if seen & escaped == 0 {
         0
     } else {
         text.iter()
-            .filter(|&&b| CLASSES[b as usize] & (ESCAPED | CR_CLASS) != 0)
+            .filter(|&&b| CLASSES[b as usize] & escaped != 0)
             .count()
     };
     (seen, extra)
@@ -210,6 +216,12 @@ pub(crate) fn is_plain(text: &[u8]) -> bool {
 /// `len` octets.
 ///
 /// `escaping` is whether this frame's headers are escaped (1.1+, not CONNECT-like).
+///
+/// A CR is escaped as `\r` in 1.2 and refused in a 1.2 frame that is not escaped (a 1.2
+/// decoder rejects any CR in the head but that of a CRLF, D-3). In 1.0 and 1.1 it is an
+/// ordinary octet of a name or value (the 1.1 grammar allows any octet but LF there) and is
+/// written raw, except as the last octet of a value: followed by the line's LF it would read
+/// back as a CRLF, losing the CR (E-9).
 pub(crate) fn plan_text(
     text: &[u8],
     version: Version,
@@ -219,26 +231,39 @@ pub(crate) fn plan_text(
     if is_name && text.is_empty() {
         return Err(Unrepresentable::EmptyName);
     }
-    let (seen, extra) = classify(text);
+    let (seen, extra) = classify(text, version);
     if seen == 0 {
         return Ok(None);
     }
+    let ends_with_cr = !is_name && text.last() == Some(&b'\r');
     if escaping {
         return if seen & NUL_CLASS != 0 {
             Err(Unrepresentable::Nul)
-        } else if seen & CR_CLASS != 0 && version != Version::V1_2 {
-            Err(Unrepresentable::CarriageReturn)
+        } else if ends_with_cr && version != Version::V1_2 {
+            Err(Unrepresentable::TrailingCarriageReturn)
+        } else if extra == 0 {
+            // Only raw CRs (1.1): nothing to escape.
+            Ok(None)
         } else {
             Ok(Some(text.len() + extra))
         };
     }
-    // No escaping: the first NUL, LF or CR decides the reason; then a colon in a name.
-    if let Some(i) = memchr3(0, b'\n', b'\r', text) {
+    // No escaping: the first NUL or LF decides the reason (or the first CR in 1.2, where no CR
+    // can be read back); then a CR ending a value; then a colon in a name.
+    let first_bad = if version == Version::V1_2 {
+        memchr3(0, b'\n', b'\r', text)
+    } else {
+        memchr2(0, b'\n', text)
+    };
+    if let Some(i) = first_bad {
         return Err(match text[i] {
             0 => Unrepresentable::Nul,
             b'\n' => Unrepresentable::LineFeed,
             _ => Unrepresentable::CarriageReturn,
         });
+    }
+    if ends_with_cr {
+        return Err(Unrepresentable::TrailingCarriageReturn);
     }
     if is_name && seen & COLON != 0 {
         return Err(Unrepresentable::ColonInName);
@@ -334,9 +359,32 @@ mod tests {
 
     #[test]
     fn unrepresentable_headers_e9() {
+        // E-9, D-3: a CR inside a 1.0/1.1 name or value is written raw; last in a value it
+        // would read back as a CRLF; a 1.2 frame without escaping cannot carry one at all.
+        for (version, escaping) in [
+            (Version::V1_0, false),
+            (Version::V1_1, true),
+            (Version::V1_1, false),
+        ] {
+            assert_eq!(plan_text(b"a\rb", version, escaping, false), Ok(None));
+            assert_eq!(plan_text(b"a\r", version, escaping, true), Ok(None));
+            assert_eq!(plan_text(b"\r", version, escaping, true), Ok(None));
+            assert_eq!(
+                plan_text(b"a\r", version, escaping, false),
+                Err(Unrepresentable::TrailingCarriageReturn)
+            );
+        }
+        // 1.1 escapes the rest and leaves the CR alone: `a\rb:` becomes `a\rb\c`.
+        assert_eq!(plan_text(b"a\rb:", Version::V1_1, true, false), Ok(Some(5)));
+        assert_eq!(plan_text(b"a\r", Version::V1_2, true, false), Ok(Some(3)));
         assert_eq!(
-            plan_text(b"a\rb", Version::V1_1, true, false),
+            plan_text(b"a\rb", Version::V1_2, false, false),
             Err(Unrepresentable::CarriageReturn)
+        );
+        // The first octet that can never be written outranks a trailing CR.
+        assert_eq!(
+            plan_text(b"a\nb\r", Version::V1_0, false, false),
+            Err(Unrepresentable::LineFeed)
         );
         assert_eq!(
             plan_text(b"a\nb", Version::V1_0, false, false),
