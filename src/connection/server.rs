@@ -517,8 +517,8 @@ impl<I: Timestamp> ServerConnection<I> {
     /// ACK/NACK `id` is the message id.
     ///
     /// Refused before `accept`, after DISCONNECT, for an unknown subscription, and when a header
-    /// cannot be written in the negotiated version (e.g. a CR ending a value, from a 1.2 sender
-    /// to a 1.1 subscriber, E-9).
+    /// cannot be written in the negotiated version (e.g. a CR from a 1.2 sender to a 1.1
+    /// subscriber, E-9).
     pub fn message(
         &mut self,
         now: I,
