@@ -912,7 +912,8 @@ impl Session {
             // has queued ERROR, slow consumer, and is closing): another subscriber may take it.
             Err(_) if !self.conn.is_connected() => self.requeue(&destination, content),
             // This client cannot take it, e.g. a header that its STOMP version cannot carry (a
-            // CR sent by a 1.2 client, for a 1.1 one). Giving it back could loop: drop it.
+            // CR ending a value sent by a 1.2 client, for a 1.1 one). Giving it back could
+            // loop: drop it.
             Err(e) => self.log(format!("message to {} dropped: {e}", shown(&destination))),
         }
     }

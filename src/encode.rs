@@ -132,9 +132,9 @@ impl Encoder {
                 };
                 (again(name, true), again(value, false))
             });
-            escape_into(name, escape_name, dst);
+            escape_into(name, escape_name, self.version, dst);
             dst.extend_from_slice(b":");
-            escape_into(value, escape_value, dst);
+            escape_into(value, escape_value, self.version, dst);
             dst.extend_from_slice(b"\n");
         }
     }

@@ -224,8 +224,13 @@ pub enum Unrepresentable {
     EmptyName,
     /// A line feed where escaping is off (1.0, CONNECT, STOMP, CONNECTED).
     LineFeed,
-    /// A carriage return where it cannot be escaped (anything but a 1.2 escaped frame).
+    /// A carriage return in a 1.2 frame whose headers are not escaped (CONNECT, STOMP,
+    /// CONNECTED): 1.2 has no raw CR in headers (D-3) and these frames have no `\r` (E-5, E-9).
     CarriageReturn,
+    /// A carriage return as the last octet of a value where CR is written raw (1.0, 1.1, and
+    /// their CONNECT, STOMP and CONNECTED frames): followed by the line's LF it would read back
+    /// as a CRLF, without the CR (E-9, D-3).
+    TrailingCarriageReturn,
     /// A colon in a name where escaping is off.
     ColonInName,
     /// A NUL octet, which no header may hold (D-15).
@@ -238,6 +243,9 @@ impl fmt::Display for Unrepresentable {
             Unrepresentable::EmptyName => "empty header name",
             Unrepresentable::LineFeed => "line feed cannot be escaped here",
             Unrepresentable::CarriageReturn => "carriage return cannot be escaped here",
+            Unrepresentable::TrailingCarriageReturn => {
+                "carriage return ending a value would read back as CRLF"
+            }
             Unrepresentable::ColonInName => "colon in a name cannot be escaped here",
             Unrepresentable::Nul => "NUL octet in a header",
         })

@@ -46,8 +46,9 @@ use crate::version::Version;
 ///
 /// Errors are fatal and sticky, as in the core decoder: after a [`CodecError::Decode`] the
 /// stream yields the same error again if polled. A stream that ends inside a frame yields
-/// [`CodecError::Truncated`]. Only append to the framed read buffer
-/// (`Framed::read_buffer_mut`): the decoder keeps its scan position in it between calls.
+/// [`CodecError::Truncated`]. The decoder keeps its scan position in the framed read buffer
+/// between calls: append to it (`Framed::read_buffer_mut`) freely; a buffer cut short or
+/// swapped for a shorter one is read again from its start (see [`Decoder::decode`]).
 ///
 /// Switch versions once CONNECT/CONNECTED has fixed one with
 /// `framed.codec_mut().set_version(v)` (E-8).

@@ -523,8 +523,8 @@ fn the_server_refuses_what_it_may_not_send() {
     );
     s.handle_input(now, b"SUBSCRIBE\nid:s\ndestination:/q\n\n\0");
     server_events(&mut s);
-    // A CR cannot be written in a 1.1 header (E-9).
-    let cr = Frame::builder(Command::Send).header("k", "a\rb").build();
+    // A CR cannot end a 1.1 header value: written raw, it would read as a CRLF's (E-9).
+    let cr = Frame::builder(Command::Send).header("k", "a\r").build();
     assert!(matches!(
         s.message(now, "s", "m-7", &cr),
         Err(UsageError::Encode(_))
@@ -611,14 +611,23 @@ fn open_transactions_are_aborted_at_disconnect_and_eof_r7() {
 
 #[test]
 fn an_error_whose_receipt_id_cannot_be_encoded_still_goes_out() {
-    // In 1.0 a CR is data in a header value (D-3) but cannot be written back (E-9).
+    // In 1.0 a CR is data in a header value (D-3); `a\r\r\n` reads as `a\r`, whose CR cannot
+    // be written back last in a value (E-9).
+    let mut s = server(Version::V1_0, Instant::now());
+    let (err, f, _) = fails(&mut s, b"SEND\nreceipt:a\r\r\n\n\0", Version::V1_0);
+    assert!(matches!(
+        err,
+        ConnectionError::Rule(RuleViolation::MissingHeader { .. })
+    ));
+    assert_eq!(header(&f, "receipt-id"), None);
+    // A CR inside the value is written back raw (E-9, D-3).
     let mut s = server(Version::V1_0, Instant::now());
     let (err, f, _) = fails(&mut s, b"SEND\nreceipt:a\rb\n\n\0", Version::V1_0);
     assert!(matches!(
         err,
         ConnectionError::Rule(RuleViolation::MissingHeader { .. })
     ));
-    assert_eq!(header(&f, "receipt-id"), None);
+    assert_eq!(header(&f, "receipt-id"), Some(&b"a\rb"[..]));
 }
 
 #[test]

@@ -337,11 +337,12 @@ fn f2_output_never_contains_cr() {
 // E-9: unrepresentable headers.
 
 #[test]
-fn e9_lf_or_cr_in_a_1_0_header() {
+fn e9_lf_or_trailing_cr_in_a_1_0_header() {
+    // E-9 (corrected): LF cannot be written in 1.0; a CR only where it would end the value.
     for (name, value, reason) in [
         ("x", "a\nb", Unrepresentable::LineFeed),
-        ("x", "a\rb", Unrepresentable::CarriageReturn),
-        ("x", "a\r\nb", Unrepresentable::CarriageReturn),
+        ("x", "a\r", Unrepresentable::TrailingCarriageReturn),
+        ("x", "a\r\nb", Unrepresentable::LineFeed),
     ] {
         let f = Frame::builder(Command::Send).header(name, value).build();
         assert_eq!(
@@ -359,6 +360,12 @@ fn e9_lf_or_cr_in_a_1_0_header() {
             ..
         })
     ));
+    // E-9, D-3: a CR inside the value is an ordinary octet, written raw.
+    let f = Frame::builder(Command::Send).header("x", "a\rb").build();
+    assert_eq!(
+        enc(&f, Version::V1_0).unwrap(),
+        b"SEND\nx:a\rb\n\n\0".to_vec()
+    );
 }
 
 #[test]
@@ -371,32 +378,139 @@ fn e9_lf_or_cr_in_connect_stomp_connected_headers() {
                 Err(unrepresentable("login", v, Unrepresentable::LineFeed)),
                 "{v} {c}"
             );
+            // No escaping in these frames (E-5): 1.2 cannot carry a CR in them at all (D-3);
+            // 1.0 and 1.1 write it raw unless it would end the value (E-9).
             let f = Frame::builder(c.clone()).header("login", "a\rb").build();
-            assert_eq!(
-                enc(&f, v),
-                Err(unrepresentable("login", v, Unrepresentable::CarriageReturn)),
-                "{v} {c}"
-            );
+            let trailing = Frame::builder(c.clone()).header("login", "a\r").build();
+            if v == Version::V1_2 {
+                let cr = Err(unrepresentable("login", v, Unrepresentable::CarriageReturn));
+                assert_eq!(enc(&f, v), cr, "{v} {c}");
+                assert_eq!(enc(&trailing, v), cr, "{v} {c}");
+            } else {
+                let mut wire = c.as_bytes().to_vec();
+                wire.extend_from_slice(b"\nlogin:a\rb\n\n\0");
+                assert_eq!(enc(&f, v), Ok(wire), "{v} {c}");
+                assert_eq!(
+                    enc(&trailing, v),
+                    Err(unrepresentable(
+                        "login",
+                        v,
+                        Unrepresentable::TrailingCarriageReturn
+                    )),
+                    "{v} {c}"
+                );
+            }
         }
     }
 }
 
 #[test]
-fn e9_cr_in_a_1_1_header() {
+fn e9_d3_cr_in_a_1_1_header_is_written_raw() {
+    // Corrected E-9: 1.1 has no `\r` escape, but its grammar allows a raw CR in a value.
     let f = Frame::builder(Command::Send).header("x", "a\rb").build();
     assert_eq!(
-        enc(&f, Version::V1_1),
-        Err(unrepresentable(
-            "x",
-            Version::V1_1,
-            Unrepresentable::CarriageReturn
-        ))
+        enc(&f, Version::V1_1).unwrap(),
+        b"SEND\nx:a\rb\n\n\0".to_vec()
+    );
+    // Escapes still apply around it (E-2).
+    let f = Frame::builder(Command::Send)
+        .header("x\r:", "a\r:b")
+        .build();
+    assert_eq!(
+        enc(&f, Version::V1_1).unwrap(),
+        b"SEND\nx\r\\c:a\r\\cb\n\n\0".to_vec()
     );
     // 1.2 escapes it (E-3).
+    let f = Frame::builder(Command::Send).header("x", "a\rb").build();
     assert_eq!(
         enc(&f, Version::V1_2).unwrap(),
         b"SEND\nx:a\\rb\n\n\0".to_vec()
     );
+}
+
+/// E-9: a CR as a value's last octet, in 1.0 and 1.1, is refused with its own reason (it would
+/// read back as the CR of a CRLF, D-3); a CR last in a *name* is followed by the colon and is
+/// fine.
+#[test]
+fn e9_d3_trailing_cr_in_a_1_0_or_1_1_value_is_refused() {
+    for v in [Version::V1_0, Version::V1_1] {
+        for value in ["\r", "a\r", "a\rb\r", "\r\r"] {
+            let f = Frame::builder(Command::Send)
+                .header("ok", "v")
+                .header("x-cr", value)
+                .build();
+            assert_eq!(
+                enc(&f, v),
+                Err(unrepresentable(
+                    "x-cr",
+                    v,
+                    Unrepresentable::TrailingCarriageReturn
+                )),
+                "{v} {value:?}"
+            );
+        }
+        let f = Frame::builder(Command::Send).header("x\r", "v").build();
+        assert_eq!(enc(&f, v).unwrap(), b"SEND\nx\r:v\n\n\0".to_vec(), "{v}");
+    }
+    // The error says why.
+    let reason = Unrepresentable::TrailingCarriageReturn.to_string();
+    assert!(reason.contains("CRLF"), "{reason}");
+}
+
+/// E-9, D-3: a name or value with CRs anywhere but at a value's end, encoded in 1.0 or 1.1 and
+/// decoded in the same version, comes back as it was, however the wire is split (F-11).
+#[test]
+fn e9_d3_inner_cr_round_trips_in_1_0_and_1_1() {
+    let texts: [&[u8]; 7] = [
+        b"a\rb",
+        b"\rab",
+        b"a\r\rb",
+        b"\r\rx",
+        b"a\r\\b",
+        b"a\rb:c",
+        b"x\r\r\r\r\r\r\r\r\r\r\r\r\r\r\r\r\r\r\r\r\r\r\r\r\r\r\r\r\r\r\r\r\r\r\r\r\ry",
+    ];
+    for v in [Version::V1_0, Version::V1_1] {
+        for text in texts {
+            for command in [Command::Send, Command::Connect, Command::Message] {
+                // 1.0 cannot write a colon in a name, nor 1.1 in an unescaped CONNECT's.
+                let name_ok =
+                    !text.contains(&b':') || (v == Version::V1_1 && command != Command::Connect);
+                let mut builder = Frame::builder(command.clone()).header("x-cr", text);
+                if name_ok {
+                    builder = builder.header(text, "v");
+                }
+                let f = builder.build();
+                let wire = enc(&f, v).unwrap_or_else(|e| panic!("{v} {command} {text:?}: {e}"));
+                let items = check_v(v, &wire).ok();
+                assert_eq!(
+                    items,
+                    vec![Item::Frame(f.clone())],
+                    "{v} {command} {text:?}"
+                );
+            }
+        }
+    }
+}
+
+/// The case of the issue: a 1.2 publisher's header `x-cr:a\rb` (escaped on its wire) is
+/// relayed to a 1.1 subscriber, raw on that wire, and reads back the same (E-3, E-9, D-3).
+#[test]
+fn e9_d3_a_1_2_cr_is_relayed_to_a_1_1_subscriber() {
+    let published = b"SEND\ndestination:/queue/a\nx-cr:a\\rb\n\n\0";
+    let mut dec = Decoder::new(Version::V1_2);
+    dec.push(published);
+    let Ok(Some(Item::Frame(frame))) = dec.next_item() else {
+        panic!("the 1.2 frame decodes");
+    };
+    assert_eq!(frame.headers().get("x-cr"), Some(&b"a\rb"[..]));
+    let relayed = enc(&frame, Version::V1_1).unwrap();
+    assert_eq!(
+        relayed,
+        b"SEND\ndestination:/queue/a\nx-cr:a\rb\n\n\0".to_vec()
+    );
+    let items = check_v(Version::V1_1, &relayed).ok();
+    assert_eq!(items, vec![Item::Frame(frame)]);
 }
 
 #[test]

@@ -875,7 +875,8 @@ fn usage_cases() -> Vec<(&'static str, UsageError, &'static [&'static str])> {
     cases.push((
         "E-9",
         refused(&mut c11, |c| {
-            c.send(now, "/q", "x", opts().header("h", "a\rb"))
+            // A CR ending a 1.1 value would read back as a CRLF's (a CR inside is written raw).
+            c.send(now, "/q", "x", opts().header("h", "a\r"))
         }),
         &["\"h\"", "1.1", "carriage return"],
     ));

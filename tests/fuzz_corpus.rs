@@ -280,7 +280,15 @@ fn refusal_matches(what: &str, err: &EncodeError) -> bool {
             matches!(err, EncodeError::BodyNotAllowed { .. })
         }
         // E-9.
-        "cr" => reason(Unrepresentable::CarriageReturn),
+        // E-9, D-3: a 1.2 frame that is not escaped cannot carry a CR; 1.0 and 1.1 write one
+        // raw, except last in a value.
+        "cr" => match err {
+            EncodeError::Unrepresentable {
+                version: Version::V1_2,
+                ..
+            } => reason(Unrepresentable::CarriageReturn),
+            _ => reason(Unrepresentable::TrailingCarriageReturn),
+        },
         "lf" => reason(Unrepresentable::LineFeed),
         "colon-in-name" => reason(Unrepresentable::ColonInName),
         // F-4.

@@ -420,12 +420,15 @@ fn each_refusal_rule_is_reported_e9_h2_f9() {
         EncodeError::Unrepresentable { reason, .. } => reason,
         other => panic!("expected Unrepresentable, got {other:?}"),
     };
-    // E-9: CR cannot be written in 1.1 (no `\r` escape) nor in CONNECT (no escaping at all).
-    let cr = Frame::builder(Command::Send).header("k", "a\rb").build();
+    // E-9: 1.1 has no `\r` escape and writes a CR raw, so not as a value's last octet (it would
+    // read back as a CRLF's, D-3); a 1.2 CONNECT (no escaping at all) cannot carry one.
+    let cr = Frame::builder(Command::Send).header("k", "a\r").build();
     assert_eq!(
         unrepresentable(refusal(&cr, Version::V1_1)),
-        Unrepresentable::CarriageReturn
+        Unrepresentable::TrailingCarriageReturn
     );
+    let inner_cr = Frame::builder(Command::Send).header("k", "a\rb").build();
+    assert_eq!(accepted(&inner_cr, Version::V1_1, &[3]), inner_cr);
     let connect_cr = Frame::builder(Command::Connect).header("k", "a\rb").build();
     assert_eq!(
         unrepresentable(refusal(&connect_cr, Version::V1_2)),

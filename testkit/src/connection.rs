@@ -737,7 +737,8 @@ fn client_call(c: &mut ClientConnection, t: &mut ClientTracker, now: Instant, se
             };
             c.send_frame(now, frame)
         }
-        _ => c.send(now, "/q", "", opts().header("x", "a\rb")),
+        // Unrepresentable in 1.0/1.1 (a CR ending a value, E-9): the refused-call path.
+        _ => c.send(now, "/q", "", opts().header("x", "a\r")),
     };
     match result {
         Ok(receipt) => {
@@ -971,7 +972,8 @@ fn server_call(s: &mut ServerConnection, t: &mut ServerTracker, now: Instant, se
         4 => s.receipt(now, &receipt),
         5 => s.receipt(now, "r-any"),
         6 => {
-            let content = Frame::builder(Command::Send).header("x", "a\rb").build();
+            // Unrepresentable in 1.0/1.1 (a CR ending a value, E-9): the refused-call path.
+            let content = Frame::builder(Command::Send).header("x", "a\r").build();
             s.message(now, &subscription, format!("id-{selector}"), &content)
         }
         _ => s.accept(now, Accept::new().header("x", "a\nb")),

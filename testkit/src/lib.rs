@@ -499,9 +499,14 @@ fn violations(frame: &Frame, version: Version) -> Vec<Violation> {
         if !escaping && either(b'\n') {
             bad(Unrepresentable::LineFeed);
         }
-        // CR can only be written as `\r`, which exists in 1.2 escaped frames alone (E-3, E-9).
-        if either(b'\r') && !(escaping && version == Version::V1_2) {
-            bad(Unrepresentable::CarriageReturn);
+        // E-9, D-3: 1.2 writes a CR as `\r` and cannot write one where it does not escape;
+        // 1.0 and 1.1 write it raw, but not last in a value, where it would read as a CRLF's.
+        if version == Version::V1_2 {
+            if either(b'\r') && !escaping {
+                bad(Unrepresentable::CarriageReturn);
+            }
+        } else if value.last() == Some(&b'\r') {
+            bad(Unrepresentable::TrailingCarriageReturn);
         }
         if !escaping && name.contains(&b':') {
             bad(Unrepresentable::ColonInName);
@@ -622,7 +627,7 @@ pub fn roundtrip_frame(frame: &Frame, version: Version, splits: &[usize]) -> Rou
                 "encoder accepted {frame:?} in {version} although {found:?}"
             );
             assert_eq!(encoder.encoded_len(frame), Ok(wire.len()));
-            check_wire_head(&wire);
+            check_wire_head(&wire, version);
             let setup = DecodeSetup {
                 version,
                 limits: Limits::unlimited(),
@@ -644,19 +649,25 @@ pub fn roundtrip_frame(frame: &Frame, version: Version, splits: &[usize]) -> Rou
     }
 }
 
-/// The encoder writes LF line ends only and nothing after the NUL (F-2, D-25): no CR or NUL
-/// before the body, and a NUL as the last octet.
-fn check_wire_head(wire: &[u8]) {
+/// The encoder writes LF line ends only and nothing after the NUL (F-2, D-25): no NUL before
+/// the body, no CR before an LF there, no CR at all before a 1.2 body (E-3, E-9, D-3), and a
+/// NUL as the last octet.
+fn check_wire_head(wire: &[u8], version: Version) {
     assert_eq!(wire.last(), Some(&0), "F-1: the encoding must end with NUL");
     // Every LF in a header is escaped or refused, so the first empty line ends the head.
     let head_end = wire
         .windows(2)
         .position(|w| w == b"\n\n")
         .expect("F-1: the encoding has no blank line");
-    let head = &wire[..head_end];
+    let head = &wire[..head_end + 1];
     assert!(
-        !head.contains(&b'\r') && !head.contains(&0),
-        "F-2/E-9: CR or NUL in the encoded head {:?}",
+        !head.contains(&0) && !head.windows(2).any(|w| w == b"\r\n"),
+        "F-2/E-9: NUL or CRLF in the encoded head {:?}",
+        head.escape_ascii()
+    );
+    assert!(
+        version != Version::V1_2 || !head.contains(&b'\r'),
+        "E-3/E-9: CR in an encoded 1.2 head {:?}",
         head.escape_ascii()
     );
 }
@@ -665,8 +676,8 @@ fn check_wire_head(wire: &[u8]) {
 /// again (`encode(decode(x))` and back).
 ///
 /// A decoded frame can always be re-encoded except in one case the rules create: 1.0 and 1.1
-/// take a CR that is not part of a CRLF as a header octet (D-3), but no version can write a CR
-/// in a header except 1.2 with `\r` (E-9).
+/// take a CR that is not part of a CRLF as a header octet (D-3), so a value can end with one
+/// (`a\r\r\n` reads as `a\r`), and a raw CR last in a value would read back as a CRLF's (E-9).
 fn reencode_decoded(frame: &Frame, setup: &DecodeSetup) {
     let version = setup.version;
     for v in violations(frame, version) {
@@ -674,7 +685,7 @@ fn reencode_decoded(frame: &Frame, setup: &DecodeSetup) {
             matches!(
                 v,
                 Violation::Header {
-                    reason: Unrepresentable::CarriageReturn,
+                    reason: Unrepresentable::TrailingCarriageReturn,
                     ..
                 }
             ) && version != Version::V1_2,
@@ -693,7 +704,7 @@ fn reencode_decoded(frame: &Frame, setup: &DecodeSetup) {
         }
         Ok(()) => {
             assert!(violations(frame, version).is_empty());
-            check_wire_head(&wire);
+            check_wire_head(&wire, version);
             let mut decoder = DecodeSetup {
                 limits: Limits::unlimited(),
                 ..*setup
@@ -887,15 +898,29 @@ mod tests {
     #[test]
     fn violations_follow_the_rules_e9_h2_f9() {
         let v = |frame: &Frame, version| violations(frame, version);
-        let f = Frame::builder(Command::Send).header("a\rb", "c").build();
+        // E-9, D-3: a CR inside a 1.0/1.1 name or value is fine, last in a value it is not;
+        // a 1.2 CONNECT cannot carry one anywhere.
+        let f = Frame::builder(Command::Send).header("a\rb", "c\rd").build();
+        assert!(v(&f, Version::V1_1).is_empty());
+        assert!(v(&f, Version::V1_2).is_empty());
+        let f = Frame::builder(Command::Send).header("a\r", "c\r").build();
         assert_eq!(
             v(&f, Version::V1_1),
+            [Violation::Header {
+                index: 0,
+                reason: Unrepresentable::TrailingCarriageReturn
+            }]
+        );
+        assert!(v(&f, Version::V1_2).is_empty());
+        let f = Frame::builder(Command::Connect).header("a", "b\rc").build();
+        assert!(v(&f, Version::V1_0).is_empty());
+        assert_eq!(
+            v(&f, Version::V1_2),
             [Violation::Header {
                 index: 0,
                 reason: Unrepresentable::CarriageReturn
             }]
         );
-        assert!(v(&f, Version::V1_2).is_empty());
         let f = Frame::builder(Command::Connect)
             .header("a:b", "c\n")
             .build();
