@@ -311,8 +311,9 @@ impl Hooks for ClientRole {
         conn: &mut ClientConnection<I>,
         now: I,
         frame: Frame,
-    ) -> Result<(), ConnectionError> {
-        conn.on_server_frame(now, frame)
+    ) -> Result<(), (ConnectionError, Option<Bytes>)> {
+        // A client names no receipt when it fails: it sends no ERROR.
+        conn.on_server_frame(now, frame).map_err(|err| (err, None))
     }
 
     fn on_failure<I: Timestamp>(
@@ -594,7 +595,7 @@ impl<I: Timestamp> ClientConnection<I> {
                 b = b.header(TRANSACTION, tx);
             }
         }
-        b.headers(options.headers).body(body).build()
+        b.headers(options.headers.iter()).body(body).build()
     }
 
     // ---- checking and queueing ---------------------------------------------------------

@@ -38,13 +38,14 @@ pub(crate) mod sealed {
         /// if the role reports them.
         #[doc(hidden)]
         fn transaction_aborted(transaction: Bytes) -> Option<Self::Event>;
-        /// Applies a decoded frame from the peer.
+        /// Applies a decoded frame from the peer. A refused frame comes back as the error
+        /// and the receipt its ERROR names (R-11; C-11: never CONNECT's), looked up only then.
         #[doc(hidden)]
         fn on_frame<I: Timestamp>(
             conn: &mut Connection<Self, I>,
             now: I,
             frame: Frame,
-        ) -> Result<(), ConnectionError>
+        ) -> Result<(), (ConnectionError, Option<Bytes>)>
         where
             Self: Role;
         /// Reacts to the peer breaking the protocol (a server queues ERROR first).
@@ -278,12 +279,7 @@ impl<R: Role, I: Timestamp> Connection<R, I> {
                         return true;
                     }
                     Ok(Some(Item::Frame(frame))) => {
-                        // an ERROR about a frame names its receipt (C-11: not CONNECT's).
-                        let receipt = match frame.command() {
-                            Command::Connect | Command::Stomp => None,
-                            _ => frame.headers().get_bytes(crate::header::RECEIPT),
-                        };
-                        if let Err(err) = R::on_frame(self, now, frame) {
+                        if let Err((err, receipt)) = R::on_frame(self, now, frame) {
                             self.fail(now, err, receipt);
                         }
                         return true;

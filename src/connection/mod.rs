@@ -12,7 +12,6 @@ mod timestamp;
 mod wire;
 
 use alloc::string::String;
-use alloc::vec::Vec;
 use core::time::Duration;
 
 use bytes::Bytes;
@@ -119,7 +118,9 @@ pub(crate) enum ReceiptRequest {
 pub struct FrameOptions {
     pub(crate) receipt: ReceiptRequest,
     pub(crate) transaction: Option<Bytes>,
-    pub(crate) headers: Vec<(Bytes, Bytes)>,
+    /// The extra headers, kept as the builder keeps them: appending one copies its name and
+    /// value into an inline buffer, not into two allocations.
+    pub(crate) headers: crate::headers::Draft,
 }
 
 impl FrameOptions {
@@ -151,10 +152,7 @@ impl FrameOptions {
     /// Appends a header after the ones the method writes (a repeated name loses: the first
     /// occurrence wins, H-6).
     pub fn header(mut self, name: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> FrameOptions {
-        self.headers.push((
-            Bytes::copy_from_slice(name.as_ref()),
-            Bytes::copy_from_slice(value.as_ref()),
-        ));
+        self.headers.push(name.as_ref(), value.as_ref());
         self
     }
 

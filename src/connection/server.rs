@@ -553,7 +553,7 @@ impl Hooks for ServerRole {
         conn: &mut ServerConnection<I>,
         _: I,
         frame: Frame,
-    ) -> Result<(), ConnectionError> {
+    ) -> Result<(), (ConnectionError, Option<Bytes>)> {
         conn.on_client_frame(frame)
     }
 
@@ -864,7 +864,9 @@ impl<I: Timestamp> ServerConnection<I> {
 
     // ---- frames from the client ---------------------------------------------------------
 
-    fn on_client_frame(&mut self, frame: Frame) -> Result<(), ConnectionError> {
+    /// Applies a client frame; a refused one comes back with the receipt its ERROR names
+    /// (R-11; C-11: not CONNECT's).
+    fn on_client_frame(&mut self, frame: Frame) -> Result<(), (ConnectionError, Option<Bytes>)> {
         let command = frame.command();
         if !self.accepts(command) {
             let context = match (self.state, command) {
@@ -872,15 +874,23 @@ impl<I: Timestamp> ServerConnection<I> {
                 (_, Command::Connect | Command::Stomp) => "after CONNECT",
                 _ => "sent to a server",
             };
-            return Err(ConnectionError::UnexpectedFrame {
+            let receipt = match command {
+                Command::Connect | Command::Stomp => None,
+                _ => frame.headers().get_bytes(RECEIPT),
+            };
+            let err = ConnectionError::UnexpectedFrame {
                 command: command.clone(),
                 context,
-            });
+            };
+            return Err((err, receipt));
         }
         if self.state == State::Idle {
-            self.on_connect(frame)
+            // accepts() let only CONNECT and STOMP through: no receipt to name (C-11).
+            self.on_connect(frame).map_err(|err| (err, None))
         } else {
-            self.on_session_frame(frame)
+            let receipt = frame.headers().get_bytes(RECEIPT);
+            self.on_session_frame(frame, receipt.clone())
+                .map_err(|err| (err, receipt))
         }
     }
 
@@ -929,11 +939,14 @@ impl<I: Timestamp> ServerConnection<I> {
 
     /// Checks a frame of the open session against the session's rules (the same code the
     /// client checks its own frames with), applies it and reports it.
-    fn on_session_frame(&mut self, frame: Frame) -> Result<(), ConnectionError> {
+    fn on_session_frame(
+        &mut self,
+        frame: Frame,
+        receipt: Option<Bytes>,
+    ) -> Result<(), ConnectionError> {
         let version = self.negotiated();
         let command = frame.command().clone();
         let h = frame.headers();
-        let receipt = h.get_bytes(RECEIPT);
         let require = |header: &'static str| {
             h.get_bytes(header)
                 .ok_or_else(|| RuleViolation::MissingHeader {

@@ -139,26 +139,103 @@ const TRANSITIONS: &[(Side, &[State], Trigger, State)] = &[
     ),
 ];
 
-fn row(
-    side: Side,
-    state: State,
-) -> Option<&'static (
-    Side,
-    State,
-    &'static [&'static str],
-    &'static [&'static str],
-)> {
-    FRAMES.iter().find(|r| r.0 == side && r.1 == state)
+/// The spellings of the standard commands; bit `i` of a [`Mask`] stands for `WORDS[i]`.
+const WORDS: [&str; 15] = [
+    "CONNECT",
+    "STOMP",
+    "CONNECTED",
+    "SEND",
+    "SUBSCRIBE",
+    "UNSUBSCRIBE",
+    "ACK",
+    "NACK",
+    "BEGIN",
+    "COMMIT",
+    "ABORT",
+    "DISCONNECT",
+    "MESSAGE",
+    "RECEIPT",
+    "ERROR",
+];
+
+/// The bit of a command spelling in a [`Mask`]; extension commands have none.
+const fn bit(command: &[u8]) -> u16 {
+    let mut i = 0;
+    while i < WORDS.len() {
+        let word = WORDS[i].as_bytes();
+        if word.len() == command.len() {
+            let mut j = 0;
+            while j < word.len() && word[j] == command[j] {
+                j += 1;
+            }
+            if j == word.len() {
+                return 1 << i;
+            }
+        }
+        i += 1;
+    }
+    0
+}
+
+/// The commands of one cell of [`FRAMES`] as a set of bits (by index in `Command::STANDARD`).
+type Mask = u16;
+
+const fn mask(commands: &[&str]) -> Mask {
+    let mut m = 0;
+    let mut i = 0;
+    while i < commands.len() {
+        m |= bit(commands[i].as_bytes());
+        i += 1;
+    }
+    m
+}
+
+const SIDES: usize = 2;
+const STATES: usize = 6;
+
+/// [`FRAMES`] as bit sets, built at compile time: `[side][state]` gives (may send, accepts).
+const MASKS: [[(Mask, Mask); STATES]; SIDES] = {
+    let mut masks = [[(0, 0); STATES]; SIDES];
+    let mut i = 0;
+    while i < FRAMES.len() {
+        let (side, state, sends, accepts) = FRAMES[i];
+        masks[side as usize][state as usize] = (mask(sends), mask(accepts));
+        i += 1;
+    }
+    masks
+};
+
+/// The bit of `command` in a [`Mask`] (none for an extension command).
+fn command_bit(command: &Command) -> Mask {
+    let i = match command {
+        Command::Connect => 0,
+        Command::Stomp => 1,
+        Command::Connected => 2,
+        Command::Send => 3,
+        Command::Subscribe => 4,
+        Command::Unsubscribe => 5,
+        Command::Ack => 6,
+        Command::Nack => 7,
+        Command::Begin => 8,
+        Command::Commit => 9,
+        Command::Abort => 10,
+        Command::Disconnect => 11,
+        Command::Message => 12,
+        Command::Receipt => 13,
+        Command::Error => 14,
+        Command::Extension(_) => return 0,
+    };
+    1 << i
 }
 
 /// Whether `side` may send `command` in `state`.
 pub(crate) fn may_send(side: Side, state: State, command: &Command) -> bool {
-    row(side, state).is_some_and(|r| r.2.iter().any(|c| c.as_bytes() == command.as_bytes()))
+    MASKS[side as usize][state as usize].0 & command_bit(command) != 0
 }
 
 /// Whether `side` accepts `command` from its peer in `state`.
 pub(crate) fn accepts(side: Side, state: State, command: &Command) -> bool {
-    row(side, state).is_some_and(|r| r.3.iter().any(|c| c.as_bytes() == command.as_bytes()))
+    MASKS[side as usize][state as usize].1 & command_bit(command) != 0
 }
 
 /// The state `side` moves to from `state` on `trigger`, if the table has that transition.
@@ -251,6 +328,42 @@ mod tests {
             for b in &TRANSITIONS[i + 1..] {
                 let overlap = a.1.iter().any(|s| b.1.contains(s));
                 assert!(!(a.0 == b.0 && a.2 == b.2 && overlap), "{a:?} and {b:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_standard_command_has_its_own_bit() {
+        for (i, command) in Command::STANDARD.iter().enumerate() {
+            assert_eq!(command_bit(command), 1 << i, "{command:?}");
+            assert_eq!(bit(command.as_bytes()), 1 << i, "{command:?}");
+        }
+        assert_eq!(command_bit(&Command::extension("FOO").unwrap()), 0);
+    }
+
+    #[test]
+    fn the_masks_are_the_frame_table() {
+        let sides = [Side::Client, Side::Server];
+        let states = [Idle, Connecting, Connected, Disconnecting, Closing, Closed];
+        let mut commands: Vec<Command> = Command::STANDARD.to_vec();
+        commands.push(Command::extension("FOO").unwrap());
+        for side in sides {
+            for state in states {
+                let row = FRAMES.iter().find(|r| r.0 == side && r.1 == state);
+                for command in &commands {
+                    let listed =
+                        |cells: &[&str]| cells.iter().any(|c| c.as_bytes() == command.as_bytes());
+                    assert_eq!(
+                        may_send(side, state, command),
+                        row.is_some_and(|r| listed(r.2)),
+                        "{side:?} {state:?} sends {command:?}"
+                    );
+                    assert_eq!(
+                        accepts(side, state, command),
+                        row.is_some_and(|r| listed(r.3)),
+                        "{side:?} {state:?} accepts {command:?}"
+                    );
+                }
             }
         }
     }
