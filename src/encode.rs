@@ -11,6 +11,25 @@ use crate::version::Version;
 
 const CONTENT_LENGTH: &[u8] = b"content-length";
 
+/// What the encoder needs of a frame besides its headers: a [`Frame`], or the parts the
+/// connections' typed methods hold without building one.
+#[derive(Clone, Copy)]
+struct Shape<'f> {
+    command: &'f Command,
+    body: &'f [u8],
+    omit_length: bool,
+}
+
+impl<'f> Shape<'f> {
+    fn of(frame: &'f Frame) -> Shape<'f> {
+        Shape {
+            command: frame.command(),
+            body: frame.body(),
+            omit_length: frame.omits_content_length(),
+        }
+    }
+}
+
 /// Encodes frames for one protocol version (D-25).
 ///
 /// The output uses LF line ends, escapes headers as the version and command require (none for
@@ -49,7 +68,7 @@ impl Encoder {
 
     /// The number of octets `frame` takes on the wire, or why it cannot be encoded.
     pub fn encoded_len(&self, frame: &Frame) -> Result<usize, EncodeError> {
-        check_command(frame, self.version)?;
+        check_command(Shape::of(frame), self.version)?;
         Ok(self.plan(frame, has_plain_headers(frame))?.len)
     }
 
@@ -57,23 +76,71 @@ impl Encoder {
     ///
     /// On an error `dst` holds exactly what it held before (its capacity may have grown).
     pub fn encode(&self, frame: &Frame, dst: &mut BytesMut) -> Result<(), EncodeError> {
-        check_command(frame, self.version)?;
+        let shape = Shape::of(frame);
+        check_command(shape, self.version)?;
         let headers = frame.headers();
         let start = dst.len();
         let written = match headers.owned_only() {
             // Built by hand: all the text lies in one buffer, checked with one scan, and the
             // spans need no question of where they point.
             Some(owned) if is_plain(owned.text()) => {
-                let text_len = owned.text().len();
-                Some(self.encode_plain(frame, owned, text_len, dst))
+                let (count, text_len) = (owned.len(), owned.text().len());
+                Some(self.encode_plain(shape, owned, count, text_len, dst))
             }
             Some(_) => None,
             None if headers.is_plain() => {
                 let text_len = headers.text_len_bound();
-                Some(self.encode_plain(frame, headers.iter(), text_len, dst))
+                Some(self.encode_plain(shape, headers.iter(), headers.len(), text_len, dst))
             }
             None => None,
         };
+        self.finish(frame_fallback(frame), start, written, dst)
+    }
+
+    /// Appends a frame given as its parts: `command`, the headers `entries` yields (in that
+    /// order, repeats kept) and `body`, exactly as [`encode`](Encoder::encode) would write the
+    /// frame they make (`content-length` added for a non-empty body, D-25; the same refusals).
+    /// For the connections' typed methods, which know a frame's headers without building one.
+    pub(crate) fn encode_parts<'a, E>(
+        &self,
+        command: &Command,
+        entries: E,
+        body: &[u8],
+        dst: &mut BytesMut,
+    ) -> Result<(), EncodeError>
+    where
+        E: Iterator<Item = (&'a [u8], &'a [u8])> + Clone,
+    {
+        let shape = Shape {
+            command,
+            body,
+            omit_length: false,
+        };
+        check_command(shape, self.version)?;
+        let (mut count, mut text_len, mut plain) = (0, 0, true);
+        for (name, value) in entries.clone() {
+            count += 1;
+            text_len += name.len() + value.len();
+            plain &= is_plain(name) && is_plain(value);
+        }
+        let start = dst.len();
+        let written =
+            plain.then(|| self.encode_plain(shape, entries.clone(), count, text_len, dst));
+        self.finish(Fallback::Parts(shape, entries), start, written, dst)
+    }
+
+    /// The end of both `encode`s: takes back a refused frame, or writes it the general way
+    /// when the plain path did not apply.
+    fn finish<'a, E>(
+        &self,
+        fallback: Fallback<'_, E>,
+        start: usize,
+        written: Option<Result<bool, EncodeError>>,
+        dst: &mut BytesMut,
+    ) -> Result<(), EncodeError>
+    where
+        E: Iterator<Item = (&'a [u8], &'a [u8])> + Clone,
+    {
         match written {
             Some(Err(err)) => {
                 // Refused part-way: take back what was written.
@@ -85,28 +152,53 @@ impl Encoder {
             Some(Ok(false)) => {
                 debug_assert!(false, "a frame's head outgrew its bound");
                 dst.truncate(start);
-                self.encode_planned(frame, dst)
+                self.encode_fallback(fallback, dst)
             }
-            None => self.encode_planned(frame, dst),
+            None => self.encode_fallback(fallback, dst),
         }
     }
 
-    /// [`encode`](Encoder::encode) for any frame: checks and sizes it first, then writes it.
-    fn encode_planned(&self, frame: &Frame, dst: &mut BytesMut) -> Result<(), EncodeError> {
-        let plan = self.plan(frame, false)?;
-        dst.reserve(plan.len);
-        dst.extend_from_slice(frame.command().as_bytes());
-        dst.extend_from_slice(b"\n");
-        match frame.headers().owned_only() {
-            Some(owned) => self.write_headers(owned, &plan, dst),
-            None => self.write_headers(frame.headers().iter(), &plan, dst),
+    fn encode_fallback<'a, E>(
+        &self,
+        fallback: Fallback<'_, E>,
+        dst: &mut BytesMut,
+    ) -> Result<(), EncodeError>
+    where
+        E: Iterator<Item = (&'a [u8], &'a [u8])> + Clone,
+    {
+        match fallback {
+            Fallback::Frame(frame) => {
+                let (shape, plan) = (Shape::of(frame), self.plan(frame, false)?);
+                match frame.headers().owned_only() {
+                    Some(owned) => self.write_planned(shape, &plan, owned, dst),
+                    None => self.write_planned(shape, &plan, frame.headers().iter(), dst),
+                }
+            }
+            Fallback::Parts(shape, entries) => {
+                let plan = self.plan_over(shape, entries.clone(), false)?;
+                self.write_planned(shape, &plan, entries, dst);
+            }
         }
+        Ok(())
+    }
+
+    /// Writes a frame checked and sized by `plan` (the general path, for any frame).
+    fn write_planned<'a>(
+        &self,
+        shape: Shape<'_>,
+        plan: &Plan,
+        entries: impl Iterator<Item = (&'a [u8], &'a [u8])>,
+        dst: &mut BytesMut,
+    ) {
+        dst.reserve(plan.len);
+        dst.extend_from_slice(shape.command.as_bytes());
+        dst.extend_from_slice(b"\n");
+        self.write_headers(entries, plan, dst);
         if plan.add_length {
             let line = &mut [0; CONTENT_LENGTH_LINE_MAX];
-            dst.extend_from_slice(content_length_line(frame.body().len(), line));
+            dst.extend_from_slice(content_length_line(shape.body.len(), line));
         }
-        write_body(frame.body(), dst);
-        Ok(())
+        write_body(shape.body, dst);
     }
 
     /// Writes `entries`, the headers of a frame planned as `plan`, escaping those it noted.
@@ -156,15 +248,15 @@ impl Encoder {
     #[inline(always)]
     fn encode_plain<'a>(
         &self,
-        frame: &Frame,
-        entries: impl ExactSizeIterator<Item = (&'a [u8], &'a [u8])>,
+        shape: Shape<'_>,
+        entries: impl Iterator<Item = (&'a [u8], &'a [u8])>,
+        count: usize,
         text_len: usize,
         dst: &mut BytesMut,
     ) -> Result<bool, EncodeError> {
-        let command = frame.command().as_bytes();
-        let body = frame.body();
-        let head_bound =
-            command.len() + 1 + text_len + 2 * entries.len() + CONTENT_LENGTH_LINE_MAX + 1;
+        let command = shape.command.as_bytes();
+        let body = shape.body;
+        let head_bound = command.len() + 1 + text_len + 2 * count + CONTENT_LENGTH_LINE_MAX + 1;
         dst.reserve(head_bound + body.len() + 1);
         let start = dst.len();
         dst.resize(start + head_bound, 0);
@@ -176,7 +268,7 @@ impl Encoder {
         head.put(command);
         head.put(b"\n");
         let has_length = write_plain_headers(entries, body, self.version, &mut head)?;
-        if add_length(frame, has_length)? {
+        if add_length(shape, has_length)? {
             head.put(content_length_line(
                 body.len(),
                 &mut [0; CONTENT_LENGTH_LINE_MAX],
@@ -196,9 +288,10 @@ impl Encoder {
     /// Validates `frame`'s headers and body (its command passed [`check_command`]) and sizes
     /// its wire form without writing anything; `plain` is [`has_plain_headers`].
     fn plan(&self, frame: &Frame, plain: bool) -> Result<Plan, EncodeError> {
+        let shape = Shape::of(frame);
         match frame.headers().owned_only() {
-            Some(owned) => self.plan_over(frame, owned, plain),
-            None => self.plan_over(frame, frame.headers().iter(), plain),
+            Some(owned) => self.plan_over(shape, owned, plain),
+            None => self.plan_over(shape, frame.headers().iter(), plain),
         }
     }
 
@@ -206,13 +299,13 @@ impl Encoder {
     #[inline(always)]
     fn plan_over<'a>(
         &self,
-        frame: &Frame,
+        shape: Shape<'_>,
         entries: impl Iterator<Item = (&'a [u8], &'a [u8])>,
         plain: bool,
     ) -> Result<Plan, EncodeError> {
         let version = self.version;
-        let command = frame.command();
-        let body = frame.body();
+        let command = shape.command;
+        let body = shape.body;
         let escaping = command.escapes_headers(version) && !plain;
         let mut len = command.as_bytes().len() + 1;
         let mut has_length = false;
@@ -247,7 +340,7 @@ impl Encoder {
                 has_length = true;
             }
         }
-        let add_length = add_length(frame, has_length)?;
+        let add_length = add_length(shape, has_length)?;
         if add_length {
             len += CONTENT_LENGTH.len() + 2 + decimal_len(body.len());
         }
@@ -284,14 +377,25 @@ impl Plan {
     }
 }
 
+/// How to write a frame the plain path did not take: from the frame, or from its parts.
+enum Fallback<'f, E> {
+    Frame(&'f Frame),
+    Parts(Shape<'f>, E),
+}
+
+/// The fallback of a [`Frame`] (no parts: the iterator type is a placeholder).
+fn frame_fallback<'a>(frame: &Frame) -> Fallback<'_, core::iter::Empty<(&'a [u8], &'a [u8])>> {
+    Fallback::Frame(frame)
+}
+
 /// Longest `content-length` line the encoder adds: the name, colon, up to 20 digits, LF.
 const CONTENT_LENGTH_LINE_MAX: usize = CONTENT_LENGTH.len() + 1 + 20 + 1;
 
 /// Refuses an extension command the decoder could not read back (D-1) and a body on a command
 /// that may not carry one (F-9).
 #[inline]
-fn check_command(frame: &Frame, version: Version) -> Result<(), EncodeError> {
-    let command = frame.command();
+fn check_command(shape: Shape<'_>, version: Version) -> Result<(), EncodeError> {
+    let command = shape.command;
     if let Command::Extension(word) = command {
         if !is_extension_word(word) || Command::from_bytes(word).is_some() {
             return Err(EncodeError::InvalidCommand {
@@ -299,7 +403,7 @@ fn check_command(frame: &Frame, version: Version) -> Result<(), EncodeError> {
             });
         }
     }
-    if !frame.body().is_empty() && !command.allows_body(version) {
+    if !shape.body.is_empty() && !command.allows_body(version) {
         return Err(EncodeError::BodyNotAllowed {
             command: command.clone(),
             version,
@@ -333,12 +437,12 @@ fn check_length(value: &[u8], body: &[u8]) -> Result<(), EncodeError> {
 
 /// Whether the encoder adds `content-length` (D-25); refuses a body that would end at a NUL
 /// because it has none (H-2).
-fn add_length(frame: &Frame, has_length: bool) -> Result<bool, EncodeError> {
-    let body = frame.body();
+fn add_length(shape: Shape<'_>, has_length: bool) -> Result<bool, EncodeError> {
+    let body = shape.body;
     if has_length || body.is_empty() {
         return Ok(false);
     }
-    if !frame.omits_content_length() {
+    if !shape.omit_length {
         return Ok(true);
     }
     match memchr(0, body) {

@@ -268,7 +268,7 @@ impl Draft {
     }
 
     /// The entries, in order.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> + Clone + '_ {
         self.spans.iter().map(|span| {
             let entry = Entry::read(span);
             (

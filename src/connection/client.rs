@@ -406,14 +406,57 @@ impl<I: Timestamp> ClientConnection<I> {
         body: impl Into<Bytes>,
         options: FrameOptions,
     ) -> Result<Option<Bytes>, UsageError> {
-        let frame = self.build(
-            Command::Send,
-            &[(DESTINATION, destination.as_ref())],
-            options,
-            true,
-            body.into(),
-        );
-        self.submit(now, frame)
+        let (destination, body) = (destination.as_ref(), body.into());
+        // An extra `receipt` or `transaction` header would be the one that counts (H-6): the
+        // general path tracks and checks it.
+        let overridden = options
+            .headers
+            .iter()
+            .any(|(name, _)| name == RECEIPT.as_bytes() || name == TRANSACTION.as_bytes());
+        if overridden {
+            let frame = self.build(
+                Command::Send,
+                &[(DESTINATION, destination)],
+                options,
+                true,
+                body,
+            );
+            return self.submit(now, frame);
+        }
+        // The same checks and effects as `submit` gives a SEND, without building the frame.
+        self.check_state(&Command::Send)?;
+        let receipt = match options.receipt {
+            ReceiptRequest::None => None,
+            ReceiptRequest::Generated => Some(self.role.receipts.next_id()),
+            ReceiptRequest::Id(id) => Some(id),
+        };
+        if let Some(id) = &receipt {
+            self.role.receipts.check(id)?;
+        }
+        if let Some(tx) = &options.transaction {
+            if !self.session.is_transaction_open(tx) {
+                let transaction = shown(tx, 64);
+                return Err(RuleViolation::UnknownTransaction { transaction }.into());
+            }
+        }
+        let fixed = [
+            Some((DESTINATION.as_bytes(), destination)),
+            receipt.as_deref().map(|id| (RECEIPT.as_bytes(), id)),
+            options
+                .transaction
+                .as_deref()
+                .map(|tx| (TRANSACTION.as_bytes(), tx)),
+        ];
+        let entries = fixed
+            .iter()
+            .flatten()
+            .copied()
+            .chain(options.headers.iter());
+        self.queue_parts(now, &Command::Send, entries, &body)?;
+        if let Some(id) = &receipt {
+            self.role.receipts.insert(id.clone(), Command::Send);
+        }
+        Ok(receipt)
     }
 
     /// Queues SUBSCRIBE (S-4, S-5): `id` must not name an active subscription. MESSAGE frames

@@ -419,6 +419,20 @@ impl<R: Role, I: Timestamp> Connection<R, I> {
         self.check_output(before, exempt)
     }
 
+    /// [`queue`](Connection::queue) for a frame given as its parts (the typed methods' fast
+    /// path: no `Frame` is built).
+    pub(crate) fn queue_parts<'a>(
+        &mut self,
+        now: I,
+        command: &Command,
+        entries: impl Iterator<Item = (&'a [u8], &'a [u8])> + Clone,
+        body: &[u8],
+    ) -> Result<(), UsageError> {
+        let before = self.core.pending_transmit();
+        self.core.queue_parts(now, command, entries, body)?;
+        self.check_output(before, false)
+    }
+
     /// Takes back what was queued past `before` if it went over the output limit.
     pub(crate) fn check_output(&mut self, before: usize, exempt: bool) -> Result<(), UsageError> {
         let after = self.core.pending_transmit();

@@ -708,31 +708,33 @@ impl<I: Timestamp> ServerConnection<I> {
         message_id: impl AsRef<[u8]>,
         content: &Frame,
     ) -> Result<(), UsageError> {
-        self.check_sending(Command::Message)?;
-        let version = self.negotiated();
-        let subscription = subscription.as_ref();
-        let message_id = message_id.as_ref();
-        let sub = self.session.subscription(subscription).ok_or_else(|| {
-            RuleViolation::UnknownSubscription {
-                id: shown(subscription, 64),
-            }
-        })?;
+        let (subscription, message_id) = (subscription.as_ref(), message_id.as_ref());
+        let (has_id, ack) = self.delivery(subscription)?;
         let h = content.headers();
-        let destination = h.get(DESTINATION).unwrap_or(&sub.destination);
-        let mut b = Frame::builder(Command::Message)
-            .header(DESTINATION, destination)
-            .header(MESSAGE_ID, message_id);
-        if sub.has_id {
-            b = b.header(SUBSCRIPTION, subscription);
-        }
-        if version == Version::V1_2 && sub.ack.needs_ack() {
-            b = b.header(ACK, message_id);
-        }
+        // The content's destination, else the subscription's (looked up through the field, so
+        // that the transmit queue can be borrowed beside it).
+        let destination = h
+            .get(DESTINATION)
+            .or_else(|| {
+                self.session
+                    .subscription(subscription)
+                    .map(|s| &s.destination[..])
+            })
+            .unwrap_or_default();
+        let fixed = [
+            Some((DESTINATION.as_bytes(), destination)),
+            Some((MESSAGE_ID.as_bytes(), message_id)),
+            has_id.then_some((SUBSCRIPTION.as_bytes(), subscription)),
+            ack.then_some((ACK.as_bytes(), message_id)),
+        ];
         let copied = h
             .iter()
             .filter(|(name, _)| !NOT_COPIED.iter().any(|n| n.as_bytes() == *name));
-        let frame = b.headers(copied).body(content.body_bytes()).build();
-        self.queue_or_drop(now, &frame)
+        let entries = fixed.iter().flatten().copied().chain(copied);
+        let before = self.core.pending_transmit();
+        self.core
+            .queue_parts(now, &Command::Message, entries, content.body())?;
+        self.check_output_or_drop(now, before)
     }
 
     /// [`message`](ServerConnection::message) for a message delivered to many subscriptions:
@@ -746,23 +748,15 @@ impl<I: Timestamp> ServerConnection<I> {
         message_id: impl AsRef<[u8]>,
         prepared: &PreparedMessage,
     ) -> Result<(), UsageError> {
-        self.check_sending(Command::Message)?;
-        let version = self.negotiated();
-        let subscription = subscription.as_ref();
-        let message_id = message_id.as_ref();
-        let sub = self.session.subscription(subscription).ok_or_else(|| {
-            RuleViolation::UnknownSubscription {
-                id: shown(subscription, 64),
-            }
-        })?;
-        let (has_id, ack) = (sub.has_id, version == Version::V1_2 && sub.ack.needs_ack());
+        let (subscription, message_id) = (subscription.as_ref(), message_id.as_ref());
+        let (has_id, ack) = self.delivery(subscription)?;
         // Ids are written as they are: one that would need escaping (or cannot be written in
         // this version) takes the general path, which escapes or refuses it.
         if !is_plain(message_id) || (has_id && !is_plain(subscription)) {
             let content = prepared.frame.clone();
             return self.message(now, subscription, message_id, &content);
         }
-        let shared = prepared.shared(version)?;
+        let shared = prepared.shared(self.negotiated())?;
         let before = self.core.pending_transmit();
         let out = self.core.out_mut();
         out.reserve(64 + message_id.len() * 2 + subscription.len() + shared.len());
@@ -781,6 +775,20 @@ impl<I: Timestamp> ServerConnection<I> {
         self.check_output_or_drop(now, before)?;
         self.core.note_tx(now);
         Ok(())
+    }
+
+    /// Whether a MESSAGE may go to `subscription` now, and if so whether it names the
+    /// subscription (only a 1.0 SUBSCRIBE may have had no id) and carries `ack` (1.2, `client`
+    /// and `client-individual`, S-14).
+    fn delivery(&self, subscription: &[u8]) -> Result<(bool, bool), UsageError> {
+        self.check_sending(Command::Message)?;
+        let sub = self.session.subscription(subscription).ok_or_else(|| {
+            RuleViolation::UnknownSubscription {
+                id: shown(subscription, 64),
+            }
+        })?;
+        let ack = self.negotiated() == Version::V1_2 && sub.ack.needs_ack();
+        Ok((sub.has_id, ack))
     }
 
     /// Queues `frame` within the output limit; past it, applies the slow-consumer policy.

@@ -8,7 +8,7 @@ use bytes::{Bytes, BytesMut};
 use crate::decode::Decoder;
 use crate::encode::Encoder;
 use crate::error::{DecodeError, EncodeError};
-use crate::frame::Frame;
+use crate::frame::{Command, Frame};
 use crate::limits::Limits;
 use crate::version::Version;
 
@@ -150,6 +150,21 @@ impl<I: Timestamp> Core<I> {
     /// Encodes `frame` onto the transmit queue; on error nothing is queued (E-9).
     pub(crate) fn queue(&mut self, now: I, frame: &Frame) -> Result<(), EncodeError> {
         self.encoder.encode(frame, &mut self.out)?;
+        self.note_tx(now);
+        Ok(())
+    }
+
+    /// Encodes a frame given as its parts onto the transmit queue (see
+    /// `Encoder::encode_parts`); on error nothing is queued.
+    pub(crate) fn queue_parts<'a>(
+        &mut self,
+        now: I,
+        command: &Command,
+        entries: impl Iterator<Item = (&'a [u8], &'a [u8])> + Clone,
+        body: &[u8],
+    ) -> Result<(), EncodeError> {
+        self.encoder
+            .encode_parts(command, entries, body, &mut self.out)?;
         self.note_tx(now);
         Ok(())
     }
