@@ -4,7 +4,7 @@ use bytes::BytesMut;
 use memchr::memchr;
 
 use crate::error::{shown, EncodeError, Unrepresentable};
-use crate::escape::{escape_into, is_plain, plan_text};
+use crate::escape::{escape_into, is_plain, plan_text, specials};
 use crate::frame::{is_extension_word, Command, Frame};
 use crate::numbers::parse_content_length;
 use crate::version::Version;
@@ -117,15 +117,17 @@ impl Encoder {
             omit_length: false,
         };
         check_command(shape, self.version)?;
-        let (mut count, mut text_len, mut plain) = (0, 0, true);
+        // One pass gathers what the plain path needs: no early exit, a table lookup per octet
+        // (the texts are short), and the count and length to bound the head.
+        let (mut count, mut text_len, mut seen) = (0, 0, 0);
         for (name, value) in entries.clone() {
             count += 1;
             text_len += name.len() + value.len();
-            plain &= is_plain(name) && is_plain(value);
+            seen |= specials(name) | specials(value);
         }
         let start = dst.len();
         let written =
-            plain.then(|| self.encode_plain(shape, entries.clone(), count, text_len, dst));
+            (seen == 0).then(|| self.encode_plain(shape, entries.clone(), count, text_len, dst));
         self.finish(Fallback::Parts(shape, entries), start, written, dst)
     }
 
