@@ -6,7 +6,6 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use bytes::Bytes;
-use smallvec::SmallVec;
 
 use crate::error::HeaderUtf8Error;
 use crate::escape::is_plain;
@@ -23,9 +22,12 @@ const LINE_LEN: usize = 4;
 /// frames carry 9 or 10 (the RabbitMQ and ActiveMQ captures in `interop/`).
 pub(crate) const RAW_ENTRIES: usize = 11;
 /// Octets at the front of a side buffer: first name start (`u16`), compact lines (`u8`),
-/// whether any entry points into the received bytes (`u8`), entry count (`u32`). At the front
-/// rather than the end, so that reading it and then the text walks forward through memory.
-const SIDE_HEADER: usize = 8;
+/// whether any entry points into the received bytes (`u8`), entry count (`u32`), where the
+/// owned text ends (`u32`) and where the spans start (`u32`). At the front rather than the end,
+/// so that reading it and then the text walks forward through memory. The two offsets let a
+/// list built by hand keep room between its text and its spans, and after its spans: the
+/// growing buffer of a [`Draft`] is its finished table, frozen without a copy.
+const SIDE_HEADER: usize = 16;
 
 /// Where a name or value lives: `start` (with the [`OWNED`] flag) and length.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,6 +133,7 @@ pub(crate) fn side_buffer(owned: &[u8], entries: &Recorder) -> Bytes {
         entries.compact(),
         true,
         entries.len,
+        SIDE_HEADER + owned.len(),
     ));
     side.extend_from_slice(owned);
     side.extend_from_slice(spans);
@@ -140,13 +143,55 @@ pub(crate) fn side_buffer(owned: &[u8], entries: &Recorder) -> Bytes {
 }
 
 /// The [`SIDE_HEADER`] octets.
-fn side_header(first: u16, compact: usize, uses_raw: bool, count: usize) -> [u8; SIDE_HEADER] {
+/// A decoded frame's: its text ends at `text_end`, where its spans start.
+fn side_header(
+    first: u16,
+    compact: usize,
+    uses_raw: bool,
+    count: usize,
+    text_end: usize,
+) -> [u8; SIDE_HEADER] {
     let mut out = [0u8; SIDE_HEADER];
     out[..2].copy_from_slice(&first.to_le_bytes());
     out[2] = compact as u8;
     out[3] = u8::from(uses_raw);
-    out[4..].copy_from_slice(&(count as u32).to_le_bytes());
+    out[4..8].copy_from_slice(&(count as u32).to_le_bytes());
+    out[8..12].copy_from_slice(&(text_end as u32).to_le_bytes());
+    out[12..16].copy_from_slice(&(text_end as u32).to_le_bytes());
     out
+}
+
+/// The `u32` at `at` of a side buffer's header.
+#[inline(always)]
+fn word_at(header: &[u8], at: usize) -> usize {
+    u32::from_le_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]]) as usize
+}
+
+/// The storage of a side buffer (a frozen table's or a draft's); an empty one has no entries.
+#[inline(always)]
+fn side_parts(meta: &[u8]) -> Parts<'_> {
+    let Some(header) = meta.get(..SIDE_HEADER) else {
+        return Parts {
+            text: &[],
+            spans: &[],
+            lines: &[],
+            first: 0,
+            uses_raw: false,
+            count: 0,
+        };
+    };
+    let compact = usize::from(header[2]);
+    let count = word_at(header, 4);
+    let (text_end, spans_at) = (word_at(header, 8), word_at(header, 12));
+    let lines_at = meta.len() - compact * LINE_LEN;
+    Parts {
+        text: &meta[SIDE_HEADER..text_end],
+        spans: &meta[spans_at..spans_at + (count - compact) * ENTRY_LEN],
+        lines: &meta[lines_at..],
+        first: usize::from(u16::from_le_bytes([header[0], header[1]])),
+        uses_raw: header[3] != 0,
+        count,
+    }
 }
 
 /// Where a list's entries live.
@@ -163,15 +208,15 @@ pub(crate) enum Table {
     /// bytes) and no side buffer.
     Raw(RawLines),
     /// A side buffer `[header][owned text][spans][compact lines]` (see [`SIDE_HEADER`]), or
-    /// empty when there are no entries. Lists built or edited by hand have owned spans only;
-    /// decoded ones that do not fit `Raw` start with compact lines and go on with spans.
+    /// empty when there are no entries. Lists built or edited by hand have owned spans only
+    /// (and may keep room after their text and after their spans); decoded ones that do not
+    /// fit `Raw` start with compact lines and go on with spans.
     Owned(Bytes),
-    /// A list being built or edited: its text and spans in growable buffers, so that an
-    /// appended entry costs O(1) amortized instead of a copy of the whole side buffer. Boxed to
-    /// keep `Table` (and so `Frame`) as small as the other two forms make it. The builder
-    /// freezes its list into [`Table::Owned`] once, in `build()`; a list edited in place stays
-    /// here until cloned.
-    Editing(Box<Draft>),
+    /// A list being edited: a side buffer with room to grow (a [`Draft`]), so that an appended
+    /// entry costs O(1) amortized instead of a copy of the whole side buffer. A list edited in
+    /// place stays here until cloned; the builder hands its draft over as [`Table::Owned`]
+    /// without a copy.
+    Editing(Draft),
 }
 
 impl Clone for Table {
@@ -186,21 +231,27 @@ impl Clone for Table {
     }
 }
 
-/// Entries kept inline by a [`Draft`] before it spills to the heap: a SEND or MESSAGE rarely
-/// has more.
+/// Span entries a [`Draft`] first has room for: a SEND or MESSAGE rarely has more.
 const DRAFT_ENTRIES: usize = 8;
-/// Text octets kept inline by a [`Draft`]: the names and values of a typical SEND (about 80
-/// octets for destination, content-type, receipt and one user header).
-const DRAFT_TEXT: usize = 128;
+/// Text octets a [`Draft`] first has room for: the names and values of a typical SEND (about
+/// 80 octets for destination, content-type, receipt and one user header). With the header and
+/// the spans, one 256-octet allocation.
+const DRAFT_TEXT: usize = 112;
+/// Room a finished draft may keep unused before [`Draft::into_table`] copies it to its exact
+/// size (as well as more than half its used size).
+const DRAFT_SLACK: usize = 256;
 
-/// An all-owned header list in growable form: names and values appended to one text buffer,
-/// and a span entry per header into it (in the side buffer's span format, so readers walk it
-/// like a frozen list). Appending is amortized O(1); [`Draft::freeze`] copies it once into a
-/// side buffer of its exact size.
+/// An all-owned header list in growable form, laid out as its finished side buffer:
+/// `[header][text, room][spans, room]`. Names and values are appended to the text, a span
+/// entry per header to the spans; when either runs out of room the buffer is reallocated with
+/// twice that room (amortized O(1) an entry). The header says where the text ends and the
+/// spans start, so freezing it is handing the buffer over: one allocation for a small list,
+/// built and frozen.
 #[derive(Clone, Default)]
 pub(crate) struct Draft {
-    text: SmallVec<[u8; DRAFT_TEXT]>,
-    spans: SmallVec<[[u8; ENTRY_LEN]; DRAFT_ENTRIES]>,
+    /// The side buffer, every octet initialized (its length is its capacity); empty until the
+    /// first entry.
+    buf: Box<[u8]>,
 }
 
 impl fmt::Debug for Draft {
@@ -214,28 +265,37 @@ impl fmt::Debug for Draft {
 impl Draft {
     /// A draft holding the entries of `headers`.
     fn of(headers: &Headers) -> Draft {
-        let mut draft = Draft::default();
         let parts = headers.parts();
-        if !parts.uses_raw {
-            // Owned spans are offsets into the text: copy both as they are.
-            draft.text.extend_from_slice(parts.text);
-            draft
-                .spans
-                .extend(parts.spans.chunks_exact(ENTRY_LEN).map(|span| {
-                    *<&[u8; ENTRY_LEN]>::try_from(span).expect("chunks_exact gives ENTRY_LEN")
-                }));
-        } else {
-            for (name, value) in headers.iter() {
-                draft.push(name, value);
+        match &headers.table {
+            // The same layout: copy it as it is (the next append makes room).
+            Table::Owned(meta) if !parts.uses_raw => Draft {
+                buf: Box::from(&meta[..]),
+            },
+            Table::Editing(draft) => draft.clone(),
+            _ => {
+                let mut draft = Draft::default();
+                draft.grow(headers.text_len_bound(), parts.count);
+                for (name, value) in headers.iter() {
+                    draft.push(name, value);
+                }
+                draft
             }
         }
-        draft
+    }
+
+    /// Entries, end of the text and start of the spans.
+    #[inline(always)]
+    fn state(&self) -> (usize, usize, usize) {
+        match self.buf.get(..SIDE_HEADER) {
+            Some(h) => (word_at(h, 4), word_at(h, 8), word_at(h, 12)),
+            None => (0, SIDE_HEADER, SIDE_HEADER),
+        }
     }
 
     /// Number of entries.
     #[inline]
     pub(crate) fn len(&self) -> usize {
-        self.spans.len()
+        self.state().0
     }
 
     /// Appends an entry.
@@ -243,19 +303,75 @@ impl Draft {
     /// # Panics
     ///
     /// If the text would exceed 2 GiB (spans address it with 31 bits).
-    #[inline]
+    //
+    // Always: inlined where the name and value lengths are known (literals), their copies are
+    // a few moves instead of `memcpy` calls.
+    #[inline(always)]
     pub(crate) fn push(&mut self, name: &[u8], value: &[u8]) {
-        let at = self.text.len();
+        let added = name.len() + value.len();
+        let (mut count, mut text_end, mut spans_at) = self.state();
+        if added > spans_at - text_end || spans_at + (count + 1) * ENTRY_LEN > self.buf.len() {
+            self.grow(added, 1);
+            (count, text_end, spans_at) = self.state();
+        }
+        let buf = &mut self.buf[..];
+        let value_at = text_end + name.len();
+        buf[text_end..value_at].copy_from_slice(name);
+        buf[value_at..value_at + value.len()].copy_from_slice(value);
+        let span_at = spans_at + count * ENTRY_LEN;
+        buf[span_at..span_at + ENTRY_LEN].copy_from_slice(&entry_bytes(
+            Span::owned(text_end - SIDE_HEADER, name.len()),
+            Span::owned(value_at - SIDE_HEADER, value.len()),
+        ));
+        buf[4..8].copy_from_slice(&((count + 1) as u32).to_le_bytes());
+        buf[8..12].copy_from_slice(&((value_at + value.len()) as u32).to_le_bytes());
+    }
+
+    /// Makes room for `text` more octets of text and `entries` more entries: at least twice
+    /// the room of whichever ran out.
+    ///
+    /// # Panics
+    ///
+    /// If the text would exceed 2 GiB.
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self, text: usize, entries: usize) {
+        let (count, text_end, spans_at) = self.state();
+        let text_used = text_end - SIDE_HEADER;
+        let spans_used = count * ENTRY_LEN;
         assert!(
-            at + name.len() + value.len() < OWNED as usize,
+            text_used + text < OWNED as usize,
             "more than 2 GiB of header bytes in one header list"
         );
-        self.text.extend_from_slice(name);
-        self.text.extend_from_slice(value);
-        self.spans.push(entry_bytes(
-            Span::owned(at, name.len()),
-            Span::owned(at + name.len(), value.len()),
-        ));
+        let (mut text_room, mut span_room) = (
+            spans_at - SIDE_HEADER,
+            self.buf.len().saturating_sub(spans_at),
+        );
+        if text_used + text > text_room {
+            text_room = (2 * text_room).max(text_used + text).max(DRAFT_TEXT);
+        }
+        if spans_used + entries * ENTRY_LEN > span_room {
+            span_room = (2 * span_room)
+                .max(spans_used + entries * ENTRY_LEN)
+                .max(DRAFT_ENTRIES * ENTRY_LEN);
+        }
+        let new_spans_at = SIDE_HEADER + text_room;
+        // Not `vec![0; n]`: that asks for zeroed memory (`calloc`), which in glibc skips the
+        // thread cache that `malloc` serves small blocks from.
+        #[allow(clippy::slow_vector_initialization)]
+        let mut buf = Vec::with_capacity(new_spans_at + span_room);
+        buf.resize(new_spans_at + span_room, 0);
+        let mut buf = buf.into_boxed_slice();
+        assert!(buf.len() <= u32::MAX as usize, "header list too large");
+        if !self.buf.is_empty() {
+            buf[SIDE_HEADER..text_end].copy_from_slice(&self.buf[SIDE_HEADER..text_end]);
+            buf[new_spans_at..new_spans_at + spans_used]
+                .copy_from_slice(&self.buf[spans_at..spans_at + spans_used]);
+        }
+        buf[4..8].copy_from_slice(&(count as u32).to_le_bytes());
+        buf[8..12].copy_from_slice(&(text_end as u32).to_le_bytes());
+        buf[12..16].copy_from_slice(&(new_spans_at as u32).to_le_bytes());
+        self.buf = buf;
     }
 
     /// Removes every entry named `name`, and its text; returns how many there were.
@@ -269,27 +385,48 @@ impl Draft {
 
     /// The entries, in order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> + Clone + '_ {
-        self.spans.iter().map(|span| {
+        let parts = side_parts(&self.buf);
+        parts.spans.chunks_exact(ENTRY_LEN).map(move |span| {
             let entry = Entry::read(span);
             (
-                entry.name.bytes_in(&[], &self.text),
-                entry.value.bytes_in(&[], &self.text),
+                entry.name.bytes_in(&[], parts.text),
+                entry.value.bytes_in(&[], parts.text),
             )
         })
     }
 
-    /// The list in its frozen form: one side buffer of exactly its size.
+    /// Octets in use: the header, the text and the spans.
+    fn used(&self) -> usize {
+        let (count, text_end, _) = self.state();
+        text_end + count * ENTRY_LEN
+    }
+
+    /// The list in its frozen form: a copy of exactly its size.
     pub(crate) fn freeze(&self) -> Table {
-        if self.spans.is_empty() {
+        let (count, text_end, spans_at) = self.state();
+        if count == 0 {
             return Table::Owned(Bytes::new());
         }
-        let spans = self.spans.as_flattened();
-        let mut side = Vec::with_capacity(SIDE_HEADER + self.text.len() + spans.len());
-        side.extend_from_slice(&side_header(0, 0, false, self.spans.len()));
-        side.extend_from_slice(&self.text);
-        side.extend_from_slice(spans);
+        let mut side = Vec::with_capacity(self.used());
+        side.extend_from_slice(&self.buf[..text_end]);
+        side.extend_from_slice(&self.buf[spans_at..spans_at + count * ENTRY_LEN]);
+        side[12..16].copy_from_slice(&(text_end as u32).to_le_bytes());
         // Length equal to capacity: the `Bytes` owns the allocation without a shared count.
         Table::Owned(Bytes::from(side))
+    }
+
+    /// The list in its frozen form: the buffer itself, unless it has much room to spare.
+    #[inline]
+    pub(crate) fn into_table(self) -> Table {
+        if self.buf.is_empty() {
+            return Table::Owned(Bytes::new());
+        }
+        let spare = self.buf.len() - self.used();
+        if spare > DRAFT_SLACK && spare > self.used() / 2 {
+            return self.freeze();
+        }
+        // A boxed slice: the `Bytes` owns the allocation without a shared count.
+        Table::Owned(Bytes::from(self.buf))
     }
 }
 
@@ -468,10 +605,10 @@ impl Headers {
 
     /// A list built by hand, frozen from `draft`, that keeps `raw` (a frame's body).
     #[inline]
-    pub(crate) fn built(raw: Bytes, draft: &Draft) -> Headers {
+    pub(crate) fn built(raw: Bytes, draft: Draft) -> Headers {
         Headers {
             raw,
-            table: draft.freeze(),
+            table: draft.into_table(),
         }
     }
 
@@ -511,39 +648,8 @@ impl Headers {
                 uses_raw: raw.len > 0,
                 count: usize::from(raw.len),
             },
-            Table::Owned(meta) => {
-                let Some(header) = meta.get(..SIDE_HEADER) else {
-                    return Parts {
-                        text: &[],
-                        spans: &[],
-                        lines: &[],
-                        first: 0,
-                        uses_raw: false,
-                        count: 0,
-                    };
-                };
-                let compact = usize::from(header[2]);
-                let count =
-                    u32::from_le_bytes([header[4], header[5], header[6], header[7]]) as usize;
-                let lines_at = meta.len() - compact * LINE_LEN;
-                let spans_at = lines_at - (count - compact) * ENTRY_LEN;
-                Parts {
-                    text: &meta[SIDE_HEADER..spans_at],
-                    spans: &meta[spans_at..lines_at],
-                    lines: &meta[lines_at..],
-                    first: usize::from(u16::from_le_bytes([header[0], header[1]])),
-                    uses_raw: header[3] != 0,
-                    count,
-                }
-            }
-            Table::Editing(draft) => Parts {
-                text: &draft.text,
-                spans: draft.spans.as_flattened(),
-                lines: &[],
-                first: 0,
-                uses_raw: false,
-                count: draft.len(),
-            },
+            Table::Owned(meta) => side_parts(meta),
+            Table::Editing(draft) => side_parts(&draft.buf),
         }
     }
 
@@ -551,7 +657,7 @@ impl Headers {
     /// appends are amortized O(1)).
     fn editing(&mut self) -> &mut Draft {
         if !matches!(self.table, Table::Editing(_)) {
-            self.table = Table::Editing(Box::new(Draft::of(self)));
+            self.table = Table::Editing(Draft::of(self));
         }
         match &mut self.table {
             Table::Editing(draft) => draft,
@@ -750,7 +856,7 @@ impl<N: AsRef<[u8]>, V: AsRef<[u8]>> FromIterator<(N, V)> for Headers {
         }
         Headers {
             raw: Bytes::new(),
-            table: draft.freeze(),
+            table: draft.into_table(),
         }
     }
 }
