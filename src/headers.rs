@@ -384,7 +384,7 @@ impl Draft {
     }
 
     /// The entries, in order.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> + Clone + '_ {
+    fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
         let parts = side_parts(&self.buf);
         parts.spans.chunks_exact(ENTRY_LEN).map(move |span| {
             let entry = Entry::read(span);
@@ -699,17 +699,41 @@ impl Headers {
     /// (for a decoded frame and a value that needed no unescaping, the received bytes). On a
     /// list edited in place and not cloned since, the value is copied.
     pub fn get_bytes(&self, name: impl AsRef<[u8]>) -> Option<Bytes> {
-        let value = self.get(name)?;
+        Some(self.share(self.get(name)?))
+    }
+
+    /// The first value of each of `names` (H-6), found in one walk over the entries: what a
+    /// connection reads of every frame it receives, without a walk per header.
+    pub(crate) fn get_each<const N: usize>(&self, names: [&str; N]) -> [Option<&[u8]>; N] {
+        let mut found = [None; N];
+        let mut missing = N;
+        for (name, value) in self.iter() {
+            for (slot, wanted) in found.iter_mut().zip(names) {
+                if slot.is_none() && name == wanted.as_bytes() {
+                    *slot = Some(value);
+                    missing -= 1;
+                }
+            }
+            if missing == 0 {
+                break;
+            }
+        }
+        found
+    }
+
+    /// `value`, a value of this list, as a `Bytes` sharing the list's storage where it can (see
+    /// [`get_bytes`](Headers::get_bytes)).
+    pub(crate) fn share(&self, value: &[u8]) -> Bytes {
         let within = |whole: &[u8]| {
             let start = whole.as_ptr() as usize;
             let at = value.as_ptr() as usize;
             at >= start && at + value.len() <= start + whole.len()
         };
-        Some(match &self.table {
+        match &self.table {
             Table::Owned(meta) if !within(&self.raw) => meta.slice_ref(value),
             Table::Editing(_) => Bytes::copy_from_slice(value),
             _ => self.raw.slice_ref(value),
-        })
+        }
     }
 
     /// The value of the first entry named `name` as UTF-8 text (H-10, D-11).

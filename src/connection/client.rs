@@ -858,30 +858,34 @@ impl<I: Timestamp> ClientConnection<I> {
                 version,
             })
         };
-        let (destination, message_id) = match (h.get_bytes(DESTINATION), h.get_bytes(MESSAGE_ID)) {
+        // The headers a MESSAGE needs, read in one walk (S-13, S-14).
+        let [destination, message_id, subscription, ack] =
+            h.get_each([DESTINATION, MESSAGE_ID, SUBSCRIPTION, ACK]);
+        let (destination, message_id) = match (destination, message_id) {
             (Some(d), Some(m)) => (d, m),
             (None, _) => return self.violation(missing(DESTINATION), frame),
             (_, None) => return self.violation(missing(MESSAGE_ID), frame),
         };
-        let subscription = h.get_bytes(SUBSCRIPTION);
         if subscription.is_none() && version != Version::V1_0 {
             return self.violation(missing(SUBSCRIPTION), frame);
         }
-        let known = match &subscription {
+        let known = match subscription {
             Some(id) => self.session.subscription(id),
-            None => self.session.subscription_to(&destination),
+            None => self.session.subscription_to(destination),
         };
         let ack_mode = known.map(|s| s.ack);
-        if version == Version::V1_2 && ack_mode.is_some_and(AckMode::needs_ack) && !h.contains(ACK)
-        {
+        if version == Version::V1_2 && ack_mode.is_some_and(AckMode::needs_ack) && ack.is_none() {
             return self.violation(missing(ACK), frame);
         }
+        let unknown_subscription = known.is_none();
+        let (destination, message_id) = (h.share(destination), h.share(message_id));
+        let subscription = subscription.map(|id| h.share(id));
         self.events.push_back(ClientEvent::Message(Message {
             destination,
             message_id,
             subscription,
             ack_mode,
-            unknown_subscription: known.is_none(),
+            unknown_subscription,
             frame,
         }));
     }

@@ -15,6 +15,7 @@ use alloc::string::String;
 use core::time::Duration;
 
 use bytes::Bytes;
+use smallvec::SmallVec;
 
 use crate::frame::Frame;
 use crate::heartbeat::Heartbeat;
@@ -120,7 +121,48 @@ pub struct FrameOptions {
     pub(crate) transaction: Option<Bytes>,
     /// The extra headers, kept as the builder keeps them: appending one copies its name and
     /// value into an inline buffer, not into two allocations.
-    pub(crate) headers: crate::headers::Draft,
+    pub(crate) headers: ExtraHeaders,
+}
+
+/// The extra headers of a [`FrameOptions`]: names and values back to back in one buffer, held
+/// inline for the few a call usually adds (no allocation), walked in order.
+#[derive(Clone, Default)]
+pub(crate) struct ExtraHeaders {
+    text: SmallVec<[u8; 64]>,
+    /// Where each entry's name starts, where its value starts and where it ends, in `text`.
+    entries: SmallVec<[(usize, usize, usize); 4]>,
+}
+
+impl ExtraHeaders {
+    fn push(&mut self, name: &[u8], value: &[u8]) {
+        let start = self.text.len();
+        self.text.extend_from_slice(name);
+        let value_start = self.text.len();
+        self.text.extend_from_slice(value);
+        self.entries.push((start, value_start, self.text.len()));
+    }
+
+    /// The `(name, value)` pairs, in the order they were added.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> + Clone + '_ {
+        let text = &self.text[..];
+        self.entries.iter().map(move |&(name, value, end)| {
+            (
+                text.get(name..value).unwrap_or_default(),
+                text.get(value..end).unwrap_or_default(),
+            )
+        })
+    }
+}
+
+impl core::fmt::Debug for ExtraHeaders {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_list()
+            .entries(
+                self.iter()
+                    .map(|(n, v)| (String::from_utf8_lossy(n), String::from_utf8_lossy(v))),
+            )
+            .finish()
+    }
 }
 
 impl FrameOptions {

@@ -895,11 +895,42 @@ impl<I: Timestamp> ServerConnection<I> {
         if self.state == State::Idle {
             // accepts() let only CONNECT and STOMP through: no receipt to name (C-11).
             self.on_connect(frame).map_err(|err| (err, None))
+        } else if *command == Command::Send {
+            self.on_send(frame)
         } else {
             let receipt = frame.headers().get_bytes(RECEIPT);
             self.on_session_frame(frame, receipt.clone())
                 .map_err(|err| (err, receipt))
         }
+    }
+
+    /// A SEND, the frame a broker receives most: its headers read in one walk (S-3, S-11).
+    fn on_send(&mut self, frame: Frame) -> Result<(), (ConnectionError, Option<Bytes>)> {
+        let h = frame.headers();
+        let [receipt, destination, transaction] = h.get_each([RECEIPT, DESTINATION, TRANSACTION]);
+        let receipt = receipt.map(|r| h.share(r));
+        let checked = destination
+            .ok_or_else(|| RuleViolation::MissingHeader {
+                command: Command::Send,
+                header: DESTINATION,
+                version: self.negotiated(),
+            })
+            .and_then(|destination| {
+                self.session.check_transaction_open(transaction)?;
+                Ok(destination)
+            });
+        let destination = match checked {
+            Ok(destination) => h.share(destination),
+            Err(err) => return Err((err.into(), receipt)),
+        };
+        let transaction = transaction.map(|tx| h.share(tx));
+        self.events.push_back(ServerEvent::Send {
+            destination,
+            transaction,
+            receipt,
+            frame,
+        });
+        Ok(())
     }
 
     fn on_connect(&mut self, frame: Frame) -> Result<(), ConnectionError> {
@@ -955,22 +986,8 @@ impl<I: Timestamp> ServerConnection<I> {
         let version = self.negotiated();
         let command = frame.command().clone();
         let h = frame.headers();
-        let require = |header: &'static str| {
-            h.get_bytes(header)
-                .ok_or_else(|| RuleViolation::MissingHeader {
-                    command: command.clone(),
-                    header,
-                    version,
-                })
-        };
         let config = &self.role.config;
         let event = match command {
-            Command::Send => ServerEvent::Send {
-                destination: require(DESTINATION)?,
-                transaction: self.session.check_in_transaction(h)?,
-                receipt,
-                frame,
-            },
             Command::Subscribe => {
                 let (id, sub) = self.session.check_subscribe(h, version)?;
                 if self.session.subscription_count() >= config.max_subscriptions {

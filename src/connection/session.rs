@@ -198,13 +198,21 @@ impl Session {
     /// The `transaction` header of a SEND, ACK or NACK, which must name an open transaction
     /// (S-11).
     pub(crate) fn check_in_transaction(&self, h: &Headers) -> Result<Option<Bytes>, RuleViolation> {
-        match h.get_bytes(TRANSACTION) {
-            Some(tx) if !self.transactions.contains(&tx) => {
-                Err(RuleViolation::UnknownTransaction {
-                    transaction: shown(&tx, 64),
-                })
-            }
-            tx => Ok(tx),
+        let tx = h.get(TRANSACTION);
+        self.check_transaction_open(tx)?;
+        Ok(tx.map(|tx| h.share(tx)))
+    }
+
+    /// Checks that `transaction`, if any, names an open transaction (S-11).
+    pub(crate) fn check_transaction_open(
+        &self,
+        transaction: Option<&[u8]>,
+    ) -> Result<(), RuleViolation> {
+        match transaction {
+            Some(tx) if !self.transactions.contains(tx) => Err(RuleViolation::UnknownTransaction {
+                transaction: shown(tx, 64),
+            }),
+            _ => Ok(()),
         }
     }
 
