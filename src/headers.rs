@@ -709,7 +709,8 @@ impl Headers {
         let mut missing = N;
         for (name, value) in self.iter() {
             for (slot, wanted) in found.iter_mut().zip(names) {
-                if slot.is_none() && name == wanted.as_bytes() {
+                // The length first: most names differ in it, and that takes no call.
+                if name.len() == wanted.len() && slot.is_none() && name == wanted.as_bytes() {
                     *slot = Some(value);
                     missing -= 1;
                 }

@@ -5,6 +5,7 @@ use alloc::vec::Vec;
 use core::time::Duration;
 
 use bytes::Bytes;
+use smallvec::SmallVec;
 
 use crate::error::shown;
 use crate::frame::{Command, Frame};
@@ -439,20 +440,19 @@ impl<I: Timestamp> ClientConnection<I> {
                 return Err(RuleViolation::UnknownTransaction { transaction }.into());
             }
         }
-        let fixed = [
-            Some((DESTINATION.as_bytes(), destination)),
-            receipt.as_deref().map(|id| (RECEIPT.as_bytes(), id)),
-            options
-                .transaction
-                .as_deref()
-                .map(|tx| (TRANSACTION.as_bytes(), tx)),
-        ];
-        let entries = fixed
-            .iter()
-            .flatten()
-            .copied()
-            .chain(options.headers.iter());
-        self.queue_parts(now, &Command::Send, entries, &body)?;
+        // The headers as one list of slices, walked twice by the encoder (check, then write).
+        let mut entries: SmallVec<[(&[u8], &[u8]); 8]> = SmallVec::new();
+        entries.push((DESTINATION.as_bytes(), destination));
+        if let Some(id) = &receipt {
+            entries.push((RECEIPT.as_bytes(), id));
+        }
+        if let Some(tx) = &options.transaction {
+            entries.push((TRANSACTION.as_bytes(), tx));
+        }
+        entries.extend(options.headers.iter());
+        let queued = self.queue_parts(now, &Command::Send, entries.iter().copied(), &body);
+        drop(entries);
+        queued?;
         if let Some(id) = &receipt {
             self.role.receipts.insert(id.clone(), Command::Send);
         }
@@ -859,8 +859,8 @@ impl<I: Timestamp> ClientConnection<I> {
             })
         };
         // The headers a MESSAGE needs, read in one walk (S-13, S-14).
-        let [destination, message_id, subscription, ack] =
-            h.get_each([DESTINATION, MESSAGE_ID, SUBSCRIPTION, ACK]);
+        let [destination, message_id, subscription] =
+            h.get_each([DESTINATION, MESSAGE_ID, SUBSCRIPTION]);
         let (destination, message_id) = match (destination, message_id) {
             (Some(d), Some(m)) => (d, m),
             (None, _) => return self.violation(missing(DESTINATION), frame),
@@ -874,7 +874,8 @@ impl<I: Timestamp> ClientConnection<I> {
             None => self.session.subscription_to(destination),
         };
         let ack_mode = known.map(|s| s.ack);
-        if version == Version::V1_2 && ack_mode.is_some_and(AckMode::needs_ack) && ack.is_none() {
+        if version == Version::V1_2 && ack_mode.is_some_and(AckMode::needs_ack) && !h.contains(ACK)
+        {
             return self.violation(missing(ACK), frame);
         }
         let unknown_subscription = known.is_none();

@@ -126,25 +126,66 @@ pub struct FrameOptions {
 
 /// The extra headers of a [`FrameOptions`]: names and values back to back in one buffer, held
 /// inline for the few a call usually adds (no allocation), walked in order.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub(crate) struct ExtraHeaders {
-    text: SmallVec<[u8; 64]>,
-    /// Where each entry's name starts, where its value starts and where it ends, in `text`.
+    /// The text while it fits inline; `spilled` holds it once it does not.
+    inline: [u8; EXTRA_INLINE],
+    len: usize,
+    spilled: Vec<u8>,
+    /// Where each entry's name starts, where its value starts and where it ends, in the text.
     entries: SmallVec<[(usize, usize, usize); 4]>,
+}
+
+/// Octets of extra header text kept inline: a content type and a trace id or two.
+const EXTRA_INLINE: usize = 96;
+
+impl Default for ExtraHeaders {
+    fn default() -> ExtraHeaders {
+        ExtraHeaders {
+            inline: [0; EXTRA_INLINE],
+            len: 0,
+            spilled: Vec::new(),
+            entries: SmallVec::new(),
+        }
+    }
 }
 
 impl ExtraHeaders {
     fn push(&mut self, name: &[u8], value: &[u8]) {
-        let start = self.text.len();
-        self.text.extend_from_slice(name);
-        let value_start = self.text.len();
-        self.text.extend_from_slice(value);
-        self.entries.push((start, value_start, self.text.len()));
+        let start = self.len;
+        self.append(name);
+        let value_start = self.len;
+        self.append(value);
+        self.entries.push((start, value_start, self.len));
+    }
+
+    /// Appends `bytes` to the text: a plain copy while it fits inline (SmallVec's general
+    /// insertion cost more than the copy for these few octets).
+    fn append(&mut self, bytes: &[u8]) {
+        let end = self.len + bytes.len();
+        if self.spilled.is_empty() {
+            if let Some(room) = self.inline.get_mut(self.len..end) {
+                room.copy_from_slice(bytes);
+                self.len = end;
+                return;
+            }
+            self.spilled.extend_from_slice(&self.inline[..self.len]);
+        }
+        self.spilled.extend_from_slice(bytes);
+        self.len = end;
+    }
+
+    fn text(&self) -> &[u8] {
+        if self.spilled.is_empty() {
+            &self.inline[..self.len]
+        } else {
+            &self.spilled
+        }
     }
 
     /// The `(name, value)` pairs, in the order they were added.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> + Clone + '_ {
-        let text = &self.text[..];
+        let text = self.text();
         self.entries.iter().map(move |&(name, value, end)| {
             (
                 text.get(name..value).unwrap_or_default(),
@@ -485,6 +526,28 @@ impl ServerEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn extra_headers_keep_order_and_text_past_the_inline_room() {
+        let mut options = FrameOptions::new();
+        let mut want = alloc::vec::Vec::new();
+        for i in 0..40 {
+            let (name, value) = (alloc::format!("x-{i}"), alloc::format!("value {i}"));
+            options = options.header(&name, &value);
+            want.push((name.into_bytes(), value.into_bytes()));
+        }
+        let got: alloc::vec::Vec<_> = options
+            .headers
+            .iter()
+            .map(|(n, v)| (n.to_vec(), v.to_vec()))
+            .collect();
+        assert_eq!(got, want);
+        let empty = FrameOptions::new().header("", "");
+        assert_eq!(
+            empty.headers.iter().collect::<alloc::vec::Vec<_>>(),
+            [(&b""[..], &b""[..])]
+        );
+    }
 
     #[test]
     fn ack_modes_by_version_s5() {

@@ -7,6 +7,7 @@ use alloc::vec::Vec;
 use core::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use smallvec::SmallVec;
 
 use crate::encode::Encoder;
 use crate::error::{shown, EncodeError};
@@ -721,19 +722,29 @@ impl<I: Timestamp> ServerConnection<I> {
                     .map(|s| &s.destination[..])
             })
             .unwrap_or_default();
-        let fixed = [
-            Some((DESTINATION.as_bytes(), destination)),
-            Some((MESSAGE_ID.as_bytes(), message_id)),
-            has_id.then_some((SUBSCRIPTION.as_bytes(), subscription)),
-            ack.then_some((ACK.as_bytes(), message_id)),
-        ];
-        let copied = h
-            .iter()
-            .filter(|(name, _)| !NOT_COPIED.iter().any(|n| n.as_bytes() == *name));
-        let entries = fixed.iter().flatten().copied().chain(copied);
+        // The headers as one list of slices, walked twice by the encoder (check, then write).
+        let mut entries: SmallVec<[(&[u8], &[u8]); 16]> = SmallVec::new();
+        entries.push((DESTINATION.as_bytes(), destination));
+        entries.push((MESSAGE_ID.as_bytes(), message_id));
+        if has_id {
+            entries.push((SUBSCRIPTION.as_bytes(), subscription));
+        }
+        if ack {
+            entries.push((ACK.as_bytes(), message_id));
+        }
+        entries.extend(
+            h.iter()
+                .filter(|(name, _)| !NOT_COPIED.iter().any(|n| n.as_bytes() == *name)),
+        );
         let before = self.core.pending_transmit();
-        self.core
-            .queue_parts(now, &Command::Message, entries, content.body())?;
+        let queued = self.core.queue_parts(
+            now,
+            &Command::Message,
+            entries.iter().copied(),
+            content.body(),
+        );
+        drop(entries);
+        queued?;
         self.check_output_or_drop(now, before)
     }
 
