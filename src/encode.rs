@@ -101,10 +101,15 @@ impl Encoder {
     /// order, repeats kept) and `body`, exactly as [`encode`](Encoder::encode) would write the
     /// frame they make (`content-length` added for a non-empty body, D-25; the same refusals).
     /// For the connections' typed methods, which know a frame's headers without building one.
+    ///
+    /// `plain` is what the caller knows of the header text: `Some(true)` when it checked that
+    /// no name or value holds a special octet ([`specials`] is 0 for each), `Some(false)` when
+    /// one does, `None` to have it checked here.
     pub(crate) fn encode_parts<'a, E>(
         &self,
         command: &Command,
         entries: E,
+        plain: Option<bool>,
         body: &[u8],
         dst: &mut BytesMut,
     ) -> Result<(), EncodeError>
@@ -117,17 +122,21 @@ impl Encoder {
             omit_length: false,
         };
         check_command(shape, self.version)?;
-        // One pass gathers what the plain path needs: no early exit, a table lookup per octet
-        // (the texts are short), and the count and length to bound the head.
+        // One pass gathers what the plain path needs: the count and length to bound the head,
+        // and unless the caller knows, whether any text is special (a table lookup per octet,
+        // no early exit: the texts are short).
         let (mut count, mut text_len, mut seen) = (0, 0, 0);
         for (name, value) in entries.clone() {
             count += 1;
             text_len += name.len() + value.len();
-            seen |= specials(name) | specials(value);
+            if plain.is_none() {
+                seen |= specials(name) | specials(value);
+            }
         }
+        let plain = plain.unwrap_or(seen == 0);
         let start = dst.len();
         let written =
-            (seen == 0).then(|| self.encode_plain(shape, entries.clone(), count, text_len, dst));
+            plain.then(|| self.encode_plain(shape, entries.clone(), count, text_len, dst));
         self.finish(Fallback::Parts(shape, entries), start, written, dst)
     }
 

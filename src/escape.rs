@@ -173,27 +173,7 @@ fn class_union(text: &[u8]) -> u8 {
 /// [`is_plain`]). A table lookup per octet and no early exit, the cheapest check for the short
 /// texts of a frame given as parts, whose unions are gathered in one pass.
 pub(crate) fn specials(text: &[u8]) -> u8 {
-    // Eight octets at a time as one word: a word with no octet below 0x0E (NUL, LF, CR and a
-    // few control octets) and no colon or backslash is plain. A word that might not be is
-    // looked at exactly, octet by octet: the answer is always the table's.
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    // The classic "has a zero octet" test; octets of 0x80 and up never count.
-    let zero_in = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
-    let below = |x: u64, n: u8| x.wrapping_sub(ONES * u64::from(n)) & !x & HIGH;
-    let mut words = text.chunks_exact(8);
-    for word in &mut words {
-        let mut octets = [0; 8];
-        octets.copy_from_slice(word);
-        let x = u64::from_le_bytes(octets);
-        let suspect = below(x, 0x0E)
-            | zero_in(x ^ (ONES * u64::from(b':')))
-            | zero_in(x ^ (ONES * u64::from(b'\\')));
-        if suspect != 0 {
-            return class_union(text);
-        }
-    }
-    class_union(words.remainder())
+    class_union(text)
 }
 
 /// Whether `text` holds none of NUL, LF, CR, colon and backslash: such text is written as it

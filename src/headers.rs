@@ -704,13 +704,19 @@ impl Headers {
 
     /// The first value of each of `names` (H-6), found in one walk over the entries: what a
     /// connection reads of every frame it receives, without a walk per header.
+    #[inline(always)]
     pub(crate) fn get_each<const N: usize>(&self, names: [&str; N]) -> [Option<&[u8]>; N] {
         let mut found = [None; N];
         let mut missing = N;
         for (name, value) in self.iter() {
             for (slot, wanted) in found.iter_mut().zip(names) {
-                // The length first: most names differ in it, and that takes no call.
-                if name.len() == wanted.len() && slot.is_none() && name == wanted.as_bytes() {
+                let wanted = wanted.as_bytes();
+                // The length and first octet first: most names differ there, at no call.
+                if name.len() == wanted.len()
+                    && name.first() == wanted.first()
+                    && slot.is_none()
+                    && name == wanted
+                {
                     *slot = Some(value);
                     missing -= 1;
                 }

@@ -8,6 +8,7 @@ use bytes::Bytes;
 use smallvec::SmallVec;
 
 use crate::error::shown;
+use crate::escape::{is_plain, specials};
 use crate::frame::{Command, Frame};
 use crate::heartbeat::Heartbeat;
 use crate::limits::Limits;
@@ -441,16 +442,31 @@ impl<I: Timestamp> ClientConnection<I> {
             }
         }
         // The headers as one list of slices, walked twice by the encoder (check, then write).
+        // What the encoder would check is known here: the names it adds are constants, their
+        // values are checked one by one, and the extra headers' text lies in one buffer,
+        // checked in one scan.
         let mut entries: SmallVec<[(&[u8], &[u8]); 8]> = SmallVec::new();
+        let mut seen = specials(destination);
         entries.push((DESTINATION.as_bytes(), destination));
         if let Some(id) = &receipt {
+            seen |= specials(id);
             entries.push((RECEIPT.as_bytes(), id));
         }
         if let Some(tx) = &options.transaction {
+            seen |= specials(tx);
             entries.push((TRANSACTION.as_bytes(), tx));
         }
-        entries.extend(options.headers.iter());
-        let queued = self.queue_parts(now, &Command::Send, entries.iter().copied(), &body);
+        for entry in options.headers.iter() {
+            entries.push(entry);
+        }
+        let plain = seen == 0 && is_plain(options.headers.text());
+        let queued = self.queue_parts(
+            now,
+            &Command::Send,
+            entries.iter().copied(),
+            Some(plain),
+            &body,
+        );
         drop(entries);
         queued?;
         if let Some(id) = &receipt {

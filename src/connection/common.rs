@@ -426,10 +426,11 @@ impl<R: Role, I: Timestamp> Connection<R, I> {
         now: I,
         command: &Command,
         entries: impl Iterator<Item = (&'a [u8], &'a [u8])> + Clone,
+        plain: Option<bool>,
         body: &[u8],
     ) -> Result<(), UsageError> {
         let before = self.core.pending_transmit();
-        self.core.queue_parts(now, command, entries, body)?;
+        self.core.queue_parts(now, command, entries, plain, body)?;
         self.check_output(before, false)
     }
 

@@ -175,7 +175,8 @@ impl ExtraHeaders {
         self.len = end;
     }
 
-    fn text(&self) -> &[u8] {
+    /// All names and values, back to back.
+    pub(crate) fn text(&self) -> &[u8] {
         if self.spilled.is_empty() {
             &self.inline[..self.len]
         } else {

@@ -732,15 +732,17 @@ impl<I: Timestamp> ServerConnection<I> {
         if ack {
             entries.push((ACK.as_bytes(), message_id));
         }
-        entries.extend(
-            h.iter()
-                .filter(|(name, _)| !NOT_COPIED.iter().any(|n| n.as_bytes() == *name)),
-        );
+        for (name, value) in h.iter() {
+            if !NOT_COPIED.iter().any(|n| n.as_bytes() == name) {
+                entries.push((name, value));
+            }
+        }
         let before = self.core.pending_transmit();
         let queued = self.core.queue_parts(
             now,
             &Command::Message,
             entries.iter().copied(),
+            None,
             content.body(),
         );
         drop(entries);

@@ -161,10 +161,11 @@ impl<I: Timestamp> Core<I> {
         now: I,
         command: &Command,
         entries: impl Iterator<Item = (&'a [u8], &'a [u8])> + Clone,
+        plain: Option<bool>,
         body: &[u8],
     ) -> Result<(), EncodeError> {
         self.encoder
-            .encode_parts(command, entries, body, &mut self.out)?;
+            .encode_parts(command, entries, plain, body, &mut self.out)?;
         self.note_tx(now);
         Ok(())
     }
