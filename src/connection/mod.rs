@@ -132,12 +132,13 @@ pub(crate) struct ExtraHeaders {
     inline: [u8; EXTRA_INLINE],
     len: usize,
     spilled: Vec<u8>,
-    /// Where each entry's name starts, where its value starts and where it ends, in the text.
-    entries: SmallVec<[(usize, usize, usize); 4]>,
+    /// Where each entry's value starts and where it ends, in the text (its name starts where
+    /// the entry before it ends).
+    entries: SmallVec<[(usize, usize); 4]>,
 }
 
 /// Octets of extra header text kept inline: a content type and a trace id or two.
-const EXTRA_INLINE: usize = 96;
+const EXTRA_INLINE: usize = 48;
 
 impl Default for ExtraHeaders {
     fn default() -> ExtraHeaders {
@@ -151,16 +152,17 @@ impl Default for ExtraHeaders {
 }
 
 impl ExtraHeaders {
+    #[inline]
     fn push(&mut self, name: &[u8], value: &[u8]) {
-        let start = self.len;
         self.append(name);
         let value_start = self.len;
         self.append(value);
-        self.entries.push((start, value_start, self.len));
+        self.entries.push((value_start, self.len));
     }
 
     /// Appends `bytes` to the text: a plain copy while it fits inline (SmallVec's general
     /// insertion cost more than the copy for these few octets).
+    #[inline]
     fn append(&mut self, bytes: &[u8]) {
         let end = self.len + bytes.len();
         if self.spilled.is_empty() {
@@ -187,7 +189,8 @@ impl ExtraHeaders {
     /// The `(name, value)` pairs, in the order they were added.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> + Clone + '_ {
         let text = self.text();
-        self.entries.iter().map(move |&(name, value, end)| {
+        let starts = core::iter::once(0).chain(self.entries.iter().map(|&(_, end)| end));
+        starts.zip(&self.entries).map(move |(name, &(value, end))| {
             (
                 text.get(name..value).unwrap_or_default(),
                 text.get(value..end).unwrap_or_default(),
@@ -209,6 +212,7 @@ impl core::fmt::Debug for ExtraHeaders {
 
 impl FrameOptions {
     /// No receipt, no transaction, no extra headers.
+    #[inline]
     pub fn new() -> FrameOptions {
         FrameOptions::default()
     }
