@@ -73,7 +73,11 @@ pub extern "C" fn stomp_codec_no_std_check() -> usize {
         .header("a", "b")
         .body("c")
         .build();
-    count += usize::from(Encoder::new(Version::V1_0).encode(&frame, &mut wire).is_ok());
+    count += usize::from(
+        Encoder::new(Version::V1_0)
+            .encode(&frame, &mut wire)
+            .is_ok(),
+    );
     count += usize::from(Heartbeat::parse(b"1000,0").is_some());
 
     let mut messages = MessageDecoder::new(Decoder::new(Version::V1_2));
