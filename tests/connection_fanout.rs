@@ -1,6 +1,7 @@
 //! Fan-out: one message delivered to many subscriptions through `PreparedMessage` and
 //! `ServerConnection::deliver` reads back exactly as the same message sent with `message`
 //! (S-13, S-14, E-9), in every version.
+#![cfg(feature = "std")]
 
 mod common_connection;
 

@@ -12,6 +12,7 @@ mod timestamp;
 mod wire;
 
 use alloc::string::String;
+use alloc::vec::Vec;
 use core::time::Duration;
 
 use bytes::Bytes;
