@@ -353,7 +353,7 @@ impl ClientConnection<std::time::Instant> {
 impl<I: Timestamp> ClientConnection<I> {
     /// A connection that has sent nothing yet, whose `now` is any [`Timestamp`] type (e.g. a
     /// [`Duration`] since boot, without `std`): name the type, as in
-    /// `ClientConnection::<Duration>::with_timestamp_type(config)`. [`new`](ClientConnection::new)
+    /// `ClientConnection::<Duration>::with_timestamp_type(config)`. `new` (with `std`)
     /// is this with `std::time::Instant`.
     pub fn with_timestamp_type(config: ClientConfig) -> ClientConnection<I> {
         let core = Core::new(

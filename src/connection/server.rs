@@ -607,7 +607,7 @@ impl<I: Timestamp> ServerConnection<I> {
     /// A connection waiting for CONNECT, whose `now` is any [`Timestamp`] type (e.g. a
     /// [`Duration`] since boot, without `std`): name the type, as in
     /// `ServerConnection::<Duration>::with_timestamp_type(config)`.
-    /// [`new`](ServerConnection::new) is this with `std::time::Instant`.
+    /// `new` (with `std`) is this with `std::time::Instant`.
     pub fn with_timestamp_type(config: ServerConfig) -> ServerConnection<I> {
         let core = Core::new(
             config.limits,
