@@ -78,7 +78,8 @@ pub struct ClientConfig {
     /// Decoder limits for frames from the server (D-12).
     pub limits: Limits,
     /// The most bytes that may wait for the wire: a frame that would take the queue past it
-    /// is refused with [`UsageError::OutputFull`] (CONNECT is exempt). Default
+    /// is refused with [`UsageError::OutputFull`] (CONNECT is exempt, and an empty queue takes
+    /// any one frame, so that a frame larger than the limit can still go out). Default
     /// [`DEFAULT_MAX_PENDING_TRANSMIT`](super::DEFAULT_MAX_PENDING_TRANSMIT).
     pub max_pending_transmit: usize,
 }

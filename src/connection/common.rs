@@ -437,7 +437,10 @@ impl<R: Role, I: Timestamp> Connection<R, I> {
     /// Takes back what was queued past `before` if it went over the output limit.
     pub(crate) fn check_output(&mut self, before: usize, exempt: bool) -> Result<(), UsageError> {
         let after = self.core.pending_transmit();
-        if exempt || after <= self.output_limit {
+        // An empty queue takes any one frame: a frame larger than the limit (up to the peer's
+        // `max_frame`) would otherwise never go out. What waits is then bounded by the limit
+        // or by one frame, whichever is larger.
+        if exempt || after <= self.output_limit || before == 0 {
             return Ok(());
         }
         self.core.truncate_transmit(before);

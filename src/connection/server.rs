@@ -82,7 +82,8 @@ pub struct ServerConfig {
     /// The most bytes that may wait for the wire, to a client that does not read fast enough
     /// (a slow consumer): a MESSAGE or RECEIPT that would take the queue past it is refused
     /// with [`UsageError::OutputFull`], and with [`SlowConsumer::Close`] the client is also
-    /// sent ERROR and dropped. CONNECTED and ERROR are exempt (one each). Default
+    /// sent ERROR and dropped. CONNECTED and ERROR are exempt (one each), and an empty queue
+    /// takes any one frame (a MESSAGE larger than the limit can still go out, alone). Default
     /// [`DEFAULT_MAX_PENDING_TRANSMIT`](super::DEFAULT_MAX_PENDING_TRANSMIT). Like Spring's
     /// send-buffer size limit; a runtime that stops calling `poll_transmit` while the socket
     /// is blocked leaves the bytes here, where the limit sees them.
