@@ -313,9 +313,11 @@ impl Hooks for ClientRole {
         conn: &mut ClientConnection<I>,
         now: I,
         frame: Frame,
+        event: &mut Option<ClientEvent>,
     ) -> Result<(), (ConnectionError, Option<Bytes>)> {
         // A client names no receipt when it fails: it sends no ERROR.
-        conn.on_server_frame(now, frame).map_err(|err| (err, None))
+        conn.on_server_frame(now, frame, event)
+            .map_err(|err| (err, None))
     }
 
     fn on_failure<I: Timestamp>(
@@ -800,7 +802,13 @@ impl<I: Timestamp> ClientConnection<I> {
 
     // ---- frames from the server ---------------------------------------------------------
 
-    fn on_server_frame(&mut self, now: I, frame: Frame) -> Result<(), ConnectionError> {
+    /// Applies a server frame; the event it leaves in `event` comes after the ones it queued.
+    fn on_server_frame(
+        &mut self,
+        now: I,
+        frame: Frame,
+        event: &mut Option<ClientEvent>,
+    ) -> Result<(), ConnectionError> {
         let command = frame.command();
         if !self.accepts(command) {
             let context = match (self.state, command) {
@@ -816,7 +824,7 @@ impl<I: Timestamp> ClientConnection<I> {
         }
         match command {
             Command::Connected => self.on_connected(now, &frame)?,
-            Command::Message => self.on_message(frame),
+            Command::Message => *event = Some(self.on_message(frame)),
             Command::Receipt => self.on_receipt(frame),
             _ => self.on_error(frame),
         }
@@ -864,7 +872,8 @@ impl<I: Timestamp> ClientConnection<I> {
         Ok(())
     }
 
-    fn on_message(&mut self, frame: Frame) {
+    #[inline]
+    fn on_message(&mut self, frame: Frame) -> ClientEvent {
         let version = self.negotiated();
         let h = frame.headers();
         let missing = |header| {
@@ -879,11 +888,11 @@ impl<I: Timestamp> ClientConnection<I> {
             h.get_each([DESTINATION, MESSAGE_ID, SUBSCRIPTION]);
         let (destination, message_id) = match (destination, message_id) {
             (Some(d), Some(m)) => (d, m),
-            (None, _) => return self.violation(missing(DESTINATION), frame),
-            (_, None) => return self.violation(missing(MESSAGE_ID), frame),
+            (None, _) => return violation(missing(DESTINATION), frame),
+            (_, None) => return violation(missing(MESSAGE_ID), frame),
         };
         if subscription.is_none() && version != Version::V1_0 {
-            return self.violation(missing(SUBSCRIPTION), frame);
+            return violation(missing(SUBSCRIPTION), frame);
         }
         let known = match subscription {
             Some(id) => self.session.subscription(id),
@@ -892,19 +901,19 @@ impl<I: Timestamp> ClientConnection<I> {
         let ack_mode = known.map(|s| s.ack);
         if version == Version::V1_2 && ack_mode.is_some_and(AckMode::needs_ack) && !h.contains(ACK)
         {
-            return self.violation(missing(ACK), frame);
+            return violation(missing(ACK), frame);
         }
         let unknown_subscription = known.is_none();
         let (destination, message_id) = (h.share(destination), h.share(message_id));
         let subscription = subscription.map(|id| h.share(id));
-        self.events.push_back(ClientEvent::Message(Message {
+        ClientEvent::Message(Message {
             destination,
             message_id,
             subscription,
             ack_mode,
             unknown_subscription,
             frame,
-        }));
+        })
     }
 
     fn on_receipt(&mut self, frame: Frame) {
@@ -945,9 +954,13 @@ impl<I: Timestamp> ClientConnection<I> {
     }
 
     fn violation(&mut self, error: ConnectionError, frame: Frame) {
-        self.events
-            .push_back(ClientEvent::ProtocolViolation { error, frame });
+        self.events.push_back(violation(error, frame));
     }
+}
+
+/// A server frame dropped for a missing header (D-24).
+fn violation(error: ConnectionError, frame: Frame) -> ClientEvent {
+    ClientEvent::ProtocolViolation { error, frame }
 }
 
 fn lossy(value: Option<&[u8]>) -> Option<String> {
