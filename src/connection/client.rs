@@ -411,13 +411,28 @@ impl<I: Timestamp> ClientConnection<I> {
         options: FrameOptions,
     ) -> Result<Option<Bytes>, UsageError> {
         let (destination, body) = (destination.as_ref(), body.into());
+        // The headers as one list of slices, walked twice by the encoder (check, then write),
+        // gathered in one walk over the extra headers: the receipt and transaction slots are
+        // filled in once their values are known.
+        let receipt: Option<Bytes>;
+        let mut entries: SmallVec<[(&[u8], &[u8]); 8]> = SmallVec::new();
+        entries.push((DESTINATION.as_bytes(), destination));
+        let asks_receipt = !matches!(options.receipt, ReceiptRequest::None);
+        if asks_receipt {
+            entries.push((RECEIPT.as_bytes(), b""));
+        }
+        if let Some(tx) = &options.transaction {
+            entries.push((TRANSACTION.as_bytes(), tx));
+        }
+        let mut overridden = false;
+        for (name, value) in options.headers.iter() {
+            overridden |= name == RECEIPT.as_bytes() || name == TRANSACTION.as_bytes();
+            entries.push((name, value));
+        }
         // An extra `receipt` or `transaction` header would be the one that counts (H-6): the
         // general path tracks and checks it.
-        let overridden = options
-            .headers
-            .iter()
-            .any(|(name, _)| name == RECEIPT.as_bytes() || name == TRANSACTION.as_bytes());
         if overridden {
+            drop(entries);
             let frame = self.build(
                 Command::Send,
                 &[(DESTINATION, destination)],
@@ -429,7 +444,7 @@ impl<I: Timestamp> ClientConnection<I> {
         }
         // The same checks and effects as `submit` gives a SEND, without building the frame.
         self.check_state(&Command::Send)?;
-        let receipt = match options.receipt {
+        receipt = match options.receipt {
             ReceiptRequest::None => None,
             ReceiptRequest::Generated => Some(self.role.receipts.next_id()),
             ReceiptRequest::Id(id) => Some(id),
@@ -443,23 +458,16 @@ impl<I: Timestamp> ClientConnection<I> {
                 return Err(RuleViolation::UnknownTransaction { transaction }.into());
             }
         }
-        // The headers as one list of slices, walked twice by the encoder (check, then write).
         // What the encoder would check is known here: the names it adds are constants, their
         // values are checked one by one, and the extra headers' text lies in one buffer,
         // checked in one scan.
-        let mut entries: SmallVec<[(&[u8], &[u8]); 8]> = SmallVec::new();
         let mut seen = specials(destination);
-        entries.push((DESTINATION.as_bytes(), destination));
-        if let Some(id) = &receipt {
+        if let (Some(id), Some(slot)) = (&receipt, entries.get_mut(1)) {
             seen |= specials(id);
-            entries.push((RECEIPT.as_bytes(), id));
+            slot.1 = id;
         }
         if let Some(tx) = &options.transaction {
             seen |= specials(tx);
-            entries.push((TRANSACTION.as_bytes(), tx));
-        }
-        for entry in options.headers.iter() {
-            entries.push(entry);
         }
         let plain = seen == 0 && is_plain(options.headers.text());
         let queued = self.queue_parts(
