@@ -832,7 +832,10 @@ impl<I: Timestamp> ClientConnection<I> {
         }
         match command {
             Command::Connected => self.on_connected(now, &frame)?,
-            Command::Message => *event = Some(self.on_message(frame)),
+            Command::Message => {
+                // `event` is empty on entry: filled without dropping what it held.
+                event.get_or_insert(self.on_message(frame));
+            }
             Command::Receipt => self.on_receipt(frame),
             _ => self.on_error(frame),
         }

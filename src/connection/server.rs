@@ -950,7 +950,8 @@ impl<I: Timestamp> ServerConnection<I> {
             Err(err) => return Err((err.into(), receipt)),
         };
         let transaction = transaction.map(|tx| h.share(tx));
-        *event = Some(ServerEvent::Send {
+        // `event` is empty on entry: filled without dropping what it held.
+        event.get_or_insert(ServerEvent::Send {
             destination,
             transaction,
             receipt,
