@@ -465,21 +465,32 @@ impl<R: Role, I: Timestamp> Connection<R, I> {
     /// The next event: decodes, checks and applies the next received frame (or timeout, or
     /// end of input) when no event is waiting. `None`: nothing more until the next input.
     #[must_use]
+    #[inline]
     pub fn poll_event(&mut self) -> Option<R::Event> {
+        // The event is large: it is written once, in the caller's slot.
+        let mut event = None;
+        self.next_event(&mut event);
+        event
+    }
+
+    /// [`poll_event`](Connection::poll_event) into `event` (`None` on entry).
+    fn next_event(&mut self, event: &mut Option<R::Event>) {
         loop {
-            if let Some(event) = self.events.pop_front() {
-                return Some(event);
+            if let Some(queued) = self.events.pop_front() {
+                event.get_or_insert(queued);
+                return;
+            }
+            if !self.step(event) {
+                return;
             }
             // The event of the frame just applied goes straight out when it is the only one
             // (no trip through the queue); after the ones it queued otherwise.
-            let mut event = None;
-            if !self.step(&mut event) {
-                return None;
+            if event.is_some() {
+                if self.events.is_empty() {
+                    return;
+                }
+                self.events.extend(event.take());
             }
-            if event.is_some() && self.events.is_empty() {
-                return event;
-            }
-            self.events.extend(event);
         }
     }
 

@@ -950,13 +950,15 @@ impl<I: Timestamp> ServerConnection<I> {
             Err(err) => return Err((err.into(), receipt)),
         };
         let transaction = transaction.map(|tx| h.share(tx));
-        // `event` is empty on entry: filled without dropping what it held.
-        event.get_or_insert(ServerEvent::Send {
-            destination,
-            transaction,
-            receipt,
-            frame,
-        });
+        // `event` is empty on entry: written in place, without dropping what it held.
+        if event.is_none() {
+            *event = Some(ServerEvent::Send {
+                destination,
+                transaction,
+                receipt,
+                frame,
+            });
+        }
         Ok(())
     }
 
