@@ -708,6 +708,28 @@ impl Headers {
     pub(crate) fn get_each<const N: usize>(&self, names: [&str; N]) -> [Option<&[u8]>; N] {
         let mut found = [None; N];
         let mut missing = N;
+        if let Table::Raw(raw) = &self.table {
+            // A received frame's compact lines (as `Iter` walks them): a name is compared by
+            // its length before any slice of it, or of its value, is made.
+            let mut start = usize::from(u16::from_le_bytes(raw.first));
+            for line in raw.lines[..usize::from(raw.len) * LINE_LEN].chunks_exact(LINE_LEN) {
+                let colon = usize::from(u16::from_le_bytes([line[0], line[1]]));
+                let end = usize::from(u16::from_le_bytes([line[2], line[3]]));
+                let len = colon.wrapping_sub(start);
+                for (slot, wanted) in found.iter_mut().zip(names) {
+                    let wanted = wanted.as_bytes();
+                    if len == wanted.len() && slot.is_none() && &self.raw[start..colon] == wanted {
+                        *slot = Some(&self.raw[colon + 1..end]);
+                        missing -= 1;
+                    }
+                }
+                if missing == 0 {
+                    break;
+                }
+                start = line_after(&self.raw, end);
+            }
+            return found;
+        }
         for (name, value) in self.iter() {
             for (slot, wanted) in found.iter_mut().zip(names) {
                 let wanted = wanted.as_bytes();

@@ -314,9 +314,11 @@ impl Hooks for ClientRole {
         conn: &mut ClientConnection<I>,
         now: I,
         frame: Frame,
+        event: &mut Option<ClientEvent>,
     ) -> Result<(), (ConnectionError, Option<Bytes>)> {
         // A client names no receipt when it fails: it sends no ERROR.
-        conn.on_server_frame(now, frame).map_err(|err| (err, None))
+        conn.on_server_frame(now, frame, event)
+            .map_err(|err| (err, None))
     }
 
     fn on_failure<I: Timestamp>(
@@ -410,13 +412,28 @@ impl<I: Timestamp> ClientConnection<I> {
         options: FrameOptions,
     ) -> Result<Option<Bytes>, UsageError> {
         let (destination, body) = (destination.as_ref(), body.into());
+        // The headers as one list of slices, walked twice by the encoder (check, then write),
+        // gathered in one walk over the extra headers: the receipt and transaction slots are
+        // filled in once their values are known.
+        let receipt: Option<Bytes>;
+        let mut entries: SmallVec<[(&[u8], &[u8]); 8]> = SmallVec::new();
+        entries.push((DESTINATION.as_bytes(), destination));
+        let asks_receipt = !matches!(options.receipt, ReceiptRequest::None);
+        if asks_receipt {
+            entries.push((RECEIPT.as_bytes(), b""));
+        }
+        if let Some(tx) = &options.transaction {
+            entries.push((TRANSACTION.as_bytes(), tx));
+        }
+        let mut overridden = false;
+        for (name, value) in options.headers.iter() {
+            overridden |= name == RECEIPT.as_bytes() || name == TRANSACTION.as_bytes();
+            entries.push((name, value));
+        }
         // An extra `receipt` or `transaction` header would be the one that counts (H-6): the
         // general path tracks and checks it.
-        let overridden = options
-            .headers
-            .iter()
-            .any(|(name, _)| name == RECEIPT.as_bytes() || name == TRANSACTION.as_bytes());
         if overridden {
+            drop(entries);
             let frame = self.build(
                 Command::Send,
                 &[(DESTINATION, destination)],
@@ -428,7 +445,7 @@ impl<I: Timestamp> ClientConnection<I> {
         }
         // The same checks and effects as `submit` gives a SEND, without building the frame.
         self.check_state(&Command::Send)?;
-        let receipt = match options.receipt {
+        receipt = match options.receipt {
             ReceiptRequest::None => None,
             ReceiptRequest::Generated => Some(self.role.receipts.next_id()),
             ReceiptRequest::Id(id) => Some(id),
@@ -442,23 +459,16 @@ impl<I: Timestamp> ClientConnection<I> {
                 return Err(RuleViolation::UnknownTransaction { transaction }.into());
             }
         }
-        // The headers as one list of slices, walked twice by the encoder (check, then write).
         // What the encoder would check is known here: the names it adds are constants, their
         // values are checked one by one, and the extra headers' text lies in one buffer,
         // checked in one scan.
-        let mut entries: SmallVec<[(&[u8], &[u8]); 8]> = SmallVec::new();
         let mut seen = specials(destination);
-        entries.push((DESTINATION.as_bytes(), destination));
-        if let Some(id) = &receipt {
+        if let (Some(id), Some(slot)) = (&receipt, entries.get_mut(1)) {
             seen |= specials(id);
-            entries.push((RECEIPT.as_bytes(), id));
+            slot.1 = id;
         }
         if let Some(tx) = &options.transaction {
             seen |= specials(tx);
-            entries.push((TRANSACTION.as_bytes(), tx));
-        }
-        for entry in options.headers.iter() {
-            entries.push(entry);
         }
         let plain = seen == 0 && is_plain(options.headers.text());
         let queued = self.queue_parts(
@@ -801,7 +811,13 @@ impl<I: Timestamp> ClientConnection<I> {
 
     // ---- frames from the server ---------------------------------------------------------
 
-    fn on_server_frame(&mut self, now: I, frame: Frame) -> Result<(), ConnectionError> {
+    /// Applies a server frame; the event it leaves in `event` comes after the ones it queued.
+    fn on_server_frame(
+        &mut self,
+        now: I,
+        frame: Frame,
+        event: &mut Option<ClientEvent>,
+    ) -> Result<(), ConnectionError> {
         let command = frame.command();
         if !self.accepts(command) {
             let context = match (self.state, command) {
@@ -817,7 +833,10 @@ impl<I: Timestamp> ClientConnection<I> {
         }
         match command {
             Command::Connected => self.on_connected(now, &frame)?,
-            Command::Message => self.on_message(frame),
+            Command::Message => {
+                // `event` is empty on entry: filled without dropping what it held.
+                event.get_or_insert(self.on_message(frame));
+            }
             Command::Receipt => self.on_receipt(frame),
             _ => self.on_error(frame),
         }
@@ -865,7 +884,8 @@ impl<I: Timestamp> ClientConnection<I> {
         Ok(())
     }
 
-    fn on_message(&mut self, frame: Frame) {
+    #[inline]
+    fn on_message(&mut self, frame: Frame) -> ClientEvent {
         let version = self.negotiated();
         let h = frame.headers();
         let missing = |header| {
@@ -880,11 +900,11 @@ impl<I: Timestamp> ClientConnection<I> {
             h.get_each([DESTINATION, MESSAGE_ID, SUBSCRIPTION]);
         let (destination, message_id) = match (destination, message_id) {
             (Some(d), Some(m)) => (d, m),
-            (None, _) => return self.violation(missing(DESTINATION), frame),
-            (_, None) => return self.violation(missing(MESSAGE_ID), frame),
+            (None, _) => return violation(missing(DESTINATION), frame),
+            (_, None) => return violation(missing(MESSAGE_ID), frame),
         };
         if subscription.is_none() && version != Version::V1_0 {
-            return self.violation(missing(SUBSCRIPTION), frame);
+            return violation(missing(SUBSCRIPTION), frame);
         }
         let known = match subscription {
             Some(id) => self.session.subscription(id),
@@ -893,19 +913,19 @@ impl<I: Timestamp> ClientConnection<I> {
         let ack_mode = known.map(|s| s.ack);
         if version == Version::V1_2 && ack_mode.is_some_and(AckMode::needs_ack) && !h.contains(ACK)
         {
-            return self.violation(missing(ACK), frame);
+            return violation(missing(ACK), frame);
         }
         let unknown_subscription = known.is_none();
         let (destination, message_id) = (h.share(destination), h.share(message_id));
         let subscription = subscription.map(|id| h.share(id));
-        self.events.push_back(ClientEvent::Message(Message {
+        ClientEvent::Message(Message {
             destination,
             message_id,
             subscription,
             ack_mode,
             unknown_subscription,
             frame,
-        }));
+        })
     }
 
     fn on_receipt(&mut self, frame: Frame) {
@@ -946,9 +966,13 @@ impl<I: Timestamp> ClientConnection<I> {
     }
 
     fn violation(&mut self, error: ConnectionError, frame: Frame) {
-        self.events
-            .push_back(ClientEvent::ProtocolViolation { error, frame });
+        self.events.push_back(violation(error, frame));
     }
+}
+
+/// A server frame dropped for a missing header (D-24).
+fn violation(error: ConnectionError, frame: Frame) -> ClientEvent {
+    ClientEvent::ProtocolViolation { error, frame }
 }
 
 fn lossy(value: Option<&[u8]>) -> Option<String> {

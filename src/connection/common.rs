@@ -38,13 +38,16 @@ pub(crate) mod sealed {
         /// if the role reports them.
         #[doc(hidden)]
         fn transaction_aborted(transaction: Bytes) -> Option<Self::Event>;
-        /// Applies a decoded frame from the peer. A refused frame comes back as the error
-        /// and the receipt its ERROR names (R-11; C-11: never CONNECT's), looked up only then.
+        /// Applies a decoded frame from the peer. The event it leaves in `event` (`None` on
+        /// entry) comes after any it queued: `poll_event` hands it out without a trip through
+        /// the queue when nothing waits before it. A refused frame comes back as the error and the receipt its
+        /// ERROR names (R-11; C-11: never CONNECT's), looked up only then.
         #[doc(hidden)]
         fn on_frame<I: Timestamp>(
             conn: &mut Connection<Self, I>,
             now: I,
             frame: Frame,
+            event: &mut Option<Self::Event>,
         ) -> Result<(), (ConnectionError, Option<Bytes>)>
         where
             Self: Role;
@@ -251,7 +254,10 @@ impl<R: Role, I: Timestamp> Connection<R, I> {
     /// of input and due timers take their place after the frames received before them.
     fn settle(&mut self) {
         if !self.decodes() || self.core.decoder.buffered() == 0 {
-            while self.step() {}
+            let mut event = None;
+            while self.step(&mut event) {
+                self.events.extend(event.take());
+            }
         }
     }
 
@@ -265,8 +271,10 @@ impl<R: Role, I: Timestamp> Connection<R, I> {
     }
 
     /// Applies the next input: a frame, a heart-beat, a due timeout or the end of input.
-    /// `false` when there was nothing to apply.
-    fn step(&mut self) -> bool {
+    /// `false` when there was nothing to apply. A frame may leave its event in `event`
+    /// (`None` on entry), for the caller to report after the queued ones.
+    #[inline]
+    fn step(&mut self, event: &mut Option<R::Event>) -> bool {
         if self.state == State::Closed {
             return false;
         }
@@ -279,7 +287,7 @@ impl<R: Role, I: Timestamp> Connection<R, I> {
                         return true;
                     }
                     Ok(Some(Item::Frame(frame))) => {
-                        if let Err((err, receipt)) = R::on_frame(self, now, frame) {
+                        if let Err((err, receipt)) = R::on_frame(self, now, frame, event) {
                             self.fail(now, err, receipt);
                         }
                         return true;
@@ -460,13 +468,31 @@ impl<R: Role, I: Timestamp> Connection<R, I> {
     /// The next event: decodes, checks and applies the next received frame (or timeout, or
     /// end of input) when no event is waiting. `None`: nothing more until the next input.
     #[must_use]
+    #[inline]
     pub fn poll_event(&mut self) -> Option<R::Event> {
+        // The event is large: it is written once, in the caller's slot.
+        let mut event = None;
+        self.next_event(&mut event);
+        event
+    }
+
+    /// [`poll_event`](Connection::poll_event) into `event` (`None` on entry).
+    fn next_event(&mut self, event: &mut Option<R::Event>) {
         loop {
-            if let Some(event) = self.events.pop_front() {
-                return Some(event);
+            if let Some(queued) = self.events.pop_front() {
+                event.get_or_insert(queued);
+                return;
             }
-            if !self.step() {
-                return None;
+            if !self.step(event) {
+                return;
+            }
+            // The event of the frame just applied goes straight out when it is the only one
+            // (no trip through the queue); after the ones it queued otherwise.
+            if event.is_some() {
+                if self.events.is_empty() {
+                    return;
+                }
+                self.events.extend(event.take());
             }
         }
     }

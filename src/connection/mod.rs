@@ -240,12 +240,14 @@ impl FrameOptions {
 
     /// Appends a header after the ones the method writes (a repeated name loses: the first
     /// occurrence wins, H-6).
+    #[inline(always)]
     pub fn header(mut self, name: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> FrameOptions {
         self.headers.push(name.as_ref(), value.as_ref());
         self
     }
 
     /// Shorthand for `header("content-type", content_type)` (H-4).
+    #[inline]
     pub fn content_type(self, content_type: impl AsRef<[u8]>) -> FrameOptions {
         self.header(crate::header::CONTENT_TYPE, content_type)
     }

@@ -555,8 +555,9 @@ impl Hooks for ServerRole {
         conn: &mut ServerConnection<I>,
         _: I,
         frame: Frame,
+        event: &mut Option<ServerEvent>,
     ) -> Result<(), (ConnectionError, Option<Bytes>)> {
-        conn.on_client_frame(frame)
+        conn.on_client_frame(frame, event)
     }
 
     fn on_failure<I: Timestamp>(
@@ -887,8 +888,12 @@ impl<I: Timestamp> ServerConnection<I> {
     // ---- frames from the client ---------------------------------------------------------
 
     /// Applies a client frame; a refused one comes back with the receipt its ERROR names
-    /// (R-11; C-11: not CONNECT's).
-    fn on_client_frame(&mut self, frame: Frame) -> Result<(), (ConnectionError, Option<Bytes>)> {
+    /// (R-11; C-11: not CONNECT's). Its event is left in `event`, after the ones it queued.
+    fn on_client_frame(
+        &mut self,
+        frame: Frame,
+        event: &mut Option<ServerEvent>,
+    ) -> Result<(), (ConnectionError, Option<Bytes>)> {
         let command = frame.command();
         if !self.accepts(command) {
             let context = match (self.state, command) {
@@ -908,18 +913,26 @@ impl<I: Timestamp> ServerConnection<I> {
         }
         if self.state == State::Idle {
             // accepts() let only CONNECT and STOMP through: no receipt to name (C-11).
-            self.on_connect(frame).map_err(|err| (err, None))
+            *event = Some(self.on_connect(frame).map_err(|err| (err, None))?);
+            Ok(())
         } else if *command == Command::Send {
-            self.on_send(frame)
+            self.on_send(frame, event)
         } else {
             let receipt = frame.headers().get_bytes(RECEIPT);
-            self.on_session_frame(frame, receipt.clone())
-                .map_err(|err| (err, receipt))
+            *event = self
+                .on_session_frame(frame, receipt.clone())
+                .map_err(|err| (err, receipt))?;
+            Ok(())
         }
     }
 
     /// A SEND, the frame a broker receives most: its headers read in one walk (S-3, S-11).
-    fn on_send(&mut self, frame: Frame) -> Result<(), (ConnectionError, Option<Bytes>)> {
+    #[inline]
+    fn on_send(
+        &mut self,
+        frame: Frame,
+        event: &mut Option<ServerEvent>,
+    ) -> Result<(), (ConnectionError, Option<Bytes>)> {
         let h = frame.headers();
         let [receipt, destination, transaction] = h.get_each([RECEIPT, DESTINATION, TRANSACTION]);
         let receipt = receipt.map(|r| h.share(r));
@@ -938,16 +951,19 @@ impl<I: Timestamp> ServerConnection<I> {
             Err(err) => return Err((err.into(), receipt)),
         };
         let transaction = transaction.map(|tx| h.share(tx));
-        self.events.push_back(ServerEvent::Send {
-            destination,
-            transaction,
-            receipt,
-            frame,
-        });
+        // `event` is empty on entry: written in place, without dropping what it held.
+        if event.is_none() {
+            *event = Some(ServerEvent::Send {
+                destination,
+                transaction,
+                receipt,
+                frame,
+            });
+        }
         Ok(())
     }
 
-    fn on_connect(&mut self, frame: Frame) -> Result<(), ConnectionError> {
+    fn on_connect(&mut self, frame: Frame) -> Result<ServerEvent, ConnectionError> {
         let h = frame.headers();
         let accept_version = match h.get(ACCEPT_VERSION) {
             Some(value) => Version::parse_accept_version(value),
@@ -978,7 +994,7 @@ impl<I: Timestamp> ServerConnection<I> {
         self.core.timers.set(super::wire::Timer::Connect, None);
         self.role.pending_connect = Some((version, heartbeat));
         self.transition(Trigger::ConnectReceived);
-        self.events.push_back(ServerEvent::Connect(ConnectRequest {
+        Ok(ServerEvent::Connect(ConnectRequest {
             version,
             accept_version,
             host: h.get_bytes(HOST),
@@ -986,17 +1002,17 @@ impl<I: Timestamp> ServerConnection<I> {
             passcode: h.get_bytes(PASSCODE),
             heartbeat,
             frame,
-        }));
-        Ok(())
+        }))
     }
 
     /// Checks a frame of the open session against the session's rules (the same code the
-    /// client checks its own frames with), applies it and reports it.
+    /// client checks its own frames with), applies it and reports it (DISCONNECT queues its
+    /// events, as `Closed` may follow).
     fn on_session_frame(
         &mut self,
         frame: Frame,
         receipt: Option<Bytes>,
-    ) -> Result<(), ConnectionError> {
+    ) -> Result<Option<ServerEvent>, ConnectionError> {
         let version = self.negotiated();
         let command = frame.command().clone();
         let h = frame.headers();
@@ -1092,10 +1108,9 @@ impl<I: Timestamp> ServerConnection<I> {
                     Some(receipt) => self.role.disconnect_receipt = Some(receipt),
                     None => self.end(CloseReason::Disconnected),
                 }
-                return Ok(());
+                return Ok(None);
             }
         };
-        self.events.push_back(event);
-        Ok(())
+        Ok(Some(event))
     }
 }

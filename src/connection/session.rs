@@ -204,6 +204,7 @@ impl Session {
     }
 
     /// Checks that `transaction`, if any, names an open transaction (S-11).
+    #[inline]
     pub(crate) fn check_transaction_open(
         &self,
         transaction: Option<&[u8]>,

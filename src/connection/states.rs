@@ -206,6 +206,7 @@ const MASKS: [[(Mask, Mask); STATES]; SIDES] = {
 };
 
 /// The bit of `command` in a [`Mask`] (none for an extension command).
+#[inline]
 fn command_bit(command: &Command) -> Mask {
     let i = match command {
         Command::Connect => 0,
@@ -229,11 +230,13 @@ fn command_bit(command: &Command) -> Mask {
 }
 
 /// Whether `side` may send `command` in `state`.
+#[inline]
 pub(crate) fn may_send(side: Side, state: State, command: &Command) -> bool {
     MASKS[side as usize][state as usize].0 & command_bit(command) != 0
 }
 
 /// Whether `side` accepts `command` from its peer in `state`.
+#[inline]
 pub(crate) fn accepts(side: Side, state: State, command: &Command) -> bool {
     MASKS[side as usize][state as usize].1 & command_bit(command) != 0
 }
