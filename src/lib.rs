@@ -6,8 +6,8 @@
 //! the protocol for one connection each — version and heart-beat negotiation, receipts,
 //! DISCONNECT, ERROR, subscriptions, acknowledgements and transactions — still without I/O or a
 //! clock: you feed bytes and the time, and poll events, bytes to write and the next deadline
-//! (section [Connections](#connections) below documents the drive loop and the states). Adapters fit it into
-//! tokio (`StompCodec`, feature `tokio-codec`), WebSocket servers and clients
+//! (section [Connections](#connections) below documents the drive loop and the states).
+//! Adapters fit it into tokio (`StompCodec`, feature `tokio-codec`), WebSocket servers and clients
 //! ([`websocket`]) and serde (feature `serde`); without `std` the codec and the connections
 //! build on `core` + `alloc`.
 //!

@@ -40,8 +40,8 @@ pub(crate) mod sealed {
         fn transaction_aborted(transaction: Bytes) -> Option<Self::Event>;
         /// Applies a decoded frame from the peer. The event it leaves in `event` (`None` on
         /// entry) comes after any it queued: `poll_event` hands it out without a trip through
-        /// the queue when nothing waits before it. A refused frame comes back as the error and the receipt its
-        /// ERROR names (R-11; C-11: never CONNECT's), looked up only then.
+        /// the queue when nothing waits before it. A refused frame comes back as the error and
+        /// the receipt its ERROR names (R-11; C-11: never CONNECT's), looked up only then.
         #[doc(hidden)]
         fn on_frame<I: Timestamp>(
             conn: &mut Connection<Self, I>,

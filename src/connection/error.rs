@@ -96,8 +96,8 @@ pub enum ConnectionError {
         max: usize,
     },
     /// The client stopped reading: queueing a MESSAGE would have taken the bytes waiting for
-    /// the wire past [`ServerConfig::max_pending_transmit`](crate::ServerConfig::max_pending_transmit)
-    /// and the server's policy is [`SlowConsumer::Close`](crate::SlowConsumer::Close).
+    /// the wire past [`ServerConfig::max_pending_transmit`](crate::ServerConfig) and the
+    /// server's policy is [`SlowConsumer::Close`](crate::SlowConsumer::Close).
     #[error("slow consumer: {pending} bytes already waiting for the wire, at most {limit} may")]
     SlowConsumer {
         /// Bytes waiting when the MESSAGE was refused.
@@ -201,9 +201,12 @@ pub enum UsageError {
     Rule(#[from] RuleViolation),
     /// Queueing the frame would take the bytes waiting for the wire past the connection's
     /// output limit (`max_pending_transmit` of the config): the peer is not reading fast
-    /// enough. Nothing was queued; drain [`poll_transmit`](crate::ClientConnection::poll_transmit)
+    /// enough. Nothing was queued; drain [`poll_transmit`](crate::Connection::poll_transmit)
     /// (or, on a server, drop the slow consumer).
-    #[error("output full: {pending} bytes already waiting for the wire, the frame needs {needed} more, at most {limit} may wait")]
+    #[error(
+        "output full: {pending} bytes already waiting for the wire, the frame needs {needed} \
+         more, at most {limit} may wait"
+    )]
     OutputFull {
         /// Bytes waiting for the wire.
         pending: usize,
