@@ -212,21 +212,17 @@ pub(crate) enum Table {
     /// (and may keep room after their text and after their spans); decoded ones that do not
     /// fit `Raw` start with compact lines and go on with spans.
     Owned(Bytes),
-    /// A list being edited: a side buffer with room to grow (a [`Draft`]), so that an appended
-    /// entry costs O(1) amortized instead of a copy of the whole side buffer. A list edited in
-    /// place stays here until cloned; the builder hands its draft over as [`Table::Owned`]
-    /// without a copy.
-    Editing(Draft),
 }
+// A third, growable form for lists edited in place made every decoded frame ~9 % slower to
+// decode and drop (benches/decode.rs, small and escaped corpora): the builder keeps its
+// growable `Draft` to itself and hands it over as `Owned` without a copy, and an edit in
+// place goes through a draft and back.
 
 impl Clone for Table {
     fn clone(&self) -> Table {
         match self {
             Table::Raw(raw) => Table::Raw(*raw),
             Table::Owned(meta) => Table::Owned(meta.clone()),
-            // The copy has to be made anyway: make it the frozen form, whose own clones are a
-            // reference count.
-            Table::Editing(draft) => draft.freeze(),
         }
     }
 }
@@ -271,7 +267,6 @@ impl Draft {
             Table::Owned(meta) if !parts.uses_raw => Draft {
                 buf: Box::from(&meta[..]),
             },
-            Table::Editing(draft) => draft.clone(),
             _ => {
                 let mut draft = Draft::default();
                 draft.grow(headers.text_len_bound(), parts.count);
@@ -649,21 +644,17 @@ impl Headers {
                 count: usize::from(raw.len),
             },
             Table::Owned(meta) => side_parts(meta),
-            Table::Editing(draft) => side_parts(&draft.buf),
         }
     }
 
-    /// The list in growable form, converted on the first edit (O(entries) once; later
-    /// appends are amortized O(1)).
-    fn editing(&mut self) -> &mut Draft {
-        if !matches!(self.table, Table::Editing(_)) {
-            self.table = Table::Editing(Draft::of(self));
-        }
-        match &mut self.table {
-            Table::Editing(draft) => draft,
-            // Made `Editing` just above.
-            _ => unreachable!("the table was just made editable"),
-        }
+    /// Applies `edit` to the list in growable form and freezes it again: O(entries) for the
+    /// copy, then what the edit costs (a loop of single pushes is quadratic; `extend` or the
+    /// builder append many at once).
+    fn edit<T>(&mut self, edit: impl FnOnce(&mut Draft) -> T) -> T {
+        let mut draft = Draft::of(self);
+        let out = edit(&mut draft);
+        self.table = draft.into_table();
+        out
     }
 
     /// Moves every entry into owned text, before an edit or a change of raw bytes.
@@ -680,7 +671,6 @@ impl Headers {
         match &self.table {
             Table::Raw(raw) => usize::from(raw.len),
             Table::Owned(_) => self.parts().count,
-            Table::Editing(draft) => draft.len(),
         }
     }
 
@@ -760,7 +750,6 @@ impl Headers {
         };
         match &self.table {
             Table::Owned(meta) if !within(&self.raw) => meta.slice_ref(value),
-            Table::Editing(_) => Bytes::copy_from_slice(value),
             _ => self.raw.slice_ref(value),
         }
     }
@@ -844,18 +833,17 @@ impl Headers {
 
     /// Appends an entry, keeping any earlier entries with the same name.
     ///
-    /// The name and value are copied into the list's owned text. The first edit of a decoded
-    /// or cloned list copies its entries into a growable form (O(entries)); each append after
-    /// that is amortized O(1), so pushing k entries one by one costs O(k). A list edited in
-    /// place keeps the growable form until it is cloned (the clone is frozen: its own clones
-    /// cost a reference count).
+    /// The name and value are copied into the list's owned text; the list is copied once per
+    /// call (O(entries)). To add many entries, use [`extend`](Extend::extend) or
+    /// [`FrameBuilder`](crate::FrameBuilder), which append each in O(1) amortized: a list that
+    /// can grow in place would slow down every decoded frame.
     ///
     /// # Panics
     ///
     /// If the owned header bytes of this list would exceed 2 GiB (as `Vec::push` panics past
     /// its capacity limit).
     pub fn push(&mut self, name: impl AsRef<[u8]>, value: impl AsRef<[u8]>) {
-        self.editing().push(name.as_ref(), value.as_ref());
+        self.edit(|draft| draft.push(name.as_ref(), value.as_ref()));
     }
 
     /// Removes every entry named `name`; returns how many there were. O(entries).
@@ -864,14 +852,16 @@ impl Headers {
         if !self.contains(name) {
             return 0;
         }
-        self.editing().remove(name)
+        self.edit(|draft| draft.remove(name))
     }
 
     /// Replaces every entry named `name` by one entry, appended at the end. O(entries).
     pub fn set(&mut self, name: impl AsRef<[u8]>, value: impl AsRef<[u8]>) {
         let (name, value) = (name.as_ref(), value.as_ref());
-        self.remove(name);
-        self.editing().push(name, value);
+        self.edit(|draft| {
+            draft.remove(name);
+            draft.push(name, value);
+        });
     }
 }
 
@@ -915,17 +905,17 @@ impl<N: AsRef<[u8]>, V: AsRef<[u8]>> FromIterator<(N, V)> for Headers {
 }
 
 impl<N: AsRef<[u8]>, V: AsRef<[u8]>> Extend<(N, V)> for Headers {
-    /// Appends the entries: O(entries added), plus one conversion to the growable form on the
-    /// first edit (see [`Headers::push`]).
+    /// Appends the entries: O(entries added), plus one copy of the list.
     fn extend<I: IntoIterator<Item = (N, V)>>(&mut self, iter: I) {
         let mut iter = iter.into_iter().peekable();
         if iter.peek().is_none() {
             return;
         }
-        let draft = self.editing();
-        for (name, value) in iter {
-            draft.push(name.as_ref(), value.as_ref());
-        }
+        self.edit(|draft| {
+            for (name, value) in iter {
+                draft.push(name.as_ref(), value.as_ref());
+            }
+        });
     }
 }
 
@@ -1055,22 +1045,26 @@ mod tests {
     }
 
     #[test]
-    fn edited_lists_grow_in_place_and_clones_are_frozen_and_shared() {
+    fn edited_lists_are_frozen_and_clones_share_them() {
+        // No growable form outside the builder: an edited list is a side buffer again, whose
+        // clones are a reference count.
         let mut h = Headers::new();
         h.push("a", "1");
         h.push("b", "2");
-        assert!(matches!(h.table, Table::Editing(_)));
+        assert!(matches!(h.table, Table::Owned(_)));
         let frozen = h.clone();
         let again = frozen.clone();
         let (Table::Owned(one), Table::Owned(two)) = (&frozen.table, &again.table) else {
-            panic!("a clone of an edited list is frozen")
+            panic!("an edited list is frozen")
         };
-        // A frozen list's clone shares its side buffer.
         assert_eq!(one.as_ptr(), two.as_ptr());
         assert_eq!(frozen, h);
         let collected: Headers = [("a", "1"), ("b", "2")].into_iter().collect();
         assert!(matches!(collected.table, Table::Owned(_)));
         assert_eq!(collected, h);
+        let mut extended = Headers::new();
+        extended.extend([("a", "1"), ("b", "2")]);
+        assert_eq!(extended, h);
     }
 
     #[test]
