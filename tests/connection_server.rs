@@ -682,3 +682,32 @@ fn a_1_0_unsubscribe_by_destination_ends_one_subscription_the_oldest_s6() {
         ConnectionError::Rule(RuleViolation::UnknownSubscription { .. })
     ));
 }
+
+#[test]
+fn connected_is_written_under_the_version_it_announces_e9() {
+    // A CR inside a header value is data in 1.0 (written raw, D-3) but cannot be read back in
+    // a 1.2 CONNECTED, which is not escaped (E-9): accept refuses it and changes nothing.
+    let now = Instant::now();
+    for (offer, refused) in [("1.2", true), ("1.0", false)] {
+        let mut s = ServerConnection::new(ServerConfig::default());
+        s.handle_input(
+            now,
+            format!("CONNECT\naccept-version:{offer}\n\n\0").as_bytes(),
+        );
+        assert!(matches!(s.poll_event(), Some(ServerEvent::Connect(_))));
+        let result = s.accept(now, Accept::new().header("x-note", "a\rb"));
+        assert_eq!(result.is_err(), refused, "{offer}: {result:?}");
+        if refused {
+            assert!(matches!(result, Err(UsageError::Encode(_))));
+            assert_eq!(s.pending_transmit(), 0);
+            // Still waiting for an answer: a plain CONNECTED goes out, under 1.2 rules.
+            s.accept(now, Accept::new()).unwrap();
+            let out = s.poll_transmit().unwrap();
+            assert!(out.starts_with(b"CONNECTED\nversion:1.2\n"));
+        } else {
+            let out = s.poll_transmit().unwrap();
+            let frames = frames(&out, Version::V1_0);
+            assert_eq!(frames[0].headers().get("x-note"), Some(&b"a\rb"[..]));
+        }
+    }
+}

@@ -678,7 +678,14 @@ impl<I: Timestamp> ServerConnection<I> {
         } else {
             Heartbeat::negotiate(client_heartbeat, config.heartbeat)
         };
-        self.queue(now, &frame, true)?;
+        // CONNECTED is written under the version it announces (E-9: a CR in a 1.2 CONNECTED
+        // cannot be read back, though a 1.0 one may carry it), and nothing changes if refused.
+        let before = self.core.encoder.version();
+        self.core.encoder.set_version(version);
+        if let Err(err) = self.queue(now, &frame, true) {
+            self.core.encoder.set_version(before);
+            return Err(err);
+        }
         self.role.pending_connect = None;
         self.version = Some(version);
         self.core.set_version(version);
