@@ -775,3 +775,19 @@ fn a_1_0_unsubscribe_by_destination_ends_the_oldest_subscription_s6() {
         UsageError::Rule(RuleViolation::UnknownSubscription { id: "/q".into() }),
     );
 }
+
+#[test]
+fn connect_is_written_under_the_highest_version_it_offers_e9() {
+    // A CR inside a value is data in 1.0 (D-3) but cannot be read back by a 1.2 server from a
+    // CONNECT, which is not escaped (E-9): offering 1.2 refuses it, offering only 1.0 writes it.
+    let now = Instant::now();
+    let config = ClientConfig::new("/").header("x-note", "a\rb");
+    let mut c = ClientConnection::new(config.clone());
+    assert!(matches!(c.connect(now), Err(UsageError::Encode(_))));
+    assert_eq!(c.pending_transmit(), 0);
+    let mut c = ClientConnection::new(config.versions(VersionSet::EMPTY.with(Version::V1_0)));
+    c.connect(now).unwrap();
+    let out = c.poll_transmit().unwrap();
+    let frames = frames(&out, Version::V1_0);
+    assert_eq!(frames[0].headers().get("x-note"), Some(&b"a\rb"[..]));
+}

@@ -702,7 +702,18 @@ impl<I: Timestamp> ClientConnection<I> {
             self.role.receipts.check(id)?;
         }
         let effect = self.validate(&frame)?;
-        self.queue(now, &frame, connect)?;
+        // CONNECT is written under the highest version it offers: a CR inside a value is data
+        // in 1.0 but cannot be read back by a 1.2 server (E-9, D-3); the connection itself
+        // stays on 1.0 rules until CONNECTED (D-14).
+        if let Effect::Connect { offered, .. } = &effect {
+            let highest = offered.highest().unwrap_or(Version::V1_0);
+            self.core.encoder.set_version(highest);
+            let queued = self.queue(now, &frame, connect);
+            self.core.encoder.set_version(Version::V1_0);
+            queued?;
+        } else {
+            self.queue(now, &frame, connect)?;
+        }
         if let Some(id) = &receipt {
             self.role.receipts.insert(id.clone(), command);
         }
