@@ -146,3 +146,17 @@ fn deliver_is_refused_like_message() {
     ));
     assert_eq!(small.pending_transmit(), queued);
 }
+
+#[test]
+fn deliver_refuses_a_message_id_with_a_nul_as_message_does_d15() {
+    // A NUL in a header would end the frame: the id is refused, nothing is queued.
+    let now = Instant::now();
+    let content = Frame::builder(Command::Send).body("x").build();
+    let prepared = PreparedMessage::new("/topic/a", &content);
+    let mut s = connected(Version::V1_2, "auto");
+    assert!(matches!(
+        s.deliver(now, "sub-1", "m-1\0MESSAGE", &prepared),
+        Err(UsageError::Encode(_))
+    ));
+    assert_eq!(s.pending_transmit(), 0);
+}

@@ -423,8 +423,8 @@ impl<R: Role, I: Timestamp> Connection<R, I> {
     /// (CONNECT, CONNECTED, ERROR: one each per connection). Nothing is queued on error.
     pub(crate) fn queue(&mut self, now: I, frame: &Frame, exempt: bool) -> Result<(), UsageError> {
         let before = self.core.pending_transmit();
-        self.core.queue(now, frame)?;
-        self.check_output(before, exempt)
+        self.core.queue(frame)?;
+        self.check_output(now, before, exempt)
     }
 
     /// [`queue`](Connection::queue) for a frame given as its parts (the typed methods' fast
@@ -438,17 +438,24 @@ impl<R: Role, I: Timestamp> Connection<R, I> {
         body: &[u8],
     ) -> Result<(), UsageError> {
         let before = self.core.pending_transmit();
-        self.core.queue_parts(now, command, entries, plain, body)?;
-        self.check_output(before, false)
+        self.core.queue_parts(command, entries, plain, body)?;
+        self.check_output(now, before, false)
     }
 
-    /// Takes back what was queued past `before` if it went over the output limit.
-    pub(crate) fn check_output(&mut self, before: usize, exempt: bool) -> Result<(), UsageError> {
+    /// Takes back what was queued past `before` if it went over the output limit; else notes
+    /// the write at `now` for the heart-beat timer (a frame taken back was never sent).
+    pub(crate) fn check_output(
+        &mut self,
+        now: I,
+        before: usize,
+        exempt: bool,
+    ) -> Result<(), UsageError> {
         let after = self.core.pending_transmit();
         // An empty queue takes any one frame: a frame larger than the limit (up to the peer's
         // `max_frame`) would otherwise never go out. What waits is then bounded by the limit
         // or by one frame, whichever is larger.
         if exempt || after <= self.output_limit || before == 0 {
+            self.core.note_tx(now);
             return Ok(());
         }
         self.core.truncate_transmit(before);

@@ -267,7 +267,8 @@ pub enum CloseReason {
     ErrorReceived,
     /// Server: the application sent ERROR with [`ServerConnection::error`] (C-10, R-9).
     ErrorSent,
-    /// The peer broke the protocol or went silent. A server has sent ERROR about it.
+    /// The peer broke the protocol, went silent, or (server) did not read fast enough. A
+    /// server sends ERROR about it, except to a peer that went silent.
     Failed(ConnectionError),
     /// The transport ended ([`handle_close`](ClientConnection::handle_close)) without
     /// DISCONNECT.

@@ -11,6 +11,7 @@ use smallvec::SmallVec;
 
 use crate::encode::Encoder;
 use crate::error::{shown, EncodeError};
+use crate::escape::is_plain;
 use crate::frame::{Command, Frame};
 use crate::heartbeat::Heartbeat;
 use crate::limits::Limits;
@@ -327,7 +328,11 @@ impl ErrorReply {
             b = b.headers(self.headers.iter().map(|(n, v)| (n, v)));
         }
         if !self.body.is_empty() {
-            let content_type = self.content_type.as_deref().unwrap_or("text/plain");
+            // The fallback (`full` false) must be writable whatever the caller gave.
+            let content_type = match &self.content_type {
+                Some(content_type) if full => content_type.as_str(),
+                _ => "text/plain",
+            };
             b = b.header(CONTENT_TYPE, content_type);
         }
         b.body(self.body.clone()).build()
@@ -456,14 +461,6 @@ impl PreparedMessage {
         .as_ref()
         .map_err(Clone::clone)
     }
-}
-
-/// Whether `value` can be written as a header value in every version without escaping and
-/// read back the same (no LF, CR, colon or backslash, E-1..E-9).
-fn is_plain(value: &[u8]) -> bool {
-    !value
-        .iter()
-        .any(|b| matches!(b, b'\n' | b'\r' | b':' | b'\\'))
 }
 
 /// The server role inside a [`Connection`]: its configuration, the CONNECT waiting for an
@@ -748,7 +745,6 @@ impl<I: Timestamp> ServerConnection<I> {
         }
         let before = self.core.pending_transmit();
         let queued = self.core.queue_parts(
-            now,
             &Command::Message,
             entries.iter().copied(),
             None,
@@ -772,8 +768,9 @@ impl<I: Timestamp> ServerConnection<I> {
     ) -> Result<(), UsageError> {
         let (subscription, message_id) = (subscription.as_ref(), message_id.as_ref());
         let (has_id, ack) = self.delivery(subscription)?;
-        // Ids are written as they are: one that would need escaping (or cannot be written in
-        // this version) takes the general path, which escapes or refuses it.
+        // Ids are written as they are: one that would need escaping or cannot be written at
+        // all (a NUL: it would end the frame) takes the general path, which escapes or
+        // refuses it.
         if !is_plain(message_id) || (has_id && !is_plain(subscription)) {
             let content = prepared.frame.clone();
             return self.message(now, subscription, message_id, &content);
@@ -794,9 +791,7 @@ impl<I: Timestamp> ServerConnection<I> {
         }
         out.extend_from_slice(b"\n");
         out.extend_from_slice(shared);
-        self.check_output_or_drop(now, before)?;
-        self.core.note_tx(now);
-        Ok(())
+        self.check_output_or_drop(now, before)
     }
 
     /// Whether a MESSAGE may go to `subscription` now, and if so whether it names the
@@ -816,14 +811,14 @@ impl<I: Timestamp> ServerConnection<I> {
     /// Queues `frame` within the output limit; past it, applies the slow-consumer policy.
     fn queue_or_drop(&mut self, now: I, frame: &Frame) -> Result<(), UsageError> {
         let before = self.core.pending_transmit();
-        self.core.queue(now, frame)?;
+        self.core.queue(frame)?;
         self.check_output_or_drop(now, before)
     }
 
     /// Takes back what was queued past `before` if it broke the output limit, and applies the
     /// slow-consumer policy then.
     fn check_output_or_drop(&mut self, now: I, before: usize) -> Result<(), UsageError> {
-        let result = self.check_output(before, false);
+        let result = self.check_output(now, before, false);
         if let Err(UsageError::OutputFull { pending, limit, .. }) = &result {
             if self.role.config.slow_consumer == SlowConsumer::Close {
                 let err = ConnectionError::SlowConsumer {

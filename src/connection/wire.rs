@@ -147,27 +147,23 @@ impl<I: Timestamp> Core<I> {
         now
     }
 
-    /// Encodes `frame` onto the transmit queue; on error nothing is queued (E-9).
-    pub(crate) fn queue(&mut self, now: I, frame: &Frame) -> Result<(), EncodeError> {
-        self.encoder.encode(frame, &mut self.out)?;
-        self.note_tx(now);
-        Ok(())
+    /// Encodes `frame` onto the transmit queue; on error nothing is queued (E-9). The caller
+    /// notes the write (`note_tx`) once the frame is kept (the output limit may take it back).
+    pub(crate) fn queue(&mut self, frame: &Frame) -> Result<(), EncodeError> {
+        self.encoder.encode(frame, &mut self.out)
     }
 
     /// Encodes a frame given as its parts onto the transmit queue (see
     /// `Encoder::encode_parts`); on error nothing is queued.
     pub(crate) fn queue_parts<'a>(
         &mut self,
-        now: I,
         command: &Command,
         entries: impl Iterator<Item = (&'a [u8], &'a [u8])> + Clone,
         plain: Option<bool>,
         body: &[u8],
     ) -> Result<(), EncodeError> {
         self.encoder
-            .encode_parts(command, entries, plain, body, &mut self.out)?;
-        self.note_tx(now);
-        Ok(())
+            .encode_parts(command, entries, plain, body, &mut self.out)
     }
 
     /// Something was queued at `now`: the next heart-beat is due one interval later (D-20).
@@ -291,8 +287,8 @@ impl<I: Timestamp> Core<I> {
     }
 
     /// The `receipt` header of the frame the decoder failed on with `err`, when its line was
-    /// read whole before the error (R-11: the ERROR then names it, as ActiveMQ does for an
-    /// unknown command). The first occurrence wins (H-6); a value with escapes, or a receipt
+    /// received whole, before the error or after it (R-11: the ERROR then names it, as
+    /// ActiveMQ does for an unknown command). The first occurrence wins (H-6); a value with escapes, or a receipt
     /// line the error is in (too long, a NUL, a bad escape), is not guessed at; CONNECT and
     /// STOMP take no receipt (C-11).
     pub(crate) fn failed_receipt(&self, err: &DecodeError) -> Option<Bytes> {
