@@ -453,12 +453,8 @@ impl<I: Timestamp> ClientConnection<I> {
         if let Some(id) = &receipt {
             self.role.receipts.check(id)?;
         }
-        if let Some(tx) = &options.transaction {
-            if !self.session.is_transaction_open(tx) {
-                let transaction = shown(tx, 64);
-                return Err(RuleViolation::UnknownTransaction { transaction }.into());
-            }
-        }
+        self.session
+            .check_transaction_open(options.transaction.as_deref())?;
         // What the encoder would check is known here: the names it adds are constants, their
         // values are checked one by one, and the extra headers' text lies in one buffer,
         // checked in one scan.
