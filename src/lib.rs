@@ -321,6 +321,7 @@ mod numbers;
 mod scan;
 #[cfg(feature = "serde")]
 mod serde_impls;
+mod session;
 #[cfg(feature = "tokio-codec")]
 mod tokio_codec;
 mod version;
@@ -341,6 +342,10 @@ pub use header::HeaderValueError;
 pub use headers::{Headers, Iter as HeaderIter};
 pub use heartbeat::Heartbeat;
 pub use limits::{LimitKind, Limits};
+pub use session::{
+    ClientSession, Connected, Delivery, DisconnectReason, ReceiptFailure, ReconnectPolicy,
+    SessionConfig, SessionError, SessionEvent, SessionState, Unconfirmed,
+};
 #[cfg(feature = "tokio-codec")]
 pub use tokio_codec::{CodecError, StompCodec};
 pub use version::{Version, VersionSet};
