@@ -71,7 +71,7 @@ pub struct TransportOptions {
     /// The largest WebSocket message sent, in bytes; longer writes are cut into several
     /// messages, never inside a UTF-8 character (stompjs' `splitLargeFrames`). Default 16 KiB
     /// ([`DEFAULT_WS_MAX_MESSAGE_SIZE`]): twice stompjs' 8 KiB `maxWebSocketChunkSize`, well
-    /// within what brokers accept in one message. `usize::MAX` never cuts.
+    /// within what brokers accept in one message. `usize::MAX` never cuts; 0 counts as 1.
     pub ws_max_message_size: usize,
     /// The STOMP versions offered as WebSocket subprotocols (`v12.stomp, v11.stomp, v10.stomp`
     /// by default, newest first). Empty offers none; the server must then choose none.
@@ -268,7 +268,7 @@ pub async fn connect(
 ) -> Result<Transport, TransportError> {
     // Read the CA file before the clock starts: a bad file is not a slow network.
     let tls = match url.scheme().is_tls() {
-        true => Some(tls::connector(options.ca_file.as_deref())?),
+        true => Some(tls::connector(options.ca_file.as_deref(), url.host())?),
         false => None,
     };
     let deadline = Instant::now() + options.connect_timeout;
