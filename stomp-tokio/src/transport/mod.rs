@@ -266,10 +266,13 @@ pub async fn connect(
     url: &StompUrl,
     options: &TransportOptions,
 ) -> Result<Transport, TransportError> {
-    // Read the CA file before the clock starts: a bad file is not a slow network.
-    let tls = match url.scheme().is_tls() {
-        true => Some(tls::connector(options.ca_file.as_deref(), url.host())?),
-        false => None,
+    // The CA file and the server name are checked before the clock starts: a bad file is not
+    // a slow network.
+    let tls = if url.scheme().is_tls() {
+        let connector = tls::connector(options.ca_file.as_deref(), url.host())?;
+        Some((connector, tls::server_name(url.host())?))
+    } else {
+        None
     };
     let deadline = Instant::now() + options.connect_timeout;
     let within = |stage: String| Deadline {
@@ -303,8 +306,7 @@ pub async fn connect(
     };
 
     match tls {
-        Some(connector) => {
-            let name = tls::server_name(url.host())?;
+        Some((connector, name)) => {
             let stream = within(format!("TLS handshake with {address}"))
                 .run(async {
                     connector
