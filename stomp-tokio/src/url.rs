@@ -100,7 +100,7 @@ pub enum UrlError {
     MissingHost,
     /// A host that is neither a name (ASCII letters, digits, `-`, `.`, `_`, `~`) nor an IPv4
     /// address nor an IPv6 address in brackets.
-    #[error("bad host `{0}` (an IPv6 address goes in brackets: [::1])")]
+    #[error("bad host `{0}` (expected a name, an IPv4 address, or an IPv6 address in brackets)")]
     BadHost(String),
     /// A port that is not a number from 1 to 65535.
     #[error("bad port `{0}` (expected 1 to 65535)")]

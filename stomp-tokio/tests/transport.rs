@@ -1042,3 +1042,27 @@ async fn an_in_memory_websocket_is_a_transport() {
         (true, b"ef".to_vec())
     );
 }
+
+#[tokio::test]
+async fn ws_a_connection_dropped_without_a_close_is_an_error_not_closed() {
+    let (port, server) = ws_server(Some("v12.stomp"), |mut ws, _, _| async move {
+        ws.send(Message::text("\n")).await.unwrap();
+        drop(ws); // TCP FIN, no WebSocket close
+    })
+    .await;
+    let target = url(&format!("ws://127.0.0.1:{port}/"));
+    let transport = within(connect(&target, &TransportOptions::default()))
+        .await
+        .unwrap();
+    let (mut reader, _writer) = transport.split();
+    let mut buf = BytesMut::new();
+    assert_eq!(
+        within(reader.read(&mut buf)).await.unwrap(),
+        Received::Bytes(1)
+    );
+    match within(reader.read(&mut buf)).await {
+        Err(TransportError::WebSocket { context, .. }) => assert_eq!(context, "reading"),
+        other => panic!("expected a WebSocket error, got {other:?}"),
+    }
+    within(server).await.unwrap();
+}

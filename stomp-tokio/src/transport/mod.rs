@@ -71,7 +71,7 @@ pub struct TransportOptions {
     /// The largest WebSocket message sent, in bytes; longer writes are cut into several
     /// messages, never inside a UTF-8 character (stompjs' `splitLargeFrames`). Default 16 KiB
     /// ([`DEFAULT_WS_MAX_MESSAGE_SIZE`]): twice stompjs' 8 KiB `maxWebSocketChunkSize`, well
-    /// within what brokers accept in one message. `usize::MAX` never cuts.
+    /// within what brokers accept in one message. `usize::MAX` never cuts; 0 counts as 1.
     pub ws_max_message_size: usize,
     /// The STOMP versions offered as WebSocket subprotocols (`v12.stomp, v11.stomp, v10.stomp`
     /// by default, newest first). Empty offers none; the server must then choose none.
@@ -266,10 +266,13 @@ pub async fn connect(
     url: &StompUrl,
     options: &TransportOptions,
 ) -> Result<Transport, TransportError> {
-    // Read the CA file before the clock starts: a bad file is not a slow network.
-    let tls = match url.scheme().is_tls() {
-        true => Some(tls::connector(options.ca_file.as_deref())?),
-        false => None,
+    // The CA file and the server name are checked before the clock starts: a bad file is not
+    // a slow network.
+    let tls = if url.scheme().is_tls() {
+        let connector = tls::connector(options.ca_file.as_deref(), url.host())?;
+        Some((connector, tls::server_name(url.host())?))
+    } else {
+        None
     };
     let deadline = Instant::now() + options.connect_timeout;
     let within = |stage: String| Deadline {
@@ -303,8 +306,7 @@ pub async fn connect(
     };
 
     match tls {
-        Some(connector) => {
-            let name = tls::server_name(url.host())?;
+        Some((connector, name)) => {
             let stream = within(format!("TLS handshake with {address}"))
                 .run(async {
                     connector

@@ -12,7 +12,11 @@ use super::TransportError;
 
 /// A connector trusting exactly the certificates of `ca_file` (PEM), or the Mozilla roots of
 /// `webpki-roots` when there is none; TLS 1.3 and 1.2 on the `ring` provider.
-pub(super) fn connector(ca_file: Option<&Path>) -> Result<TlsConnector, TransportError> {
+/// `server` only names the peer in an error.
+pub(super) fn connector(
+    ca_file: Option<&Path>,
+    server: &str,
+) -> Result<TlsConnector, TransportError> {
     let mut roots = RootCertStore::empty();
     match ca_file {
         None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
@@ -42,7 +46,7 @@ pub(super) fn connector(ca_file: Option<&Path>) -> Result<TlsConnector, Transpor
     let config = ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .map_err(|err| TransportError::Tls {
-            server: String::new(),
+            server: server.to_owned(),
             source: Box::new(err),
         })?
         .with_root_certificates(roots)
@@ -64,27 +68,19 @@ pub(super) fn handshake_error(server: &str, err: std::io::Error) -> TransportErr
     let is_tls = err
         .get_ref()
         .is_some_and(|inner| inner.is::<rustls::Error>());
-    if is_tls {
-        if let Some(source) = err.into_inner() {
-            return TransportError::Tls {
-                server: server.to_owned(),
-                source,
-            };
-        }
-        unreachable_io(server)
-    } else {
-        TransportError::Io {
+    if !is_tls {
+        return TransportError::Io {
             context: format!("TLS handshake with {server}"),
             source: err,
-        }
+        };
     }
-}
-
-/// `into_inner` of an error holding an inner error is never `None`; this keeps that path
-/// panic-free all the same.
-fn unreachable_io(server: &str) -> TransportError {
-    TransportError::Io {
-        context: format!("TLS handshake with {server}"),
-        source: std::io::Error::other("TLS error without details"),
+    // An error that holds an inner error always gives it back; the fallback keeps this
+    // panic-free all the same.
+    let source = err
+        .into_inner()
+        .unwrap_or_else(|| Box::new(std::io::Error::other("TLS error without details")));
+    TransportError::Tls {
+        server: server.to_owned(),
+        source,
     }
 }
