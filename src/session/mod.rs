@@ -553,6 +553,12 @@ impl<I: Timestamp> ClientSession<I> {
         self.pending.len()
     }
 
+    /// Bytes waiting for the wire on the current connection (see
+    /// [`pending_transmit`](crate::Connection::pending_transmit)).
+    pub fn pending_transmit(&self) -> usize {
+        self.conn.as_ref().map_or(0, |c| c.pending_transmit())
+    }
+
     /// SENDs waiting for a connection, and their bytes.
     pub fn offline_queued(&self) -> (usize, usize) {
         (self.outbox.len(), self.outbox_bytes)

@@ -36,5 +36,6 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod client;
 pub mod transport;
 pub mod url;

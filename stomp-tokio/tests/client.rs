@@ -1,0 +1,371 @@
+//! The async client against a loopback broker (tests/common): sending, subscribing, acks,
+//! receipts, transactions, back-pressure, reconnects with resubscription and at-least-once
+//! resend, and the end of the client. Every wait is bounded.
+
+mod common;
+
+use std::time::Duration;
+
+use common::TestBroker;
+use futures_util::StreamExt;
+use stomp_codec::{AckMode, Command, Heartbeat, ReconnectPolicy};
+use stomp_tokio::client::{Client, ClientError, ClientOptions, ClientStatus};
+use tokio::time::timeout;
+
+const LIMIT: Duration = Duration::from_secs(10);
+
+fn fast_reconnect() -> ClientOptions {
+    ClientOptions::new()
+        .heartbeat(Heartbeat::new(0, 0))
+        .reconnect(
+            ReconnectPolicy::default()
+                .initial_delay(Duration::from_millis(50))
+                .max_delay(Duration::from_millis(200))
+                .jitter(0.0),
+        )
+}
+
+async fn next_body(sub: &mut stomp_tokio::client::Subscription) -> String {
+    let message = timeout(LIMIT, sub.next())
+        .await
+        .expect("a message in time")
+        .expect("open");
+    String::from_utf8_lossy(message.body()).into_owned()
+}
+
+#[tokio::test]
+async fn subscribe_send_receive_and_ack_s7() {
+    let broker = TestBroker::start().await;
+    let client = Client::connect(&broker.url(), fast_reconnect().login("alice"))
+        .await
+        .unwrap();
+    let mut sub = client
+        .subscribe("/topic/a", AckMode::ClientIndividual)
+        .await
+        .unwrap();
+    broker
+        .wait_for("SUBSCRIBE", |s| {
+            s.iter().any(|f| f.command == Command::Subscribe)
+        })
+        .await;
+    client.send_with_receipt("/topic/a", "hello").await.unwrap();
+    let message = timeout(LIMIT, sub.next()).await.unwrap().unwrap();
+    assert_eq!(message.body(), b"hello");
+    assert_eq!(message.destination(), b"/topic/a");
+    assert!(!message.redelivered());
+    message.ack().await.unwrap();
+    broker
+        .wait_for("ACK", |s| s.iter().any(|f| f.command == Command::Ack))
+        .await;
+    assert_eq!(
+        broker.seen()[0].login.as_deref(),
+        Some("alice"),
+        "login from the options"
+    );
+}
+
+#[tokio::test]
+async fn send_completes_once_written_and_frames_arrive_in_order() {
+    let broker = TestBroker::start().await;
+    let client = Client::connect(&broker.url(), fast_reconnect())
+        .await
+        .unwrap();
+    for i in 0..200 {
+        client.send("/queue/x", format!("{i}")).await.unwrap();
+    }
+    broker
+        .wait_for("200 SENDs", |s| {
+            s.iter().filter(|f| f.command == Command::Send).count() == 200
+        })
+        .await;
+    let bodies: Vec<String> = broker
+        .seen_commands(Command::Send)
+        .into_iter()
+        .map(|f| f.body)
+        .collect();
+    let expected: Vec<String> = (0..200).map(|i| i.to_string()).collect();
+    assert_eq!(bodies, expected);
+}
+
+#[tokio::test]
+async fn the_url_carries_login_and_passcode() {
+    let broker = TestBroker::start().await;
+    let url = format!("stomp://bob:secret@{}", broker.addr);
+    let _client = Client::connect(&url, fast_reconnect()).await.unwrap();
+    broker
+        .wait_for("CONNECT", |s| {
+            s.iter().any(|f| f.login.as_deref() == Some("bob"))
+        })
+        .await;
+}
+
+#[tokio::test]
+async fn after_a_broker_crash_the_client_reconnects_and_resubscribes() {
+    let broker = TestBroker::start().await;
+    let client = Client::connect(&broker.url(), fast_reconnect())
+        .await
+        .unwrap();
+    let mut status = client.status();
+    let mut sub = client
+        .subscribe("/topic/room", AckMode::Auto)
+        .await
+        .unwrap();
+    broker
+        .wait_for("SUBSCRIBE", |s| {
+            s.iter().any(|f| f.command == Command::Subscribe)
+        })
+        .await;
+    broker.publish("/topic/room", "before");
+    assert_eq!(next_body(&mut sub).await, "before");
+
+    broker.kill_connections();
+    broker
+        .wait_for("a second SUBSCRIBE", |s| {
+            s.iter()
+                .any(|f| f.command == Command::Subscribe && f.connection > 1)
+        })
+        .await;
+    broker.publish("/topic/room", "after");
+    assert_eq!(
+        next_body(&mut sub).await,
+        "after",
+        "the same stream, resubscribed"
+    );
+
+    let mut seen = Vec::new();
+    while let Ok(s) = status.try_recv() {
+        seen.push(s);
+    }
+    assert!(
+        seen.iter()
+            .any(|s| matches!(s, ClientStatus::Disconnected { .. })),
+        "{seen:?}"
+    );
+    assert!(
+        seen.iter()
+            .any(|s| matches!(s, ClientStatus::Reconnecting { attempt: 1, .. })),
+        "{seen:?}"
+    );
+    assert!(
+        seen.iter()
+            .any(|s| matches!(s, ClientStatus::Connected { connection: 2, .. })),
+        "{seen:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_unconfirmed_send_is_sent_again_after_the_reconnect() {
+    let broker = TestBroker::start().await;
+    let client = Client::connect(&broker.url(), fast_reconnect())
+        .await
+        .unwrap();
+    broker.set_confirm(false);
+    let c = client.clone();
+    let pending = tokio::spawn(async move { c.send_with_receipt("/queue/q", "important").await });
+    broker
+        .wait_for("the first copy", |s| {
+            s.iter().any(|f| f.command == Command::Send)
+        })
+        .await;
+    broker.set_confirm(true);
+    broker.kill_connections();
+    timeout(LIMIT, pending)
+        .await
+        .unwrap()
+        .unwrap()
+        .expect("confirmed by the second connection");
+    let copies = broker.seen_commands(Command::Send);
+    assert_eq!(copies.len(), 2, "at least once: the broker got it twice");
+    assert_ne!(copies[0].connection, copies[1].connection);
+}
+
+#[tokio::test]
+async fn sends_while_the_broker_is_down_go_out_after_it_returns() {
+    let broker = TestBroker::start().await;
+    let client = Client::connect(&broker.url(), fast_reconnect())
+        .await
+        .unwrap();
+    let mut sub = client.subscribe("/queue/q", AckMode::Auto).await.unwrap();
+    broker
+        .wait_for("SUBSCRIBE", |s| {
+            s.iter().any(|f| f.command == Command::Subscribe)
+        })
+        .await;
+    broker.stop();
+    let c = client.clone();
+    let offline = tokio::spawn(async move { c.send_with_receipt("/queue/q", "queued").await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    broker.restart().await;
+    timeout(LIMIT, offline).await.unwrap().unwrap().unwrap();
+    assert_eq!(
+        next_body(&mut sub).await,
+        "queued",
+        "resubscribed before the queued SEND went out"
+    );
+    let seen = broker.seen();
+    let reconnected: Vec<Command> = seen
+        .iter()
+        .filter(|f| f.connection > 1)
+        .map(|f| f.command.clone())
+        .collect();
+    assert_eq!(
+        reconnected,
+        [Command::Connect, Command::Subscribe, Command::Send]
+    );
+}
+
+#[tokio::test]
+async fn a_slow_subscriber_holds_the_broker_back_and_heartbeats_keep_the_connection() {
+    let broker = TestBroker::with_heartbeat(Heartbeat::new(100, 100)).await;
+    let options = fast_reconnect()
+        .heartbeat(Heartbeat::new(100, 100))
+        .subscription_buffer(4);
+    let client = Client::connect(&broker.url(), options).await.unwrap();
+    let mut status = client.status();
+    let mut sub = client
+        .subscribe("/topic/flood", AckMode::Auto)
+        .await
+        .unwrap();
+    broker
+        .wait_for("SUBSCRIBE", |s| {
+            s.iter().any(|f| f.command == Command::Subscribe)
+        })
+        .await;
+    for i in 0..2000 {
+        broker.publish("/topic/flood", format!("{i:05}"));
+    }
+    // The application does not read for a while: several heart-beat intervals.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    for i in 0..2000 {
+        assert_eq!(next_body(&mut sub).await, format!("{i:05}"));
+    }
+    while let Ok(s) = status.try_recv() {
+        assert!(
+            !matches!(s, ClientStatus::Disconnected { .. }),
+            "the connection survived: {s:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn dropping_a_subscription_unsubscribes_s6() {
+    let broker = TestBroker::start().await;
+    let client = Client::connect(&broker.url(), fast_reconnect())
+        .await
+        .unwrap();
+    let sub = client.subscribe("/topic/a", AckMode::Auto).await.unwrap();
+    let kept = client.subscribe("/topic/b", AckMode::Auto).await.unwrap();
+    broker
+        .wait_for("two SUBSCRIBEs", |s| {
+            s.iter().filter(|f| f.command == Command::Subscribe).count() == 2
+        })
+        .await;
+    drop(sub);
+    broker
+        .wait_for("UNSUBSCRIBE", |s| {
+            s.iter().any(|f| f.command == Command::Unsubscribe)
+        })
+        .await;
+    assert_eq!(broker.subscriber_count("/topic/a"), 0);
+    kept.unsubscribe().await.unwrap();
+    broker
+        .wait_for("a second UNSUBSCRIBE", |s| {
+            s.iter()
+                .filter(|f| f.command == Command::Unsubscribe)
+                .count()
+                == 2
+        })
+        .await;
+}
+
+#[tokio::test]
+async fn transactions_commit_and_abort_when_dropped_s11() {
+    let broker = TestBroker::start().await;
+    let client = Client::connect(&broker.url(), fast_reconnect())
+        .await
+        .unwrap();
+    let tx = client.begin().await.unwrap();
+    tx.send("/queue/t", "in-tx").await.unwrap();
+    let id = String::from_utf8_lossy(tx.id()).into_owned();
+    tx.commit().await.unwrap();
+    let seen = broker.seen();
+    let send = seen.iter().find(|f| f.command == Command::Send).unwrap();
+    assert_eq!(send.transaction.as_deref(), Some(id.as_str()));
+    assert!(seen
+        .iter()
+        .any(|f| f.command == Command::Commit && f.transaction.as_deref() == Some(id.as_str())));
+
+    let dropped = client.begin().await.unwrap();
+    let id2 = String::from_utf8_lossy(dropped.id()).into_owned();
+    drop(dropped);
+    broker
+        .wait_for("ABORT", |s| {
+            s.iter().any(|f| {
+                f.command == Command::Abort && f.transaction.as_deref() == Some(id2.as_str())
+            })
+        })
+        .await;
+}
+
+#[tokio::test]
+async fn disconnect_is_orderly_and_final_r5() {
+    let broker = TestBroker::start().await;
+    let client = Client::connect(&broker.url(), fast_reconnect())
+        .await
+        .unwrap();
+    let mut sub = client.subscribe("/topic/a", AckMode::Auto).await.unwrap();
+    client.disconnect().await.unwrap();
+    assert!(broker
+        .seen()
+        .iter()
+        .any(|f| f.command == Command::Disconnect));
+    assert!(
+        timeout(LIMIT, sub.next()).await.unwrap().is_none(),
+        "the stream ends"
+    );
+    assert!(matches!(
+        client.send("/q", "late").await,
+        Err(ClientError::Closed)
+    ));
+}
+
+#[tokio::test]
+async fn dropping_the_client_stops_its_task() {
+    let broker = TestBroker::start().await;
+    let client = Client::connect(&broker.url(), fast_reconnect())
+        .await
+        .unwrap();
+    let mut sub = client.subscribe("/topic/a", AckMode::Auto).await.unwrap();
+    drop(client);
+    assert!(
+        timeout(LIMIT, sub.next()).await.unwrap().is_none(),
+        "the task is gone, the stream ends"
+    );
+}
+
+#[tokio::test]
+async fn connecting_to_nothing_gives_up_with_the_reason() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let options = fast_reconnect().reconnect(
+        ReconnectPolicy::default()
+            .initial_delay(Duration::from_millis(10))
+            .max_attempts(Some(2)),
+    );
+    let error = timeout(LIMIT, Client::connect(&format!("stomp://{addr}"), options))
+        .await
+        .unwrap()
+        .unwrap_err();
+    match error {
+        ClientError::GaveUp { attempts, last } => {
+            assert_eq!(attempts, 2);
+            assert!(last.contains(&addr.to_string()), "{last}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        Client::connect("ftp://x", ClientOptions::new()).await,
+        Err(ClientError::Url(_))
+    ));
+}
