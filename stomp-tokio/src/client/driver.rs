@@ -506,19 +506,33 @@ impl Driver {
 }
 
 /// Writes chunks in order until the channel closes or the transport fails, then closes the
-/// transport. Calls waiting on a chunk complete once it is written and flushed.
+/// transport. Calls waiting on a chunk complete once it is written and flushed; when the
+/// transport fails first, they (and those of every chunk still queued) learn that the
+/// connection was lost.
 async fn write_loop(mut writer: TransportWriter, mut chunks: mpsc::Receiver<Chunk>) {
     while let Some(chunk) = chunks.recv().await {
-        if !chunk.bytes.is_empty() && writer.write(&chunk.bytes).await.is_err() {
-            return;
+        let mut ok = chunk.bytes.is_empty() || writer.write(&chunk.bytes).await.is_ok();
+        if ok && (chunks.is_empty() || !chunk.written.is_empty()) {
+            ok = writer.flush().await.is_ok();
         }
-        if chunks.is_empty() || !chunk.written.is_empty() {
-            if writer.flush().await.is_err() {
-                return;
+        let outcome = || {
+            if ok {
+                Ok(())
+            } else {
+                Err(ClientError::ConnectionLost)
             }
-            for reply in chunk.written {
-                let _ = reply.send(Ok(()));
+        };
+        for reply in chunk.written {
+            let _ = reply.send(outcome());
+        }
+        if !ok {
+            chunks.close();
+            while let Some(chunk) = chunks.recv().await {
+                for reply in chunk.written {
+                    let _ = reply.send(Err(ClientError::ConnectionLost));
+                }
             }
+            return;
         }
     }
     let _ = writer.close().await;
