@@ -7,6 +7,9 @@
 //! DISCONNECT, ERROR, subscriptions, acknowledgements and transactions — still without I/O or a
 //! clock: you feed bytes and the time, and poll events, bytes to write and the next deadline
 //! (section [Connections](#connections) below documents the drive loop and the states).
+//! [`ClientSession`] keeps a client going across connections: it reconnects with backoff,
+//! replays subscriptions, queues what is sent while offline and resends unconfirmed SENDs, still
+//! sans-IO (the `stomp-tokio` crate drives it over TCP, TLS and WebSocket).
 //! Adapters fit it into tokio (`StompCodec`, feature `tokio-codec`), WebSocket servers and clients
 //! ([`websocket`]) and serde (feature `serde`); without `std` the codec and the connections
 //! build on `core` + `alloc`.
