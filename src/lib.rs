@@ -308,6 +308,7 @@
 
 extern crate alloc;
 
+pub mod broker;
 mod connection;
 mod decode;
 mod encode;
@@ -329,6 +330,9 @@ mod session;
 mod tokio_codec;
 mod version;
 
+pub use broker::{
+    Broker, BrokerConfig, BrokerEvent, BrokerLimits, ConnectionId, DropReason, Refusal,
+};
 pub use connection::{
     Accept, AckMode, ClientConfig, ClientConnection, ClientEvent, ClientRole, CloseReason,
     ConnectRequest, Connection, ConnectionError, ErrorReply, FrameOptions, Message, MessageIds,
