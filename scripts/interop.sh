@@ -4,7 +4,10 @@
 #     interop/chat_broker_checks.py (routing, acks, transactions, WebSocket framing) and by
 #     examples/client;
 #   - examples/client against RabbitMQ's STOMP plugin and against ActiveMQ (Debian packages),
-#     plus two ways it must fail cleanly (a closed port, a wrong virtual host).
+#     plus two ways it must fail cleanly (a closed port, a wrong virtual host);
+#   - the `stomp` CLI (examples/stomp.rs, release build) against the brokers over every transport
+#     (TCP, WebSocket, TLS with a CA made at test time) and through faults: the broker killed
+#     with SIGKILL and restarted mid-stream, a network path gone silent (interop/client_faults.py).
 # Installs what is missing (apt, PyPI, npm: needs root for apt), starts the brokers on loopback,
 # stops everything it started on exit. Prints one line per test (PASS, FAIL, NOT RUN with the
 # reason) and ends with "interop: result: N passed, N failed, N not run" (the line
@@ -191,15 +194,28 @@ start_broker() {
 # ---- 5. examples/client against RabbitMQ ------------------------------------------------------
 # Our own ports when RabbitMQ is not running yet: the defaults when free, else any free ones.
 source "$INTEROP/rabbitmq-env.sh"
+# RabbitMQ also serves STOMP over TLS, for section 7: a throw-away CA and server certificate
+# made now (openssl), so that the broker starts with that listener (an already running one is
+# restarted with it by start-rabbitmq.sh). Without certificates, only the TLS tests fail.
+TLS_OK=0
+if timeout 120 "$INTEROP/tls-certs.sh" "$RMQ_TLS_DIR" >"$LOGS/tls-certs.log" 2>&1; then
+  TLS_OK=1
+  if [ -z "$RMQ_STOMP_TLS_PORT" ]; then
+    RMQ_STOMP_TLS_PORT=61614
+    port_open "$RMQ_STOMP_TLS_PORT" && RMQ_STOMP_TLS_PORT="$(free_port)"
+  fi
+  export RMQ_STOMP_TLS_PORT RMQ_TLS_DIR
+fi
 if ! rmq_pid >/dev/null; then
-  for var in RMQ_STOMP_PORT RMQ_WS_PORT RMQ_AMQP_PORT RMQ_DIST_PORT; do
+  for var in RMQ_STOMP_PORT RMQ_WS_PORT RMQ_AMQP_PORT RMQ_DIST_PORT ${RMQ_STOMP_TLS_PORT:+RMQ_STOMP_TLS_PORT}; do
     port_open "${!var}" && export "$var=$(free_port)"
   done
   export RMQ_STOMP_PORT RMQ_WS_PORT RMQ_AMQP_PORT RMQ_DIST_PORT
 fi
 RMQ_TESTS=("client vs RabbitMQ" "client with a wrong vhost vs RabbitMQ gets ERROR")
+RMQ_OK=0 AMQ_OK=0
 if start_broker RabbitMQ "$INTEROP/start-rabbitmq.sh"; then
-  STOP_RABBITMQ=$STARTED
+  STOP_RABBITMQ=$STARTED RMQ_OK=1
   run_test "${RMQ_TESTS[0]}" 20 "$EXAMPLES/client" --addr "127.0.0.1:$RMQ_STOMP_PORT" \
     --login guest --passcode guest --host /
   expect_failure "${RMQ_TESTS[1]}" 20 "FAILED: the broker sent ERROR: .*Virtual host" \
@@ -219,10 +235,102 @@ else
 fi
 export AMQ_STOMP_PORT
 if start_broker ActiveMQ "$INTEROP/start-activemq.sh"; then
-  STOP_ACTIVEMQ=$STARTED
+  STOP_ACTIVEMQ=$STARTED AMQ_OK=1
   run_test "client vs ActiveMQ" 20 "$EXAMPLES/client" --addr "127.0.0.1:$AMQ_STOMP_PORT"
 else
   skip "client vs ActiveMQ: ActiveMQ unavailable (above)"
+fi
+
+# ---- 7. the stomp CLI against real brokers and faults ----------------------------------------
+# The release build of examples/stomp.rs, driven by interop/client_faults.py: a round trip over
+# each transport, a TLS failure without the CA, the broker killed and restarted mid-stream, a
+# silent network path. The PASS lines carry the figures (duplicates, reconnect and detection
+# times). NOT RUN only when the broker itself is unavailable.
+STOMP_BIN="$ROOT/target/release/examples/stomp"
+FAULTS=(python3 "$INTEROP/client_faults.py")
+RUN_ID="$(date +%s)-$$"
+CLI_QUEUE_KINDS=(tcp ws tls silent faults)   # /queue/cli-KIND-RUN_ID on RabbitMQ, deleted at the end
+CLI_TLS_URL="stomp+ssl://localhost:${RMQ_STOMP_TLS_PORT:-61614}"
+CLI_RMQ_TESTS=("stomp CLI round trip vs RabbitMQ (TCP)" "stomp CLI round trip vs RabbitMQ (Web-STOMP)"
+  "stomp CLI round trip vs RabbitMQ (TLS, --ca)" "stomp CLI without --ca vs RabbitMQ TLS fails on the certificate"
+  "stomp CLI vs RabbitMQ silent network (heart-beat 1000,1000)"
+  "stomp CLI vs RabbitMQ killed (SIGKILL) and restarted mid-stream")
+CLI_AMQ_TESTS=("stomp CLI round trip vs ActiveMQ (TCP)")
+
+# run_figures NAME SECONDS COMMAND...: like run_test, for client_faults.py: PASS with its
+# "result: ..." line, FAIL with its "FAILED: ..." line.
+run_figures() {
+  local name="$1" limit="$2" log rc t
+  shift 2
+  log="$LOGS/$(slug "$name").log"
+  t=$SECONDS
+  timeout --kill-after=5 "$limit" "$@" --log-dir "$LOGS/$(slug "$name")" >"$log" 2>&1
+  rc=$?
+  if [ $rc = 0 ]; then
+    pass "$name: $(sed -n 's/^result: //p' "$log" | tail -1) ($((SECONDS - t)) s)"
+  elif [ $rc = 124 ] || [ $rc = 137 ]; then
+    fail "$name: no result within $limit s (log: ${log#"$ROOT"/})"
+  else
+    fail "$name: exit $rc: $(reason "$log") (log: ${log#"$ROOT"/})"
+  fi
+}
+# cli_queue KIND: this run's queue for one test.
+cli_queue() { echo "/queue/cli-$1-$RUN_ID"; }
+
+note "building examples/stomp (release)"
+if ! (cd "$ROOT" && timeout 900 cargo build --release --example stomp) >"$LOGS/build-stomp.log" 2>&1; then
+  for t in "${CLI_RMQ_TESTS[@]}" "${CLI_AMQ_TESTS[@]}"; do
+    fail "$t: the build of examples/stomp failed: $(reason "$LOGS/build-stomp.log") (log: target/interop/build-stomp.log)"
+  done
+else
+  if [ $RMQ_OK = 1 ]; then
+    run_figures "${CLI_RMQ_TESTS[0]}" 60 "${FAULTS[@]}" roundtrip --stomp "$STOMP_BIN" \
+      --url "stomp://127.0.0.1:$RMQ_STOMP_PORT" --dest "$(cli_queue tcp)"
+    if ls -d /usr/lib/rabbitmq/lib/rabbitmq_server-*/plugins/rabbitmq_web_stomp-* >/dev/null 2>&1; then
+      run_figures "${CLI_RMQ_TESTS[1]}" 60 "${FAULTS[@]}" roundtrip --stomp "$STOMP_BIN" \
+        --url "ws://127.0.0.1:$RMQ_WS_PORT/ws" --dest "$(cli_queue ws)"
+    else
+      skip "${CLI_RMQ_TESTS[1]}: this RabbitMQ has no rabbitmq_web_stomp plugin"
+    fi
+    if [ $TLS_OK = 1 ]; then
+      run_figures "${CLI_RMQ_TESTS[2]}" 60 "${FAULTS[@]}" roundtrip --stomp "$STOMP_BIN" \
+        --url "$CLI_TLS_URL" --ca "$RMQ_TLS_DIR/ca.pem" --dest "$(cli_queue tls)"
+      # Our CA is in no system store: the handshake must fail, once (--no-reconnect), naming it.
+      expect_failure "${CLI_RMQ_TESTS[3]}" 30 'cannot connect to stomp\+ssl://.*(certificate|UnknownIssuer)' \
+        "$STOMP_BIN" send "$CLI_TLS_URL" "$(cli_queue tls)" --login guest --passcode guest \
+        --count 1 --no-reconnect
+    else
+      for t in "${CLI_RMQ_TESTS[@]:2:2}"; do
+        fail "$t: no certificates: $(reason "$LOGS/tls-certs.log") (log: target/interop/tls-certs.log)"
+      done
+    fi
+    # Our own proxy between the subscriber and the broker stops forwarding (SIGSTOP), nothing
+    # closed: heart-beats must notice within 1 s + 1 s grace (+ slack), then it reconnects.
+    run_figures "${CLI_RMQ_TESTS[4]}" 90 "${FAULTS[@]}" silent --stomp "$STOMP_BIN" \
+      --target "127.0.0.1:$RMQ_STOMP_PORT" --dest "$(cli_queue silent)" --max-detection 3.5
+    # Last, as it restarts the broker: SIGKILL by its PID (the node start-rabbitmq.sh runs),
+    # then the same start script, same data (no --fresh): durable queue, persistent messages.
+    run_figures "${CLI_RMQ_TESTS[5]}" 200 "${FAULTS[@]}" crash --stomp "$STOMP_BIN" \
+      --url "stomp://127.0.0.1:$RMQ_STOMP_PORT" --dest "$(cli_queue faults)" --count 2000 --rate 400 \
+      --broker-pid-file "$RMQ_STATE/rabbit.pid" --restart "$INTEROP/start-rabbitmq.sh" --deadline 170
+    # Drop this run's queues (best effort: they are durable and would pile up in the node).
+    if rmq_pid >/dev/null; then
+      (
+        rmq_export_env
+        for kind in "${CLI_QUEUE_KINDS[@]}"; do
+          timeout 30 "$RMQ_SBIN/rabbitmqctl" -n rabbit@localhost -q delete_queue "cli-$kind-$RUN_ID" >/dev/null 2>&1
+        done
+      )
+    fi
+  else
+    for t in "${CLI_RMQ_TESTS[@]}"; do skip "$t: RabbitMQ unavailable (above)"; done
+  fi
+  if [ $AMQ_OK = 1 ]; then
+    run_figures "${CLI_AMQ_TESTS[0]}" 60 "${FAULTS[@]}" roundtrip --stomp "$STOMP_BIN" \
+      --url "stomp://127.0.0.1:$AMQ_STOMP_PORT" --dest "/queue/cli-tcp-$RUN_ID"
+  else
+    skip "${CLI_AMQ_TESTS[0]}: ActiveMQ unavailable (above)"
+  fi
 fi
 
 # ---- summary ----------------------------------------------------------------------------------
