@@ -321,6 +321,11 @@ impl<I: Timestamp> Broker<I> {
         &self.config
     }
 
+    /// Turns [`auto_accept`](BrokerConfig::auto_accept) on or off, for the CONNECTs to come.
+    pub fn set_auto_accept(&mut self, on: bool) {
+        self.config.auto_accept = on;
+    }
+
     // ---- connections -------------------------------------------------------------------
 
     /// A new transport: its connection waits for CONNECT.

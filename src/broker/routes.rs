@@ -180,6 +180,13 @@ impl<T> Routes<T> {
             .find_map(|(p, v)| p.matches(destination).map(|c| (v, c)))
     }
 
+    /// The first route matching `destination`, to call it.
+    pub fn find_mut(&mut self, destination: &[u8]) -> Option<(&mut T, Captures)> {
+        self.routes
+            .iter_mut()
+            .find_map(|(p, v)| p.matches(destination).map(|c| (v, c)))
+    }
+
     /// Whether there are no routes.
     pub fn is_empty(&self) -> bool {
         self.routes.is_empty()

@@ -37,5 +37,6 @@
 #![forbid(unsafe_code)]
 
 pub mod client;
+pub mod server;
 pub mod transport;
 pub mod url;

@@ -15,8 +15,8 @@ use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use stomp_codec::{
-    ClientSession, Command as Stomp, DisconnectReason, FrameOptions, SessionError, SessionEvent,
-    UsageError,
+    ClientSession, CloseReason, Command as Stomp, DisconnectReason, FrameOptions, SessionError,
+    SessionEvent, UsageError,
 };
 use tokio::sync::{broadcast, mpsc, oneshot};
 
@@ -292,8 +292,15 @@ impl Driver {
     }
 
     fn on_disconnected(&mut self, reason: DisconnectReason) {
-        if let DisconnectReason::Closed(reason) = &reason {
-            self.last_failure = format!("{reason:?}");
+        match &reason {
+            // The ERROR's message, or what the reader saw, is already the better reason.
+            DisconnectReason::Closed(CloseReason::ErrorReceived | CloseReason::PeerClosed) => {}
+            DisconnectReason::Closed(CloseReason::Failed(error)) => {
+                self.last_failure = error.to_string();
+            }
+            DisconnectReason::Closed(other) => self.last_failure = format!("{other:?}"),
+            // The transport error was recorded when the attempt failed.
+            _ => {}
         }
         // What the session still has for this transport goes out before it closes.
         self.pump_output();
