@@ -19,6 +19,7 @@ CHAT_MESSAGES="${CHAT_MESSAGES:-100000}" # per chat_broker measurement
 SIZE="${SIZE:-128}"
 REPS="${REPS:-3}"
 RUN_TIMEOUT="${RUN_TIMEOUT:-900}"        # the whole benchmark, seconds
+BIN="${CARGO_TARGET_DIR:-target}/release"
 
 log() { echo "client-bench.sh: $*" >&2; }
 die() { log "FAILED: $*"; exit 1; }
@@ -51,7 +52,7 @@ tail -1 "$WORK/rabbitmq.log" >&2
 
 # chat_broker on free ports; enough room per client (--max-pending) that a consumer reading
 # slower than the feeder writes is not dropped as a slow consumer.
-target/release/examples/chat_broker --tcp 127.0.0.1:0 --ws 127.0.0.1:0 --max-pending 1073741824 \
+"$BIN/examples/chat_broker" --tcp 127.0.0.1:0 --ws 127.0.0.1:0 --max-pending 1073741824 \
   > "$WORK/chat_broker.log" 2>&1 &
 BROKER_PID=$!
 CHAT_ADDR=""
@@ -66,7 +67,7 @@ log "chat_broker (pid $BROKER_PID) on $CHAT_ADDR"
 
 log "running: $MESSAGES messages per RabbitMQ measurement, $CHAT_MESSAGES per chat_broker one, $SIZE bytes, $REPS runs"
 status=0
-timeout "$RUN_TIMEOUT" target/release/client-bench \
+timeout "$RUN_TIMEOUT" "$BIN/client-bench" \
   --broker "chat_broker=$CHAT_ADDR@live" \
   --broker "rabbitmq=127.0.0.1:${RMQ_STOMP_PORT:-61613}@prefill" \
   --messages "$MESSAGES" --broker-messages "chat_broker=$CHAT_MESSAGES" \
