@@ -65,23 +65,44 @@ impl Destinations {
         self.map.get(destination)
     }
 
-    /// Adds a subscriber; returns what waited in the queue for one (the new subscriber gets
-    /// it all, in order).
+    /// Adds a subscriber.
     pub(crate) fn subscribe(
         &mut self,
         subscriber: Subscriber,
         destination: &Bytes,
         limits: &BrokerLimits,
-    ) -> Result<Vec<Frame>, Refusal> {
+    ) -> Result<(), Refusal> {
         if !self.map.contains_key(destination) && self.map.len() >= limits.max_destinations {
             return Err(Refusal::too_many_destinations(destination, limits));
         }
         let dest = self.map.entry(destination.clone()).or_default();
         dest.subscribers.push(subscriber);
-        let waiting: Vec<Frame> = dest.backlog.drain(..).map(|w| w.content).collect();
-        self.backlog_bytes -= dest.backlog_bytes;
-        dest.backlog_bytes = 0;
-        Ok(waiting)
+        Ok(())
+    }
+
+    /// The size of the oldest message waiting in `destination`.
+    pub(crate) fn next_waiting_size(&self, destination: &[u8]) -> Option<usize> {
+        self.map.get(destination)?.backlog.front().map(|w| w.size)
+    }
+
+    /// Takes the oldest message waiting in `destination`.
+    pub(crate) fn take_waiting(&mut self, destination: &[u8]) -> Option<Frame> {
+        let dest = self.map.get_mut(destination)?;
+        let waiting = dest.backlog.pop_front()?;
+        dest.backlog_bytes -= waiting.size;
+        self.backlog_bytes -= waiting.size;
+        Some(waiting.content)
+    }
+
+    /// Puts back, first in line, a message [`take_waiting`](Self::take_waiting) took.
+    pub(crate) fn put_back(&mut self, destination: &Bytes, content: Frame) {
+        let size = size_of(&content);
+        let seq = self.next_seq;
+        let dest = self.map.entry(destination.clone()).or_default();
+        let seq = dest.backlog.front().map_or(seq, |w| w.seq);
+        dest.backlog.push_front(Waiting { seq, size, content });
+        dest.backlog_bytes += size;
+        self.backlog_bytes += size;
     }
 
     pub(crate) fn unsubscribe(&mut self, connection: ConnectionId, id: &[u8], destination: &[u8]) {

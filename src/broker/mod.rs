@@ -18,7 +18,7 @@ use crate::connection::{
 };
 use crate::error::shown;
 use crate::frame::Frame;
-use crate::version::Version;
+use crate::version::{Version, VersionSet};
 
 use destinations::{size_of, Destinations};
 
@@ -202,6 +202,13 @@ pub enum BrokerEvent {
         /// Why.
         reason: DropReason,
     },
+    /// A client did not read fast enough and was dropped (its connection's
+    /// [`SlowConsumer::Close`](crate::SlowConsumer::Close)): it is out of routing now, its
+    /// ERROR is queued, and `Closed` follows once the transport ends.
+    SlowConsumer {
+        /// The connection.
+        connection: ConnectionId,
+    },
     /// The connection is over: write what [`Broker::poll_transmit`] still returns, close the
     /// transport, then [`Broker::remove`] it.
     Closed {
@@ -241,6 +248,8 @@ struct Client<I: Timestamp> {
     held_bytes: usize,
     /// Out of the routing table (it sent DISCONNECT, failed, or closed).
     left: bool,
+    /// The broker (or the application) sent it an ERROR.
+    errored: bool,
 }
 
 crate::connection::timed_struct! {
@@ -329,10 +338,23 @@ impl<I: Timestamp> Broker<I> {
     // ---- connections -------------------------------------------------------------------
 
     /// A new transport: its connection waits for CONNECT.
-    pub fn open(&mut self, _now: I) -> ConnectionId {
+    pub fn open(&mut self, now: I) -> ConnectionId {
+        self.open_with_versions(now, self.config.server.versions)
+    }
+
+    /// A new transport whose connection serves only `versions` (of those the config serves):
+    /// a WebSocket whose subprotocol was `v11.stomp` caps the STOMP version at 1.1.
+    pub fn open_with_versions(&mut self, now: I, versions: VersionSet) -> ConnectionId {
         self.next_connection += 1;
         let id = ConnectionId(self.next_connection);
-        let conn = ServerConnection::with_timestamp_type(self.config.server.clone());
+        let mut config = self.config.server.clone();
+        config.versions = versions
+            .iter()
+            .filter(|v| config.versions.contains(*v))
+            .fold(VersionSet::EMPTY, VersionSet::with);
+        let mut conn = ServerConnection::with_timestamp_type(config);
+        // The CONNECT deadline runs from the transport's arrival, not from its first byte.
+        conn.start(now);
         self.clients.insert(
             id,
             Client {
@@ -344,6 +366,7 @@ impl<I: Timestamp> Broker<I> {
                 held: 0,
                 held_bytes: 0,
                 left: false,
+                errored: false,
             },
         );
         id
@@ -469,6 +492,12 @@ impl<I: Timestamp> Broker<I> {
         self.events.pop_front()
     }
 
+    /// Whether the broker or the application sent connection `id` an ERROR (a WebSocket then
+    /// closes with status 1002, W-8), or the connection failed on the client's input.
+    pub fn sent_error(&self, id: ConnectionId) -> bool {
+        self.clients.get(&id).is_some_and(|c| c.errored)
+    }
+
     /// Whether connection `id` is closed (or unknown).
     pub fn is_closed(&self, id: ConnectionId) -> bool {
         self.clients.get(&id).is_none_or(|c| c.conn.is_closed())
@@ -511,6 +540,7 @@ impl<I: Timestamp> Broker<I> {
     ) -> Result<(), UsageError> {
         let client = self.clients.get_mut(&id).ok_or(UsageError::Closed)?;
         client.conn.error(now, reply)?;
+        client.errored = true;
         self.woken.insert(id);
         self.dirty.insert(id);
         self.run(now);
@@ -667,16 +697,19 @@ impl<I: Timestamp> Broker<I> {
     /// Handing bytes out can close a connection (the RECEIPT of its DISCONNECT is out): its
     /// events are processed with the latest time the broker was given.
     fn after_transmit(&mut self, id: ConnectionId) {
+        let Some(now) = self.now else {
+            return;
+        };
         if self
             .clients
             .get(&id)
             .is_some_and(|c| c.conn.pending_events() > 0)
         {
-            if let Some(now) = self.now {
-                self.dirty.insert(id);
-                self.run(now);
-            }
+            self.dirty.insert(id);
+            self.run(now);
         }
+        self.pull_backlog(id, now);
+        self.run(now);
     }
 
     /// Keeps the latest `now`.
@@ -816,6 +849,7 @@ impl<I: Timestamp> Broker<I> {
                 let mut reply = ErrorReply::new(refusal.message).detail(refusal.detail);
                 reply.receipt_id = receipt;
                 let _ = client.conn.error(now, reply);
+                client.errored = true;
                 self.leave(id, now);
             }
         }
@@ -828,20 +862,11 @@ impl<I: Timestamp> Broker<I> {
         sub: Bytes,
         destination: Bytes,
     ) -> Result<(), Refusal> {
-        let waiting =
-            self.destinations
-                .subscribe((id, sub.clone()), &destination, &self.config.limits)?;
-        let mut waiting = waiting.into_iter();
-        while let Some(content) = waiting.next() {
-            let prepared = PreparedMessage::new(&destination, &content);
-            if !self.deliver(now, id, &sub, &destination, &content, &prepared) {
-                // This subscriber cannot take them (it is closing): they wait again.
-                self.keep(&destination, content);
-                for rest in waiting.by_ref() {
-                    self.keep(&destination, rest);
-                }
-            }
-        }
+        self.destinations
+            .subscribe((id, sub), &destination, &self.config.limits)?;
+        // What waited for a subscriber goes out as far as this one has room; the rest follows
+        // as its bytes go out.
+        self.pull_backlog(id, now);
         Ok(())
     }
 
@@ -864,8 +889,11 @@ impl<I: Timestamp> Broker<I> {
             return Ok(());
         }
         let prepared = PreparedMessage::new(destination, &content);
+        let size = size_of(&content);
         for (c, sub) in self.destinations.round_robin(destination) {
-            if self.deliver(now, c, &sub, destination, &content, &prepared) {
+            if self.has_room(c, size)
+                && self.deliver(now, c, &sub, destination, &content, &prepared)
+            {
                 return Ok(());
             }
         }
@@ -906,6 +934,45 @@ impl<I: Timestamp> Broker<I> {
         }
     }
 
+    /// Whether connection `id` can take `size` more bytes without going past its output
+    /// limit (an empty queue takes any one frame). A queue message waits in its queue rather
+    /// than drop a subscriber that reads slowly.
+    fn has_room(&self, id: ConnectionId, size: usize) -> bool {
+        self.clients.get(&id).is_some_and(|c| {
+            let pending = c.conn.pending_transmit();
+            pending == 0 || pending.saturating_add(size) <= c.conn.output_limit()
+        })
+    }
+
+    /// Delivers to connection `id` what waits in the queues it subscribes to, as far as its
+    /// output has room: called when it subscribes and when its bytes went out.
+    fn pull_backlog(&mut self, id: ConnectionId, now: I) {
+        let subscriptions: Vec<(Bytes, Bytes)> = match self.clients.get(&id) {
+            Some(c) if !c.left && c.conn.is_connected() => c
+                .conn
+                .subscriptions()
+                .filter(|(_, d, _)| self.is_queue(d) && self.destinations.waiting(d) > 0)
+                .map(|(sub, d, _)| (sub.clone(), d.clone()))
+                .collect(),
+            _ => return,
+        };
+        for (sub, destination) in subscriptions {
+            while let Some(size) = self.destinations.next_waiting_size(&destination) {
+                if !self.has_room(id, size) {
+                    return;
+                }
+                let Some(content) = self.destinations.take_waiting(&destination) else {
+                    break;
+                };
+                let prepared = PreparedMessage::new(&destination, &content);
+                if !self.deliver(now, id, &sub, &destination, &content, &prepared) {
+                    self.destinations.put_back(&destination, content);
+                    return;
+                }
+            }
+        }
+    }
+
     /// Delivers to one subscription; false when that connection cannot take the message
     /// (closing, gone, over its unacknowledged limit), so that a queue tries another.
     fn deliver(
@@ -937,6 +1004,7 @@ impl<I: Timestamp> Broker<I> {
                 limits.max_unacked, limits.max_unacked_bytes
             ));
             let _ = client.conn.error(now, reply);
+            client.errored = true;
             self.woken.insert(id);
             self.leave(id, now);
             return false;
@@ -966,6 +1034,10 @@ impl<I: Timestamp> Broker<I> {
                 // unacknowledged queue messages to others now.
                 self.woken.insert(id);
                 self.dirty.insert(id);
+                if !client.left {
+                    self.events
+                        .push_back(BrokerEvent::SlowConsumer { connection: id });
+                }
                 self.leave(id, now);
                 false
             }

@@ -7,10 +7,12 @@
 //! `write_timeout` ends the connection.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
+use stomp_codec::{ConnectionError, Version, VersionSet};
 use tokio::sync::{mpsc, Notify};
 
 use super::{lock, Shared};
@@ -18,16 +20,33 @@ use crate::transport::{Received, Transport, TransportWriter};
 
 pub(super) async fn serve(transport: Transport, _peer: SocketAddr, shared: Arc<Shared>) {
     let waker = Arc::new(Notify::new());
+    let websocket = transport.info().websocket;
+    // The WebSocket subprotocol chosen caps the STOMP version (as its name promises).
+    let versions = match transport.info().subprotocol {
+        Some(chosen) => [Version::V1_0, Version::V1_1, Version::V1_2]
+            .into_iter()
+            .filter(|v| *v <= chosen)
+            .fold(VersionSet::EMPTY, VersionSet::with),
+        None => VersionSet::ALL,
+    };
     let id = {
         let mut state = lock(&shared.state);
-        let id = state.broker.open(Instant::now());
+        let id = state.broker.open_with_versions(Instant::now(), versions);
         state.wakers.insert(id, waker.clone());
         id
     };
     let (mut reader, writer) = transport.split();
     let (chunks, chunks_rx) = mpsc::channel::<Bytes>(1);
     let write_timeout = shared.options.write_timeout;
-    let mut writing = tokio::spawn(write_loop(writer, chunks_rx, write_timeout));
+    // The WebSocket close status: 1000, 1002 after a protocol failure, 0 (the plain close
+    // that answers the client's) when the client closed first.
+    let close_status = Arc::new(AtomicU16::new(1000));
+    let mut writing = tokio::spawn(write_loop(
+        writer,
+        chunks_rx,
+        write_timeout,
+        close_status.clone(),
+    ));
     let mut writer_done = false;
     let mut input = BytesMut::with_capacity(16 * 1024);
     let mut reading = true;
@@ -67,6 +86,7 @@ pub(super) async fn serve(transport: Transport, _peer: SocketAddr, shared: Arc<S
                     Ok(Received::Activity) => state.broker.note_activity(id, now),
                     Ok(Received::Closed) | Err(_) => {
                         reading = false;
+                        close_status.store(0, Ordering::Relaxed);
                         state.broker.handle_close(id, now);
                     }
                 }
@@ -89,11 +109,21 @@ pub(super) async fn serve(transport: Transport, _peer: SocketAddr, shared: Arc<S
             }
         }
     }
-    {
+    // W-8: after a protocol failure (an ERROR sent about the client's frames), a WebSocket
+    // closes with status 1002, as Spring does; otherwise 1000.
+    let protocol_failure = {
         let mut state = lock(&shared.state);
+        let failed = state.broker.connection(id).is_some_and(|c| {
+            c.failure()
+                .is_some_and(|e| !matches!(e, ConnectionError::HeartbeatTimeout { .. }))
+        }) || state.broker.sent_error(id);
         state.broker.remove(id, Instant::now());
         state.wakers.remove(&id);
         state.settle();
+        failed
+    };
+    if websocket && protocol_failure && reading {
+        close_status.store(1002, Ordering::Relaxed);
     }
     // The writer writes what it was given, then closes the transport.
     drop(chunks);
@@ -113,6 +143,7 @@ async fn write_loop(
     mut writer: TransportWriter,
     mut chunks: mpsc::Receiver<Bytes>,
     limit: std::time::Duration,
+    close_status: Arc<AtomicU16>,
 ) {
     while let Some(bytes) = chunks.recv().await {
         let written = async {
@@ -124,7 +155,10 @@ async fn write_loop(
             _ => return,
         }
     }
-    let _ = writer.close().await;
+    let _ = match close_status.load(Ordering::Relaxed) {
+        1002 => writer.close_with_status(1002, "protocol error").await,
+        status => writer.close_with_status(status, "").await,
+    };
 }
 
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {

@@ -22,7 +22,8 @@
 //!     server.listen_tcp("127.0.0.1:61613").await?;
 //!     server.listen_ws("127.0.0.1:15674").await?;
 //!     let running = server.start();
-//!     tokio::signal::ctrl_c().await?;
+//!     // Serve for an hour, then tell every client and stop.
+//!     tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
 //!     running.shutdown().await;
 //!     Ok(())
 //! }
@@ -192,8 +193,12 @@ struct State {
     broker: Broker,
     routes: Routes<Box<Handler>>,
     authenticate: Option<Arc<Authenticator>>,
+    observer: Option<Box<Observer>>,
     wakers: HashMap<ConnectionId, Arc<Notify>>,
 }
+
+/// Sees every broker event (connections, application messages, drops, closes), for logs.
+pub type Observer = dyn FnMut(&BrokerEvent) + Send;
 
 /// A poisoned lock is taken over: every method leaves the broker valid at each step.
 fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
@@ -206,6 +211,9 @@ impl State {
     fn settle(&mut self) {
         let now = Instant::now();
         while let Some(event) = self.broker.poll_event() {
+            if let Some(observer) = &mut self.observer {
+                observer(&event);
+            }
             match event {
                 BrokerEvent::Connect {
                     connection,
@@ -286,6 +294,7 @@ impl Server {
                 broker,
                 routes: Routes::new(),
                 authenticate: None,
+                observer: None,
                 wakers: HashMap::new(),
             })),
             options,
@@ -314,6 +323,11 @@ impl Server {
         let mut state = lock(&self.state);
         state.authenticate = Some(Arc::new(hook));
         state.broker.set_auto_accept(false);
+    }
+
+    /// Calls `observer` with every broker event (for logs).
+    pub fn observe(&mut self, observer: impl FnMut(&BrokerEvent) + Send + 'static) {
+        lock(&self.state).observer = Some(Box::new(observer));
     }
 
     /// Serves STOMP over TCP on `addr`; returns the bound address (port 0: any free one).

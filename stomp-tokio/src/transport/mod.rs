@@ -589,20 +589,51 @@ impl TransportWriter {
     /// writing (TCP FIN; TLS close_notify first) or sends a WebSocket close. The peer's answer
     /// (end of stream, its close) comes to the reader as [`Received::Closed`].
     pub async fn close(&mut self) -> Result<(), TransportError> {
+        self.close_with_status(0, "").await
+    }
+
+    /// Closes as [`close`](TransportWriter::close) does, with this WebSocket close status
+    /// and reason (e.g. 1002, "protocol error", after a STOMP ERROR: W-8), for a close this
+    /// side starts (status 0: none, as `close`). Over a byte stream the status means nothing
+    /// and the stream is simply shut down.
+    pub async fn close_with_status(
+        &mut self,
+        status: u16,
+        reason: &str,
+    ) -> Result<(), TransportError> {
         let closing = async {
             match &mut self.inner {
                 WriteHalf::Bytes(io) => io.shutdown().await.map_err(|source| TransportError::Io {
                     context: "closing".to_owned(),
                     source,
                 }),
-                WriteHalf::WebSocket(sink) => match sink.close().await {
-                    Ok(()) => Ok(()),
-                    // The peer closed first: its close has been answered.
-                    Err(
-                        tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed,
-                    ) => Ok(()),
-                    Err(err) => Err(websocket_error("closing", err)),
-                },
+                WriteHalf::WebSocket(sink) => {
+                    // A close frame with its status starts the close handshake (a frame
+                    // without one leaves the peer guessing, and browsers report 1005).
+                    let frame = tungstenite::protocol::CloseFrame {
+                        code: status.into(),
+                        reason: reason.to_owned().into(),
+                    };
+                    // Fed only: the sink's close below flushes it, then waits for the
+                    // handshake. Status 0 (`close`): the sink's own close frame, which also
+                    // answers a peer that closed first.
+                    if status != 0 {
+                        let _ = sink.feed(Message::Close(Some(frame))).await;
+                    }
+                    let closed = sink.close().await;
+                    match closed {
+                        Ok(()) => Ok(()),
+                        // The peer closed first: its close has been answered.
+                        Err(
+                            tungstenite::Error::ConnectionClosed
+                            | tungstenite::Error::AlreadyClosed
+                            | tungstenite::Error::Protocol(
+                                tungstenite::error::ProtocolError::SendAfterClosing,
+                            ),
+                        ) => Ok(()),
+                        Err(err) => Err(websocket_error("closing", err)),
+                    }
+                }
             }
         };
         match tokio::time::timeout(self.close_timeout, closing).await {
