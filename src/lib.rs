@@ -331,7 +331,7 @@ mod tokio_codec;
 mod version;
 
 pub use broker::{
-    Broker, BrokerConfig, BrokerEvent, BrokerLimits, ConnectionId, DropReason, Refusal,
+    Broker, BrokerConfig, BrokerEvent, BrokerLimits, ConnectionId, DropReason, Overflow, Refusal,
 };
 pub use connection::{
     Accept, AckMode, ClientConfig, ClientConnection, ClientEvent, ClientRole, CloseReason,

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use stomp_codec::{
     AckMode, Broker, BrokerConfig, BrokerEvent, ClientConfig, ClientConnection, ClientEvent,
     CloseReason, Command, ConnectionError, ConnectionId, DropReason, ErrorReply, Frame,
-    FrameOptions, Heartbeat, Message, ServerConfig, SlowConsumer,
+    FrameOptions, Heartbeat, Message, Overflow, ServerConfig, SlowConsumer, Version, VersionSet,
 };
 
 struct Peer {
@@ -144,6 +144,25 @@ impl Net {
             ClientEvent::ErrorReceived { message, .. } => message.clone(),
             _ => None,
         })
+    }
+
+    /// A client that offers only `version`.
+    fn join_version(&mut self, login: &str, version: Version) -> usize {
+        let id = self.broker.open(self.t);
+        let mut conn = ClientConnection::with_timestamp_type(
+            ClientConfig::new("/")
+                .login(login)
+                .heartbeat(Heartbeat::new(0, 0))
+                .versions(VersionSet::EMPTY.with(version)),
+        );
+        conn.connect(self.t).unwrap();
+        self.peers.push(Peer {
+            id,
+            conn,
+            events: Vec::new(),
+        });
+        self.pump();
+        self.peers.len() - 1
     }
 
     /// The transport of peer `i` breaks.
@@ -497,35 +516,117 @@ fn the_application_can_refuse_a_connect_c10() {
 }
 
 #[test]
-fn limits_close_the_client_that_goes_over_them() {
-    let mut config = Net::config();
-    config.limits.max_unacked = 2;
-    config.limits.max_destinations = 3;
-    config.limits.queue_backlog = 2;
-    let mut net = Net::new(config);
+fn a_slow_acker_is_paused_by_its_prefetch_window_not_disconnected() {
+    let mut net = Net::new(Net::config());
     let (p, x) = (net.join("p"), net.join("x"));
-    net.subscribe(x, "0", "/queue/u", AckMode::ClientIndividual);
-    for i in 0..3 {
-        net.send(p, "/queue/u", &format!("u{i}"));
+    let t = net.t;
+    let options = FrameOptions::new().header("prefetch-count", "2");
+    net.peer(x)
+        .subscribe(t, "0", "/queue/w", AckMode::ClientIndividual, options)
+        .unwrap();
+    net.pump();
+    for i in 0..5 {
+        net.send(p, "/queue/w", &format!("w{i}"));
     }
     assert_eq!(
-        net.error_message(x).as_deref(),
-        Some("too many unacknowledged messages")
+        net.bodies(x),
+        strings(&["w0", "w1"]),
+        "two in flight, the window"
     );
-    assert_eq!(net.bodies(x).len(), 2);
-    // The third waits in the queue, with the two unacked ones given back (redelivered).
     assert_eq!(
-        net.broker.waiting("/queue/u"),
-        2,
-        "the backlog keeps its limit, the oldest went"
+        net.broker.waiting("/queue/w"),
+        3,
+        "the rest wait in the queue"
+    );
+    assert_eq!(net.closed(x), None, "being slow is not a fault");
+    let first = net.messages(x)[0].clone();
+    net.peer(x).ack(t, &first, FrameOptions::new()).unwrap();
+    net.pump();
+    assert_eq!(
+        net.bodies(x),
+        strings(&["w0", "w1", "w2"]),
+        "an ack opens the window by one"
+    );
+    // A topic keeps nothing: a subscriber with a full window misses the message, with a signal.
+    net.peer(x)
+        .subscribe(
+            t,
+            "1",
+            "/topic/t",
+            AckMode::Client,
+            FrameOptions::new().header("prefetch-count", "1"),
+        )
+        .unwrap();
+    net.pump();
+    net.send(p, "/topic/t", "t0");
+    net.send(p, "/topic/t", "t1");
+    assert!(
+        net.bodies(x).contains(&"t0".to_string()) && !net.bodies(x).contains(&"t1".to_string())
     );
     assert!(net.broker_events.iter().any(|e| matches!(
         e,
         BrokerEvent::Dropped {
-            reason: DropReason::BacklogFull,
+            reason: DropReason::PrefetchFull,
             ..
         }
     )));
+}
+
+#[test]
+fn a_full_queue_drops_its_oldest_or_refuses_and_counts() {
+    let mut config = Net::config();
+    config.limits.queue_backlog = 2;
+    let mut net = Net::new(config);
+    let p = net.join("p");
+    for i in 0..3 {
+        net.send(p, "/queue/full", &format!("f{i}"));
+    }
+    assert_eq!(net.broker.waiting("/queue/full"), 2);
+    assert_eq!(net.broker.dropped(), 1, "counted");
+    assert!(net.broker_events.iter().any(|e| matches!(
+        e,
+        BrokerEvent::Dropped {
+            reason: DropReason::BacklogFull,
+            count: 1,
+            ..
+        }
+    )));
+    let x = net.join("x");
+    net.subscribe(x, "0", "/queue/full", AckMode::Auto);
+    assert_eq!(net.bodies(x), strings(&["f1", "f2"]), "the oldest went");
+
+    let mut config = Net::config();
+    config.limits.queue_backlog = 2;
+    config.limits.overflow = Overflow::RejectPublish;
+    let mut net = Net::new(config);
+    let p = net.join("p");
+    let t = net.t;
+    for i in 0..2 {
+        net.send(p, "/queue/full", &format!("f{i}"));
+    }
+    let receipt = net
+        .peer(p)
+        .send(t, "/queue/full", "f2", FrameOptions::new().receipt())
+        .unwrap()
+        .unwrap();
+    net.pump();
+    assert_eq!(
+        net.error_message(p).as_deref(),
+        Some("queue full"),
+        "the SEND is refused, naming the limit"
+    );
+    assert!(net.peers[p].events.iter().any(
+        |e| matches!(e, ClientEvent::ErrorReceived { receipt_id: Some(r), .. } if *r == receipt)
+    ));
+    assert_eq!(net.broker.waiting("/queue/full"), 2);
+    assert_eq!(net.broker.dropped(), 0, "nothing dropped");
+}
+
+#[test]
+fn too_many_destinations_is_an_error_h8() {
+    let mut config = Net::config();
+    config.limits.max_destinations = 2;
+    let mut net = Net::new(config);
     let q = net.join("q");
     net.send(q, "/queue/a", "1");
     net.send(q, "/queue/b", "1");
@@ -533,6 +634,43 @@ fn limits_close_the_client_that_goes_over_them() {
     assert_eq!(
         net.error_message(q).as_deref(),
         Some("too many destinations")
+    );
+}
+
+#[test]
+fn a_header_a_subscriber_version_cannot_carry_is_left_out_and_named_e9() {
+    let mut net = Net::new(Net::config());
+    let p = net.join("p");
+    let new = net.join("new");
+    let old = net.join_version("old", Version::V1_1);
+    net.subscribe(new, "0", "/topic/cr", AckMode::Auto);
+    net.subscribe(old, "0", "/topic/cr", AckMode::Auto);
+    let t = net.t;
+    let options = FrameOptions::new()
+        .header("x-cr", "a\r")
+        .header("x-ok", "fine");
+    net.peer(p).send(t, "/topic/cr", "body", options).unwrap();
+    net.pump();
+    let got_new = &net.messages(new)[0];
+    assert_eq!(
+        got_new.frame.headers().get("x-cr"),
+        Some(&b"a\r"[..]),
+        "1.2 carries it (escaped)"
+    );
+    let got_old = &net.messages(old)[0];
+    assert_eq!(
+        got_old.body(),
+        b"body",
+        "the 1.1 subscriber still gets the message"
+    );
+    assert_eq!(got_old.frame.headers().get("x-cr"), None);
+    assert_eq!(got_old.frame.headers().get("x-ok"), Some(&b"fine"[..]));
+    assert_eq!(
+        got_old
+            .frame
+            .headers()
+            .get(stomp_codec::broker::DROPPED_HEADERS),
+        Some(&b"x-cr"[..])
     );
 }
 

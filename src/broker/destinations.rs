@@ -217,6 +217,37 @@ impl Destinations {
         Ok(dropped)
     }
 
+    /// Whether a message of `size` bytes fits in the queue `destination` and in all queues
+    /// (for [`Overflow::RejectPublish`](super::Overflow::RejectPublish)).
+    pub(crate) fn check_room(
+        &self,
+        destination: &[u8],
+        size: usize,
+        limits: &BrokerLimits,
+    ) -> Result<(), Refusal> {
+        let (count, bytes) = self
+            .map
+            .get(destination)
+            .map_or((0, 0), |d| (d.backlog.len(), d.backlog_bytes));
+        if count + 1 > limits.queue_backlog
+            || bytes + size > limits.queue_backlog_bytes
+            || self.backlog_bytes + size > limits.total_backlog_bytes
+        {
+            return Err(Refusal::new(
+                "queue full",
+                alloc::format!(
+                    "{} keeps at most {} waiting messages and {} bytes (all queues {} bytes); \
+                     it has {count} messages and {bytes} bytes",
+                    crate::error::shown(destination, 64),
+                    limits.queue_backlog,
+                    limits.queue_backlog_bytes,
+                    limits.total_backlog_bytes
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// Messages waiting in `destination`.
     pub(crate) fn waiting(&self, destination: &[u8]) -> usize {
         self.map.get(destination).map_or(0, |d| d.backlog.len())

@@ -34,7 +34,8 @@ impl fmt::Display for ConnectionId {
 
 /// What a [`Broker`] keeps at most: beyond a limit the client that asked for more gets an
 /// ERROR and its connection closes (H-8: a server may cap any unbounded input), except for
-/// waiting messages, where the oldest are dropped.
+/// unacknowledged messages, where dispatching pauses, and waiting messages, where
+/// [`Overflow`] decides.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct BrokerLimits {
@@ -54,6 +55,26 @@ pub struct BrokerLimits {
     pub queue_backlog_bytes: usize,
     /// Bytes all queues keep together. Default 64 MiB.
     pub total_backlog_bytes: usize,
+    /// Unacknowledged messages a `client` or `client-individual` subscription may have
+    /// before the broker stops dispatching to it (it resumes as acks come). A SUBSCRIBE's
+    /// `prefetch-count` header (as RabbitMQ's) sets it for that subscription, within
+    /// `max_unacked`. Default 100.
+    pub prefetch: usize,
+    /// What a full queue does with one more message. Default [`Overflow::DropOldest`].
+    pub overflow: Overflow,
+}
+
+/// What a queue at its backlog limit does with a new message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Overflow {
+    /// Keep it and drop the oldest waiting message ([`BrokerEvent::Dropped`],
+    /// [`Broker::dropped`] counts them).
+    #[default]
+    DropOldest,
+    /// Refuse the SEND with an ERROR naming the limit (RabbitMQ's `reject-publish`); the
+    /// queue keeps what it has. Messages taken back for redelivery are never refused.
+    RejectPublish,
 }
 
 impl Default for BrokerLimits {
@@ -67,6 +88,8 @@ impl Default for BrokerLimits {
             queue_backlog: 1000,
             queue_backlog_bytes: 16 << 20,
             total_backlog_bytes: 64 << 20,
+            prefetch: 100,
+            overflow: Overflow::DropOldest,
         }
     }
 }
@@ -154,6 +177,9 @@ pub enum DropReason {
     Undeliverable(String),
     /// A client NACKed it (there is no dead-letter queue).
     Nacked,
+    /// A topic subscriber with `client` acks had its prefetch window full: a topic keeps
+    /// nothing, so that subscriber misses the message (queues keep it instead).
+    PrefetchFull,
 }
 
 /// What a [`Broker`] reports to the application.
@@ -250,6 +276,8 @@ struct Client<I: Timestamp> {
     left: bool,
     /// The broker (or the application) sent it an ERROR.
     errored: bool,
+    /// Subscriptions' prefetch windows from their `prefetch-count` header.
+    prefetch: BTreeMap<Bytes, usize>,
 }
 
 crate::connection::timed_struct! {
@@ -298,6 +326,8 @@ pub struct Broker {
     dirty: BTreeSet<ConnectionId>,
     /// The latest `now` given: `poll_transmit` takes none.
     now: Option<I>,
+    /// Messages dropped so far (every [`BrokerEvent::Dropped`] counted).
+    dropped: u64,
 }
 }
 
@@ -322,6 +352,7 @@ impl<I: Timestamp> Broker<I> {
             woken: BTreeSet::new(),
             dirty: BTreeSet::new(),
             now: None,
+            dropped: 0,
         }
     }
 
@@ -367,6 +398,7 @@ impl<I: Timestamp> Broker<I> {
                 held_bytes: 0,
                 left: false,
                 errored: false,
+                prefetch: BTreeMap::new(),
             },
         );
         id
@@ -649,6 +681,12 @@ impl<I: Timestamp> Broker<I> {
         self.destinations.backlog_bytes()
     }
 
+    /// Messages dropped since the broker started (full queues, NACKs, prefetch windows of
+    /// topic subscribers, undeliverable messages): each also a [`BrokerEvent::Dropped`].
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+
     /// Messages connection `id` has not acknowledged.
     pub fn unacked(&self, id: ConnectionId) -> usize {
         self.clients.get(&id).map_or(0, |c| c.unacked.len())
@@ -719,6 +757,13 @@ impl<I: Timestamp> Broker<I> {
         now
     }
 
+    fn report_dropped(&mut self, event: BrokerEvent) {
+        if let BrokerEvent::Dropped { count, .. } = &event {
+            self.dropped += *count as u64;
+        }
+        self.events.push_back(event);
+    }
+
     fn connected(&mut self, id: ConnectionId) {
         if let Some(client) = self.clients.get(&id) {
             if let Some(version) = client.conn.version() {
@@ -787,8 +832,19 @@ impl<I: Timestamp> Broker<I> {
             ServerEvent::Subscribe {
                 id: sub,
                 destination,
+                frame,
                 ..
-            } => self.subscribe(id, now, sub, destination),
+            } => {
+                let prefetch = frame
+                    .headers()
+                    .get("prefetch-count")
+                    .and_then(|v| core::str::from_utf8(v).ok()?.parse::<usize>().ok())
+                    .filter(|n| *n > 0);
+                if let (Some(n), Some(client)) = (prefetch, self.clients.get_mut(&id)) {
+                    client.prefetch.insert(sub.clone(), n);
+                }
+                self.subscribe(id, now, sub, destination)
+            }
             ServerEvent::Unsubscribe {
                 id: sub,
                 destination,
@@ -802,12 +858,20 @@ impl<I: Timestamp> Broker<I> {
                 id: message,
                 transaction,
                 ..
-            } => self.settle(id, now, &message, true, transaction),
+            } => {
+                let settled = self.settle(id, now, &message, true, transaction);
+                self.pull_backlog(id, now);
+                settled
+            }
             ServerEvent::Nack {
                 id: message,
                 transaction,
                 ..
-            } => self.settle(id, now, &message, false, transaction),
+            } => {
+                let settled = self.settle(id, now, &message, false, transaction);
+                self.pull_backlog(id, now);
+                settled
+            }
             ServerEvent::Begin { transaction, .. } => {
                 if let Some(client) = self.clients.get_mut(&id) {
                     client.transactions.insert(transaction, Vec::new());
@@ -873,6 +937,18 @@ impl<I: Timestamp> Broker<I> {
     /// Routes a message: to every subscriber of a topic, to the next subscriber of a queue
     /// that takes it (or into its backlog).
     fn route(&mut self, now: I, destination: &Bytes, content: Frame) -> Result<(), Refusal> {
+        self.route_as(now, destination, content, true)
+    }
+
+    /// [`route`](Broker::route), where `fresh` is false for a message taken back for
+    /// redelivery, which a full queue never refuses.
+    fn route_as(
+        &mut self,
+        now: I,
+        destination: &Bytes,
+        content: Frame,
+        fresh: bool,
+    ) -> Result<(), Refusal> {
         if !self.is_queue(destination) {
             // A topic: nobody subscribed, nobody receives it; nothing is kept.
             let Some(dest) = self.destinations.get(destination) else {
@@ -907,6 +983,10 @@ impl<I: Timestamp> Broker<I> {
                     Err(refusal)
                 }
             })?;
+        if fresh && self.config.limits.overflow == Overflow::RejectPublish {
+            self.destinations
+                .check_room(destination, size, &self.config.limits)?;
+        }
         self.keep(destination, content);
         Ok(())
     }
@@ -919,14 +999,14 @@ impl<I: Timestamp> Broker<I> {
         {
             Ok(dropped) => {
                 for (destination, count) in dropped {
-                    self.events.push_back(BrokerEvent::Dropped {
+                    self.report_dropped(BrokerEvent::Dropped {
                         destination,
                         count,
                         reason: DropReason::BacklogFull,
                     });
                 }
             }
-            Err(refusal) => self.events.push_back(BrokerEvent::Dropped {
+            Err(refusal) => self.report_dropped(BrokerEvent::Dropped {
                 destination: destination.clone(),
                 count: 1,
                 reason: DropReason::Undeliverable(refusal.detail),
@@ -995,20 +1075,39 @@ impl<I: Timestamp> Broker<I> {
             return false;
         };
         let size = size_of(content);
-        if mode.needs_ack()
-            && (client.unacked.len() >= limits.max_unacked
-                || client.unacked_bytes + size > limits.max_unacked_bytes)
-        {
-            let reply = ErrorReply::new("too many unacknowledged messages").detail(format!(
-                "a connection may leave at most {} messages and {} bytes unacknowledged",
-                limits.max_unacked, limits.max_unacked_bytes
-            ));
-            let _ = client.conn.error(now, reply);
-            client.errored = true;
-            self.woken.insert(id);
-            self.leave(id, now);
-            return false;
+        if mode.needs_ack() {
+            // The prefetch window: a subscriber slower than its publishers is not a fault.
+            // Dispatching to it pauses (a queue keeps the message or gives it to another
+            // subscriber; a topic subscriber misses it, with a Dropped event) and resumes as
+            // its acks come.
+            let window = client
+                .prefetch
+                .get(sub)
+                .copied()
+                .unwrap_or(limits.prefetch)
+                .min(limits.max_unacked);
+            let in_flight = client
+                .unacked
+                .iter()
+                .filter(|u| u.subscription == sub)
+                .count();
+            if in_flight >= window
+                || client.unacked.len() >= limits.max_unacked
+                || client.unacked_bytes + size > limits.max_unacked_bytes
+            {
+                if !self.is_queue(destination) {
+                    self.report_dropped(BrokerEvent::Dropped {
+                        destination: destination.clone(),
+                        count: 1,
+                        reason: DropReason::PrefetchFull,
+                    });
+                }
+                return false;
+            }
         }
+        let Some(client) = self.clients.get_mut(&id) else {
+            return false;
+        };
         let message_id = self.ids.next_id();
         match client.conn.deliver(now, sub, &message_id, prepared) {
             Ok(()) => {
@@ -1042,10 +1141,17 @@ impl<I: Timestamp> Broker<I> {
                 false
             }
             Err(UsageError::OutputFull { .. }) => false,
+            Err(UsageError::Encode(_)) if content.headers().get(DROPPED_HEADERS).is_none() => {
+                // A header this subscriber's version cannot carry (a value ending in CR for
+                // 1.0/1.1, E-9): the message goes without those headers, and says which.
+                let version = client.conn.version().unwrap_or(Version::V1_2);
+                let stripped = without_unrepresentable(content, version);
+                let prepared = PreparedMessage::new(destination, &stripped);
+                self.deliver(now, id, sub, destination, &stripped, &prepared)
+            }
             Err(error) => {
-                // This client cannot take it, e.g. a header its STOMP version cannot carry;
-                // giving it back could loop: drop it.
-                self.events.push_back(BrokerEvent::Dropped {
+                // This client cannot take it even so; giving it back could loop: drop it.
+                self.report_dropped(BrokerEvent::Dropped {
                     destination: destination.clone(),
                     count: 1,
                     reason: DropReason::Undeliverable(format!("{id}: {error}")),
@@ -1082,8 +1188,8 @@ impl<I: Timestamp> Broker<I> {
     fn requeue(&mut self, now: I, destination: &Bytes, mut content: Frame) {
         if self.is_queue(destination) {
             content.headers_mut().set("redelivered", "true");
-            if let Err(refusal) = self.route(now, destination, content) {
-                self.events.push_back(BrokerEvent::Dropped {
+            if let Err(refusal) = self.route_as(now, destination, content, false) {
+                self.report_dropped(BrokerEvent::Dropped {
                     destination: destination.clone(),
                     count: 1,
                     reason: DropReason::Undeliverable(refusal.detail),
@@ -1158,7 +1264,7 @@ impl<I: Timestamp> Broker<I> {
                     receipt: None,
                 });
             } else if let Err(refusal) = self.route(now, &destination, content) {
-                self.events.push_back(BrokerEvent::Dropped {
+                self.report_dropped(BrokerEvent::Dropped {
                     destination,
                     count: 1,
                     reason: DropReason::Undeliverable(refusal.detail),
@@ -1183,7 +1289,7 @@ impl<I: Timestamp> Broker<I> {
         });
         client.unacked_bytes -= freed;
         for destination in nacked {
-            self.events.push_back(BrokerEvent::Dropped {
+            self.report_dropped(BrokerEvent::Dropped {
                 destination,
                 count: 1,
                 reason: DropReason::Nacked,
@@ -1288,7 +1394,7 @@ impl<I: Timestamp> Broker<I> {
                 });
                 client.unacked_bytes -= freed;
                 for destination in dropped {
-                    self.events.push_back(BrokerEvent::Dropped {
+                    self.report_dropped(BrokerEvent::Dropped {
                         destination,
                         count: 1,
                         reason: DropReason::Nacked,
@@ -1313,4 +1419,54 @@ impl<I: Timestamp> Broker<I> {
             self.requeue(now, &u.destination, u.content);
         }
     }
+}
+
+/// The header a message gets when headers its subscriber's version cannot carry were left
+/// out: their names, comma-separated (names that are not plain ASCII as `?`).
+pub const DROPPED_HEADERS: &str = "x-dropped-headers";
+
+/// Whether a header can be written in `version` (E-9, D-3): NUL never; in 1.0 no LF, and no
+/// colon in a name; in 1.0 and 1.1 no CR at the end of a name or value.
+fn representable(name: &[u8], value: &[u8], version: Version) -> bool {
+    let no_nul = !name.contains(&0) && !value.contains(&0);
+    let ends_cr = name.last() == Some(&b'\r') || value.last() == Some(&b'\r');
+    match version {
+        Version::V1_0 => {
+            no_nul
+                && !ends_cr
+                && !name.contains(&b'\n')
+                && !value.contains(&b'\n')
+                && !name.contains(&b':')
+        }
+        Version::V1_1 => no_nul && !ends_cr,
+        _ => no_nul,
+    }
+}
+
+/// `content` without the headers `version` cannot carry, naming them in
+/// [`DROPPED_HEADERS`].
+fn without_unrepresentable(content: &Frame, version: Version) -> Frame {
+    let mut kept = Vec::new();
+    let mut dropped = String::new();
+    for (name, value) in content.headers().iter() {
+        if representable(name, value, version) {
+            kept.push((name, value));
+        } else {
+            if !dropped.is_empty() {
+                dropped.push(',');
+            }
+            dropped.extend(name.iter().map(|b| {
+                if b.is_ascii_graphic() && *b != b',' && *b != b':' && *b != b'\\' {
+                    *b as char
+                } else {
+                    '?'
+                }
+            }));
+        }
+    }
+    Frame::builder(content.command().clone())
+        .headers(kept)
+        .header(DROPPED_HEADERS, dropped)
+        .body(content.body_bytes())
+        .build()
 }
