@@ -209,6 +209,7 @@ fn watch(client: &Client, who: &str) {
 }
 
 async fn connect(args: &Args, who: &str) -> Result<Client, String> {
+    eprintln!("stomp{who}: connecting to {}", args.url);
     let client = Client::connect(&args.url, options(args))
         .await
         .map_err(|e| format!("cannot connect to {}: {e}", args.url))?;
@@ -247,34 +248,43 @@ async fn send(args: &Args) -> Result<(), String> {
         None => Some(tokio::io::BufReader::new(tokio::io::stdin()).lines()),
     };
     let mut seq = 0u64;
+    // Without receipts each call ends once written: one at a time keeps them in order. With
+    // receipts a window of them is confirmed side by side. The sends in flight are polled
+    // while the next message waits for its turn (`--rate`), so that each goes out when due.
+    let window = if args.receipt { 1000 } else { 1 };
+    let mut source_done = false;
     loop {
-        let body = match (&mut lines, args.count) {
-            (Some(lines), _) => match lines.next_line().await {
-                Ok(Some(line)) => body_of(seq, Some(line)),
-                Ok(None) => break,
-                Err(e) => return Err(format!("reading stdin: {e}")),
-            },
-            (None, Some(n)) if seq < n => body_of(seq, None),
-            _ => break,
-        };
-        if let Some(p) = &mut pacer {
-            p.tick().await;
-        }
-        let (c, d, o) = (client.clone(), args.destination.clone(), options.clone());
-        in_flight.push(async move { c.send_with(d, body, o).await });
-        seq += 1;
-        // Without receipts each call ends once written: keep them in order, one at a time.
-        let window = if args.receipt { 1000 } else { 1 };
-        while in_flight.len() >= window {
-            if let Some(result) = in_flight.next().await {
-                result.map_err(|e: ClientError| format!("send failed: {e}"))?;
+        let can_push = !source_done && in_flight.len() < window;
+        tokio::select! {
+            biased;
+            Some(result) = in_flight.next(), if !in_flight.is_empty() => {
+                let result: Result<(), ClientError> = result;
+                result.map_err(|e| format!("send failed: {e}"))?;
                 sent += 1;
             }
+            next = async {
+                if let Some(p) = &mut pacer {
+                    p.tick().await;
+                }
+                match (&mut lines, args.count) {
+                    (Some(lines), _) => lines.next_line().await,
+                    (None, Some(n)) if seq < n => Ok(Some(String::new())),
+                    _ => Ok(None),
+                }
+            }, if can_push => {
+                match next {
+                    Ok(Some(line)) => {
+                        let body = if lines.is_some() { body_of(seq, Some(line)) } else { body_of(seq, None) };
+                        let (c, d, o) = (client.clone(), args.destination.clone(), options.clone());
+                        in_flight.push(async move { c.send_with(d, body, o).await });
+                        seq += 1;
+                    }
+                    Ok(None) => source_done = true,
+                    Err(e) => return Err(format!("reading stdin: {e}")),
+                }
+            }
+            else => break,
         }
-    }
-    while let Some(result) = in_flight.next().await {
-        result.map_err(|e| format!("send failed: {e}"))?;
-        sent += 1;
     }
     let confirmed = if args.receipt { " (confirmed)" } else { "" };
     eprintln!(
