@@ -167,3 +167,13 @@ else
   step "interop with real peers (scripts/interop.sh)"
   ./scripts/interop.sh 2>&1 | tee "$INTEROP_LOG"
 fi
+
+# The client benchmark (stomp-tokio's client next to iridium-stomp and async-stomp, against
+# chat_broker and RabbitMQ): figures for the README, printed and kept in target/test-all/; it
+# fails only if a client cannot do its part. STOMP_SKIP_BENCH=1 skips it.
+if [ "${STOMP_SKIP_BENCH:-0}" = "1" ]; then
+  step "client benchmark: skipped (STOMP_SKIP_BENCH=1)"
+else
+  step "client benchmark (scripts/client-bench.sh)"
+  ./scripts/client-bench.sh 2>&1 | tee "$LOGS/client-bench.log"
+fi
