@@ -736,3 +736,97 @@ fn a_message_to_a_disconnected_subscriber_goes_to_the_next_one() {
     assert!(net.bodies(x).is_empty());
     assert_eq!(net.closed(x), Some(CloseReason::Disconnected));
 }
+
+#[test]
+fn external_destinations_become_relay_events_and_relay_messages_reach_the_client() {
+    let mut config = Net::config();
+    config.external_prefixes = vec!["/topic/".into()];
+    let mut net = Net::new(config);
+    let x = net.join("x");
+    let t = net.t;
+    net.peer(x)
+        .subscribe(
+            t,
+            "s1",
+            "/topic/room.5",
+            AckMode::ClientIndividual,
+            FrameOptions::new(),
+        )
+        .unwrap();
+    net.peer(x)
+        .send(
+            t,
+            "/topic/room.5",
+            "out".to_string(),
+            FrameOptions::new().receipt(),
+        )
+        .unwrap();
+    net.pump();
+    let id = net.peers[x].id;
+    let (sub, ack) = net
+        .broker_events
+        .iter()
+        .find_map(|e| match e {
+            BrokerEvent::ExternalSubscribe {
+                connection,
+                subscription,
+                ack,
+                ..
+            } if *connection == id => Some((subscription.clone(), *ack)),
+            _ => None,
+        })
+        .expect("the SUBSCRIBE goes to the relay");
+    assert_eq!((&sub[..], ack), (&b"s1"[..], AckMode::ClientIndividual));
+    let receipt = net
+        .broker_events
+        .iter()
+        .find_map(|e| match e {
+            BrokerEvent::ExternalSend {
+                destination,
+                frame,
+                receipt,
+                ..
+            } => {
+                assert_eq!(&destination[..], b"/topic/room.5");
+                assert_eq!(frame.body(), b"out");
+                receipt.clone()
+            }
+            _ => None,
+        })
+        .expect("the SEND goes to the relay, with its receipt");
+    assert!(net.bodies(x).is_empty(), "nothing is routed locally");
+    // The relay confirmed the SEND, and a message comes from the external broker.
+    net.broker.app_done(id, t, Some(receipt.clone())).unwrap();
+    let external = Frame::builder(Command::Message)
+        .header("destination", "/topic/room.5")
+        .header("sender", "b")
+        .body("in")
+        .build();
+    net.broker
+        .deliver_external(id, t, b"s1", b"relay-7", &external)
+        .unwrap();
+    net.pump();
+    assert!(net.peers[x]
+        .events
+        .contains(&ClientEvent::ReceiptConfirmed {
+            receipt_id: receipt
+        }));
+    let got = net.messages(x);
+    assert_eq!(
+        (got[0].body(), &got[0].message_id[..]),
+        (&b"in"[..], &b"relay-7"[..])
+    );
+    assert_eq!(got[0].frame.headers().get("sender"), Some(&b"b"[..]));
+    net.peer(x).ack(t, &got[0], FrameOptions::new()).unwrap();
+    net.pump();
+    assert!(net.broker_events.iter().any(|e| matches!(
+        e,
+        BrokerEvent::ExternalAck { message_id, nack: false, .. } if &message_id[..] == b"relay-7"
+    )));
+    let content = Frame::builder(Command::Send).body("from the app").build();
+    net.broker.publish(t, "/topic/room.5", &content).unwrap();
+    assert!(matches!(
+        net.broker.poll_event(),
+        Some(BrokerEvent::ExternalPublish { .. })
+    ));
+}

@@ -119,6 +119,12 @@ pub struct BrokerConfig {
     /// Accept every CONNECT at once (the default); when false, the application answers each
     /// [`BrokerEvent::Connect`] with [`Broker::accept`] or [`Broker::refuse`].
     pub auto_accept: bool,
+    /// Destinations starting with one of these belong to an external broker the application
+    /// relays to (Spring's StompBrokerRelay): their SUBSCRIBE, UNSUBSCRIBE, SEND and the ACKs
+    /// of their messages become `External*` events instead of being routed here, and
+    /// [`Broker::deliver_external`] hands the external broker's messages to the client.
+    /// Default none.
+    pub external_prefixes: Vec<String>,
 }
 
 impl Default for BrokerConfig {
@@ -131,6 +137,7 @@ impl Default for BrokerConfig {
             user_prefix: String::from("/user/"),
             message_id_prefix: String::from("m"),
             auto_accept: true,
+            external_prefixes: Vec::new(),
         }
     }
 }
@@ -235,6 +242,63 @@ pub enum BrokerEvent {
         /// The connection.
         connection: ConnectionId,
     },
+    /// A client subscribed to an external destination: subscribe on its relay connection.
+    ExternalSubscribe {
+        /// The client.
+        connection: ConnectionId,
+        /// The client's subscription id (give it to [`Broker::deliver_external`]).
+        subscription: Bytes,
+        /// The destination.
+        destination: Bytes,
+        /// The subscription's ack mode.
+        ack: AckMode,
+        /// The SUBSCRIBE frame (extra headers such as `prefetch-count`).
+        frame: Frame,
+        /// Its `receipt`: answer with [`Broker::app_done`] once the relay confirmed.
+        receipt: Option<Bytes>,
+    },
+    /// A client ended a subscription to an external destination.
+    ExternalUnsubscribe {
+        /// The client.
+        connection: ConnectionId,
+        /// The subscription id.
+        subscription: Bytes,
+        /// Its `receipt`, answered by the broker already.
+        receipt: Option<Bytes>,
+    },
+    /// A client sent to an external destination (or a transaction holding such a SEND was
+    /// committed): send it on its relay connection, then [`Broker::app_done`] with the
+    /// receipt.
+    ExternalSend {
+        /// The client.
+        connection: ConnectionId,
+        /// The destination.
+        destination: Bytes,
+        /// The SEND frame.
+        frame: Frame,
+        /// Its `receipt`.
+        receipt: Option<Bytes>,
+    },
+    /// The application published to an external destination ([`Broker::publish`]): send it
+    /// on the relay's own connection.
+    ExternalPublish {
+        /// The destination.
+        destination: Bytes,
+        /// The content.
+        frame: Frame,
+    },
+    /// A client acknowledged (or refused) a message [`Broker::deliver_external`] gave it:
+    /// acknowledge it on its relay connection.
+    ExternalAck {
+        /// The client.
+        connection: ConnectionId,
+        /// The message id given to `deliver_external`.
+        message_id: Bytes,
+        /// NACK rather than ACK.
+        nack: bool,
+        /// Its `receipt`, answered by the broker already.
+        receipt: Option<Bytes>,
+    },
     /// The connection is over: write what [`Broker::poll_transmit`] still returns, close the
     /// transport, then [`Broker::remove`] it.
     Closed {
@@ -278,6 +342,8 @@ struct Client<I: Timestamp> {
     errored: bool,
     /// Subscriptions' prefetch windows from their `prefetch-count` header.
     prefetch: BTreeMap<Bytes, usize>,
+    /// Messages of external subscriptions waiting for ACK or NACK (the relay's ids).
+    external_unacked: BTreeSet<Bytes>,
 }
 
 crate::connection::timed_struct! {
@@ -399,6 +465,7 @@ impl<I: Timestamp> Broker<I> {
                 left: false,
                 errored: false,
                 prefetch: BTreeMap::new(),
+                external_unacked: BTreeSet::new(),
             },
         );
         id
@@ -606,9 +673,47 @@ impl<I: Timestamp> Broker<I> {
         content: &Frame,
     ) -> Result<(), Refusal> {
         let destination = Bytes::copy_from_slice(destination.as_ref());
+        if self.is_external(&destination) {
+            self.events.push_back(BrokerEvent::ExternalPublish {
+                destination,
+                frame: content.clone(),
+            });
+            return Ok(());
+        }
         let result = self.route(now, &destination, content.clone());
         self.run(now);
         result
+    }
+
+    /// Hands a message of the external broker to connection `id` on its subscription
+    /// `subscription` (from [`BrokerEvent::ExternalSubscribe`]), as MESSAGE with `message_id`
+    /// (the relay's: the client's ACK of it comes back as [`BrokerEvent::ExternalAck`] with
+    /// it). `content` is the external MESSAGE (its destination and user headers are kept).
+    pub fn deliver_external(
+        &mut self,
+        id: ConnectionId,
+        now: I,
+        subscription: &[u8],
+        message_id: &[u8],
+        content: &Frame,
+    ) -> Result<(), UsageError> {
+        let client = self.clients.get_mut(&id).ok_or(UsageError::Closed)?;
+        let needs_ack = client
+            .conn
+            .subscription(subscription)
+            .is_some_and(|(_, mode)| mode.needs_ack());
+        client
+            .conn
+            .message(now, subscription, message_id, content)?;
+        if needs_ack {
+            client
+                .external_unacked
+                .insert(Bytes::copy_from_slice(message_id));
+        }
+        self.woken.insert(id);
+        self.dirty.insert(id);
+        self.run(now);
+        Ok(())
     }
 
     /// Delivers `content` to the subscriptions of connection `id` to `destination` (a
@@ -705,6 +810,13 @@ impl<I: Timestamp> Broker<I> {
             .any(|p| destination.starts_with(p.as_bytes()))
     }
 
+    fn is_external(&self, destination: &[u8]) -> bool {
+        self.config
+            .external_prefixes
+            .iter()
+            .any(|p| destination.starts_with(p.as_bytes()))
+    }
+
     fn is_user(&self, destination: &[u8]) -> bool {
         destination.starts_with(self.config.user_prefix.as_bytes())
     }
@@ -778,6 +890,10 @@ impl<I: Timestamp> Broker<I> {
 
     fn on_event(&mut self, id: ConnectionId, now: I, event: ServerEvent) {
         let receipt = event.receipt().cloned();
+        let event_kind = match &event {
+            ServerEvent::Nack { .. } => EventKind::Nack,
+            _ => EventKind::Other,
+        };
         let outcome = match event {
             ServerEvent::Connect(request) => {
                 if let Some(client) = self.clients.get_mut(&id) {
@@ -817,6 +933,16 @@ impl<I: Timestamp> Broker<I> {
                     // The application sends the receipt with `app_done`.
                     return;
                 }
+                if self.is_external(&destination) {
+                    self.events.push_back(BrokerEvent::ExternalSend {
+                        connection: id,
+                        destination,
+                        frame,
+                        receipt,
+                    });
+                    // The application sends the receipt once the relay has the frame.
+                    return;
+                }
                 if self.is_user(&destination) {
                     Err(Refusal::new(
                         "user destination",
@@ -840,6 +966,22 @@ impl<I: Timestamp> Broker<I> {
                     .get("prefetch-count")
                     .and_then(|v| core::str::from_utf8(v).ok()?.parse::<usize>().ok())
                     .filter(|n| *n > 0);
+                if self.is_external(&destination) {
+                    let ack = self
+                        .clients
+                        .get(&id)
+                        .and_then(|c| c.conn.subscription(&sub).map(|(_, mode)| mode))
+                        .unwrap_or_default();
+                    self.events.push_back(BrokerEvent::ExternalSubscribe {
+                        connection: id,
+                        subscription: sub,
+                        destination,
+                        ack,
+                        frame,
+                        receipt,
+                    });
+                    return;
+                }
                 if let (Some(n), Some(client)) = (prefetch, self.clients.get_mut(&id)) {
                     client.prefetch.insert(sub.clone(), n);
                 }
@@ -850,8 +992,35 @@ impl<I: Timestamp> Broker<I> {
                 destination,
                 ..
             } => {
+                if self.is_external(&destination) {
+                    self.events.push_back(BrokerEvent::ExternalUnsubscribe {
+                        connection: id,
+                        subscription: sub.clone(),
+                        receipt: receipt.clone(),
+                    });
+                }
                 self.destinations.unsubscribe(id, &sub, &destination);
                 self.end_subscription(id, now, &sub);
+                Ok(())
+            }
+            ServerEvent::Ack { id: message, .. } | ServerEvent::Nack { id: message, .. }
+                if self
+                    .clients
+                    .get(&id)
+                    .is_some_and(|c| c.external_unacked.contains(&message)) =>
+            {
+                // The relay's message: the external broker settles it (a cumulative `client`
+                // ACK there too). Transactions do not span the relay: it is settled now.
+                let nack = matches!(event_kind, EventKind::Nack);
+                if let Some(client) = self.clients.get_mut(&id) {
+                    client.external_unacked.remove(&message);
+                }
+                self.events.push_back(BrokerEvent::ExternalAck {
+                    connection: id,
+                    message_id: message,
+                    nack,
+                    receipt: receipt.clone(),
+                });
                 Ok(())
             }
             ServerEvent::Ack {
@@ -1263,6 +1432,13 @@ impl<I: Timestamp> Broker<I> {
                     frame: content,
                     receipt: None,
                 });
+            } else if self.is_external(&destination) {
+                self.events.push_back(BrokerEvent::ExternalSend {
+                    connection: id,
+                    destination,
+                    frame: content,
+                    receipt: None,
+                });
             } else if let Err(refusal) = self.route(now, &destination, content) {
                 self.report_dropped(BrokerEvent::Dropped {
                     destination,
@@ -1469,4 +1645,10 @@ fn without_unrepresentable(content: &Frame, version: Version) -> Frame {
         .header(DROPPED_HEADERS, dropped)
         .body(content.body_bytes())
         .build()
+}
+
+/// Which client frame an event came from, where the match needs it after moving the event.
+enum EventKind {
+    Nack,
+    Other,
 }
