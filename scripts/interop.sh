@@ -163,6 +163,43 @@ CLOSED_PORT="$(free_port)"
 expect_failure "client vs a closed port fails cleanly" 20 'FAILED: cannot connect to .*refused' \
   "$EXAMPLES/client" --addr "127.0.0.1:$CLOSED_PORT"
 
+# ---- 3b. the chat page in a real browser ---------------------------------------------------------
+# interop/chat_browser.mjs: headless Chromium (Debian's chromium, or $CHROMIUM) driven by
+# puppeteer-core; it starts chat_broker itself (the binary built above), kills and restarts it.
+# Chromium is installed after the brokers' background install is over (one apt at a time).
+BROWSER_TEST="chat page in a real browser (Chromium, puppeteer-core)"
+export CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
+BROWSER_WHY=""
+if [ ! -x "$CHROMIUM" ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    # kill -0 does not reap the job: section 4 still gets its exit status.
+    for _ in $(seq 1 250); do
+      [ -n "$INSTALL_PID" ] && kill -0 "$INSTALL_PID" 2>/dev/null || break
+      sleep 1
+    done
+    if timeout 300 "$INTEROP/install-brokers.sh" chromium >"$LOGS/install-chromium.log" 2>&1; then
+      note "$(tail -1 "$LOGS/install-chromium.log")"
+    else
+      BROWSER_WHY="chromium could not be installed: $(reason "$LOGS/install-chromium.log")"
+    fi
+  else
+    BROWSER_WHY="no Chromium at $CHROMIUM, and only root can install Debian's chromium"
+  fi
+  [ -z "$BROWSER_WHY" ] && [ ! -x "$CHROMIUM" ] && BROWSER_WHY="chromium installed, but no $CHROMIUM"
+fi
+if [ -z "$BROWSER_WHY" ] && { [ $NODE_OK = 0 ] || [ ! -f "$INTEROP/node_modules/puppeteer-core/package.json" ]; }; then
+  BROWSER_WHY="puppeteer-core could not be installed (npm, above)"
+fi
+if [ -n "$BROWSER_WHY" ]; then
+  skip "$BROWSER_TEST: $BROWSER_WHY"
+else
+  cd "$INTEROP" || exit 1
+  run_test "$BROWSER_TEST" 120 node chat_browser.mjs --broker "$EXAMPLES/chat_broker"
+  BROWSER_RESULT="$(sed -n 's/^result: //p' "$LOGS/$(slug "$BROWSER_TEST").log" | tail -1)"
+  [ -n "$BROWSER_RESULT" ] && note "chat page in a real browser: $BROWSER_RESULT"
+  cd "$ROOT" || exit 1
+fi
+
 # ---- 4. the brokers' packages -----------------------------------------------------------------
 # (install-brokers.sh runs under `timeout`, so this wait is bounded too.)
 wait "$INSTALL_PID" 2>/dev/null
