@@ -22,13 +22,17 @@
 //! * **WebSocket.** Path `/ws`, subprotocols `v12.stomp`, `v11.stomp`, `v10.stomp` (the choice
 //!   caps the STOMP version), only from the server's own pages (`Origin`); after an ERROR the
 //!   socket closes with status 1002 (W-8).
+//! * **Relay.** With `--relay URL` (and `--relay-login`, `--relay-passcode`, `--relay-host`),
+//!   `/topic/...` and `/queue/...` live in an external broker such as RabbitMQ: each client
+//!   gets a relay connection of its own, the room handler publishes through a shared one, and
+//!   several chat_broker processes relaying to one broker share their rooms.
 //! * Heart-beats: CONNECTED offers `1000,1000`. Any login is accepted.
 
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use stomp_codec::{BrokerEvent, Command, Frame, Heartbeat};
-use stomp_tokio::server::{Server, ServerOptions};
+use stomp_tokio::server::{RelayOptions, Server, ServerOptions};
 
 const USAGE: &str = "\
 Usage: chat_broker [OPTIONS]
@@ -41,6 +45,12 @@ Options:
                         (default 127.0.0.1:15674)
   --max-pending BYTES   bytes that may wait for a client that does not read (default 4194304);
                         past it the client is dropped (ERROR message:slow consumer)
+  --relay URL           relay /topic/... and /queue/... to the broker at URL (stomp://,
+                        stomp+ssl://, ws://, wss://), e.g. RabbitMQ, so that several
+                        chat_broker processes share their rooms
+  --relay-login L       the relay connections' login
+  --relay-passcode P    their passcode
+  --relay-host VHOST    their virtual host (default /)
   -h, --help            print this help
 
 Clients send to /app/chat.{room}; members subscribe to /topic/room.{room}. /queue/... and
@@ -53,6 +63,7 @@ struct Options {
     tcp: String,
     ws: String,
     max_pending: usize,
+    relay: Option<RelayOptions>,
 }
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Options>, String> {
@@ -60,7 +71,9 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Options>,
         tcp: "127.0.0.1:61613".into(),
         ws: "127.0.0.1:15674".into(),
         max_pending: 4 << 20,
+        relay: None,
     };
+    let (mut login, mut passcode, mut host) = (None, None, None);
     while let Some(arg) = args.next() {
         let (flag, inline) = match arg.split_once('=') {
             Some((flag, value)) => (flag.to_string(), Some(value.to_string())),
@@ -82,14 +95,32 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Options>,
                     "--max-pending needs a number of bytes, not {bytes:?}"
                 ))?;
             }
+            "--relay" => options.relay = Some(RelayOptions::new(value()?)),
+            "--relay-login" => login = Some(value()?),
+            "--relay-passcode" => passcode = Some(value()?),
+            "--relay-host" => host = Some(value()?),
             _ => return Err(format!("unknown argument {flag:?}")),
         }
+    }
+    match &mut options.relay {
+        Some(relay) => {
+            relay.login = login;
+            relay.passcode = passcode;
+            if let Some(host) = host {
+                relay.host = host;
+            }
+        }
+        None if login.is_some() || passcode.is_some() || host.is_some() => {
+            return Err("--relay-login, --relay-passcode and --relay-host need --relay".into())
+        }
+        None => {}
     }
     Ok(Some(options))
 }
 
-fn server_options(max_pending: usize) -> ServerOptions {
+fn server_options(max_pending: usize, relay: Option<RelayOptions>) -> ServerOptions {
     let mut options = ServerOptions::default();
+    options.relay = relay;
     let broker = &mut options.broker;
     broker.server = broker
         .server
@@ -162,7 +193,8 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let mut server = Server::new(server_options(options.max_pending));
+    let relay = options.relay.clone();
+    let mut server = Server::new(server_options(options.max_pending, options.relay));
     server.observe(log);
     // The room handler: stamp the sender and the time, publish to the room's topic.
     let routed = server.route("/app/chat.{room}", |app, frame, captures| {
@@ -202,6 +234,9 @@ async fn main() -> ExitCode {
         "chat_broker: at most {} bytes wait for a client (--max-pending)",
         options.max_pending
     );
+    if let Some(relay) = relay {
+        println!("chat_broker: /topic/ and /queue/ relayed to {}", relay.url);
+    }
     let running = server.start();
     let _ = tokio::signal::ctrl_c().await;
     println!("chat_broker: shutting down");

@@ -374,3 +374,79 @@ async fn tls_and_wss_listeners_serve_with_a_certificate() {
     running.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn two_servers_relaying_to_one_broker_share_their_rooms() {
+    // The external broker: a plain server of ours (RabbitMQ in the interop test).
+    let mut external = Server::new(ServerOptions::default());
+    let broker_addr = external.listen_tcp("127.0.0.1:0").await.unwrap();
+    let external = external.start();
+    let relayed = || {
+        let mut options = ServerOptions::default();
+        options.relay = Some(stomp_tokio::server::RelayOptions::new(format!(
+            "stomp://{broker_addr}"
+        )));
+        options
+    };
+    let (a, a_tcp, _) = start(relayed()).await;
+    let (b, b_tcp, b_ws) = start(relayed()).await;
+    let alice = Client::connect(&a_tcp, client_options("alice"))
+        .await
+        .unwrap();
+    let bob = Client::connect(&b_ws, client_options("bob")).await.unwrap();
+    let receipt = || stomp_codec::FrameOptions::new().receipt();
+    // The receipt comes once the relay has subscribed at the external broker.
+    let mut room = alice
+        .subscribe_with("/topic/room.5", AckMode::Auto, receipt())
+        .await
+        .unwrap();
+    // Through process B's handler and its system connection.
+    bob.send_with_receipt("/app/chat.5", "hello from B")
+        .await
+        .unwrap();
+    assert_eq!(
+        next_body(&mut room).await,
+        ("hello from B".into(), Some("bob".into()))
+    );
+    // Straight to the room, through bob's own relay connection.
+    bob.send_with_receipt("/topic/room.5", "direct")
+        .await
+        .unwrap();
+    assert_eq!(next_body(&mut room).await.0, "direct");
+    // A queue with acks: the external broker sees the ACK.
+    let mut jobs = alice
+        .subscribe_with("/queue/jobs", AckMode::ClientIndividual, receipt())
+        .await
+        .unwrap();
+    let carol = Client::connect(&b_tcp, client_options("carol"))
+        .await
+        .unwrap();
+    carol
+        .send_with_receipt("/queue/jobs", "job 1")
+        .await
+        .unwrap();
+    let job = timeout(LIMIT, jobs.next()).await.unwrap().unwrap();
+    assert_eq!(job.body(), b"job 1");
+    job.ack().await.unwrap();
+    // The relay loses its broker: clients get an ERROR (their own clients reconnect).
+    let mut status = alice.status();
+    external.shutdown().await;
+    let message = timeout(LIMIT, async {
+        loop {
+            if let Ok(ClientStatus::ServerError { message }) = status.recv().await {
+                return message;
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert!(
+        matches!(
+            message.as_deref(),
+            Some("relay connection lost") | Some("server shutting down")
+        ),
+        "{message:?}"
+    );
+    a.shutdown().await;
+    b.shutdown().await;
+}

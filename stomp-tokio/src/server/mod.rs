@@ -31,6 +31,7 @@
 
 mod connection;
 mod listen;
+mod relay;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -47,6 +48,7 @@ use tokio::sync::{watch, Notify, Semaphore};
 use tokio::task::JoinSet;
 
 pub use listen::OriginPolicy;
+pub use relay::RelayOptions;
 
 /// How a [`Server`] behaves.
 #[derive(Debug, Clone)]
@@ -73,6 +75,8 @@ pub struct ServerOptions {
     pub handshake_timeout: Duration,
     /// A page served for `GET /` on the WebSocket listeners (the chat page, say).
     pub index_html: Option<Bytes>,
+    /// Relay the broker destinations to an external broker instead of routing them here.
+    pub relay: Option<RelayOptions>,
 }
 
 impl Default for ServerOptions {
@@ -92,6 +96,7 @@ impl Default for ServerOptions {
             shutdown_grace: Duration::from_secs(5),
             handshake_timeout: Duration::from_secs(10),
             index_html: None,
+            relay: None,
         }
     }
 }
@@ -195,6 +200,10 @@ struct State {
     authenticate: Option<Arc<Authenticator>>,
     observer: Option<Box<Observer>>,
     wakers: HashMap<ConnectionId, Arc<Notify>>,
+    /// The relay, once started.
+    relay: Option<relay::Relay>,
+    /// This state, for the relay's tasks.
+    this: std::sync::Weak<Mutex<State>>,
 }
 
 /// Sees every broker event (connections, application messages, drops, closes), for logs.
@@ -262,12 +271,74 @@ impl State {
                         }
                     };
                 }
-                BrokerEvent::Closed { connection, .. } => self.wake(connection),
+                BrokerEvent::Closed { connection, .. } => {
+                    if let Some(relay) = &mut self.relay {
+                        relay.close(connection);
+                    }
+                    self.wake(connection);
+                }
+                BrokerEvent::Connected { connection, .. } => {
+                    if let Some(relay) = &mut self.relay {
+                        relay.open(self.this.clone(), connection);
+                    }
+                }
+                BrokerEvent::ExternalSubscribe {
+                    connection,
+                    subscription,
+                    destination,
+                    ack,
+                    frame,
+                    receipt,
+                } => self.relay_op(
+                    connection,
+                    relay::LinkOp::Subscribe {
+                        subscription,
+                        destination,
+                        ack,
+                        frame,
+                        receipt,
+                    },
+                ),
+                BrokerEvent::ExternalUnsubscribe {
+                    connection,
+                    subscription,
+                    ..
+                } => self.relay_op(connection, relay::LinkOp::Unsubscribe { subscription }),
+                BrokerEvent::ExternalSend {
+                    connection,
+                    destination,
+                    frame,
+                    receipt,
+                } => self.relay_op(
+                    connection,
+                    relay::LinkOp::Send {
+                        destination,
+                        frame,
+                        receipt,
+                    },
+                ),
+                BrokerEvent::ExternalAck {
+                    connection,
+                    message_id,
+                    nack,
+                    ..
+                } => self.relay_op(connection, relay::LinkOp::Ack { message_id, nack }),
+                BrokerEvent::ExternalPublish { destination, frame } => {
+                    if let Some(relay) = &self.relay {
+                        relay.publish(destination, frame);
+                    }
+                }
                 _ => {}
             }
         }
         while let Some(id) = self.broker.poll_woken() {
             self.wake(id);
+        }
+    }
+
+    fn relay_op(&mut self, connection: ConnectionId, op: relay::LinkOp) {
+        if let Some(relay) = &mut self.relay {
+            relay.forward(connection, op);
         }
     }
 
@@ -287,16 +358,24 @@ pub struct Server {
 
 impl Server {
     /// A server with these options and no listener yet.
-    pub fn new(options: ServerOptions) -> Server {
+    pub fn new(mut options: ServerOptions) -> Server {
+        if let Some(relay) = &options.relay {
+            options.broker.external_prefixes = relay.prefixes.clone();
+        }
         let broker = Broker::new(options.broker.clone());
-        Server {
-            state: Arc::new(Mutex::new(State {
+        let state = Arc::new_cyclic(|this| {
+            Mutex::new(State {
                 broker,
                 routes: Routes::new(),
                 authenticate: None,
                 observer: None,
                 wakers: HashMap::new(),
-            })),
+                relay: None,
+                this: this.clone(),
+            })
+        });
+        Server {
+            state,
             options,
             listeners: Vec::new(),
         }
@@ -380,6 +459,9 @@ impl Server {
 
     /// Starts serving on every listener, in tasks of the current runtime.
     pub fn start(self) -> Running {
+        if let Some(relay) = &self.options.relay {
+            lock(&self.state).relay = Some(relay::Relay::start(relay.clone()));
+        }
         let (shutdown, shutting_down) = watch::channel(false);
         let shared = Arc::new(Shared {
             state: self.state,
