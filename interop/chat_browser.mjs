@@ -14,6 +14,18 @@
 //      WebSocket to ws://127.0.0.1:PORT/ws: the handshake gets 403 and the socket never opens;
 //      the same code from the chat page's own origin opens it (the control).
 //
+// With --relay URL (and --relay-login, --relay-passcode, --relay-host, or RELAY_URL, RELAY_LOGIN,
+// RELAY_PASSCODE, RELAY_HOST) the relay mode runs instead:
+//   1. relay chat: two chat_broker processes A and B, both relaying to the broker at URL
+//      (RabbitMQ); alice's page on A, bob's page on B, both in room 5. Once each page's
+//      subscription is in the external broker (a barrier: a SEND with a receipt through the
+//      page's own STOMP client; the relay answers it only after the external broker did, and
+//      handles each client's frames in order), each sends a message: both pages show both, once,
+//      with the sender and time stamped by the sender's chat_broker.
+//   2. relay refused: a third chat_broker relaying to stomp://127.0.0.1:1 (nothing there): carol's
+//      page there shows the ERROR in its log (p.error "error: relay connection lost"), not only
+//      for an instant in the status line.
+//
 // The page loads @stomp/stompjs from cdn.jsdelivr.net; every request outside 127.0.0.1 is
 // intercepted: that one is answered with node_modules/@stomp/stompjs/bundles/stomp.umd.min.js, the
 // others are aborted (CI has no internet). Prints one line per step with timings and a final
@@ -23,6 +35,8 @@
 //   node chat_browser.mjs --broker ../target/debug/examples/chat_broker
 //   CHROMIUM=/path/to/chrome node chat_browser.mjs --broker ... [--chromium PATH] [--timeout 100]
 //     [--down-ms 2500] [--verbose yes]
+//   node chat_browser.mjs --broker ... --relay stomp://127.0.0.1:61613 --relay-login guest \
+//     --relay-passcode guest --relay-host /
 import puppeteer from 'puppeteer-core';
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -39,6 +53,11 @@ const opts = {
   timeout: '100', // the whole run, seconds
   'down-ms': '2500', // how long chat_broker stays dead in step 2 (stompjs retries every 1 s)
   verbose: 'no', // yes: the logs below also on success
+  relay: process.env.RELAY_URL || '', // the relay mode: the external broker's URL
+  'relay-login': process.env.RELAY_LOGIN || '',
+  'relay-passcode': process.env.RELAY_PASSCODE || '',
+  'relay-host': process.env.RELAY_HOST || '',
+  'dead-relay': 'stomp://127.0.0.1:1', // relay mode, step 2: where nothing listens
 };
 const argv = process.argv.slice(2);
 for (let i = 0; i < argv.length; i += 2) {
@@ -92,17 +111,26 @@ function freePort() {
   });
 }
 
-let broker = null; // { child, run, exited: Promise }
+let broker = null; // the last one started: { child, run, exited: Promise }
+const brokers = []; // every one started (the relay mode runs several), for the cleanup
 let brokerRuns = 0;
 
-// Starts chat_broker with its WebSocket/HTTP listener on `port`; resolves with the page's URL once
-// it printed it. A port still held by the killed run is retried for up to 5 s.
-async function startBroker(port) {
+// The arguments that make chat_broker relay to `url`.
+function relayArgs(url) {
+  const args = ['--relay', url];
+  for (const k of ['login', 'passcode', 'host']) if (opts[`relay-${k}`]) args.push(`--relay-${k}`, opts[`relay-${k}`]);
+  return args;
+}
+
+// Starts chat_broker with its WebSocket/HTTP listener on `port` (and `extra` arguments); resolves
+// with the page's URL once it printed it. A port still held by the killed run is retried for up
+// to 5 s.
+async function startBroker(port, extra = [], label = '') {
   if (!existsSync(opts.broker)) fail(`no chat_broker at ${opts.broker}`);
   const deadline = now() + 5000;
   for (let attempt = 1; ; attempt++) {
     const run = ++brokerRuns;
-    const child = spawn(opts.broker, ['--tcp', '127.0.0.1:0', '--ws', `127.0.0.1:${port}`], {
+    const child = spawn(opts.broker, ['--tcp', '127.0.0.1:0', '--ws', `127.0.0.1:${port}`, ...extra], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
@@ -118,7 +146,7 @@ async function startBroker(port) {
           const line = buf.slice(0, i);
           buf = buf.slice(i + 1);
           lines.push(line);
-          brokerLog.push(`${stamp()} [run ${run}, pid ${child.pid}] ${line}`);
+          brokerLog.push(`${stamp()} [run ${run}${label ? ` ${label}` : ''}, pid ${child.pid}] ${line}`);
           wake();
         }
       });
@@ -127,6 +155,7 @@ async function startBroker(port) {
     collect(child.stderr);
     child.on('error', (e) => brokerLog.push(`${stamp()} [run ${run}] cannot start: ${e.message}`));
     broker = { child, run, exited };
+    brokers.push(broker);
     const url = await within(
       new Promise((resolve) => {
         const check = () => {
@@ -153,10 +182,10 @@ async function startBroker(port) {
   }
 }
 
-async function killBroker(signal = 'SIGKILL') {
-  if (!broker) return null;
-  const { child, exited } = broker;
-  broker = null;
+async function killBroker(signal = 'SIGKILL', which = broker) {
+  if (!which) return null;
+  const { child, exited } = which;
+  if (which === broker) broker = null;
   if (child.exitCode === null && child.signalCode === null) child.kill(signal);
   return within(exited, 5000, `chat_broker pid ${child.pid} exiting after ${signal}`);
 }
@@ -451,6 +480,128 @@ async function main() {
   );
 }
 
+// ---- the relay mode ------------------------------------------------------------------------------
+
+// Resolves once the page's STOMP client got the RECEIPT of a SEND to a topic nobody subscribes:
+// the relay forwards the page's frames in order over the page's own relay connection and answers
+// the receipt once the external broker did, so by then the external broker has the page's room
+// subscription too. Uses the page's `client` (a top-level `let` of its script).
+async function relayBarrier(p) {
+  const id = `barrier-${p.name}-${nonce}`;
+  const got = await onPage(p, 'a receipt through the page\'s client', (page) =>
+    page.evaluate(
+      (id, dest) =>
+        new Promise((resolve) => {
+          if (typeof client === 'undefined' || !client || !client.connected) return resolve('not connected');
+          const timer = setTimeout(() => resolve('no receipt within 10 s'), 10000);
+          client.watchForReceipt(id, () => {
+            clearTimeout(timer);
+            resolve('receipt');
+          });
+          client.publish({ destination: dest, body: 'barrier', headers: { receipt: id } });
+        }),
+      id,
+      `/topic/relay-barrier.${nonce}`,
+    ),
+  );
+  if (got !== 'receipt') fail(`${p.name}: the barrier SEND through the relay: ${got}`);
+}
+
+// The texts of the page's error lines (p.error).
+const errorsOf = (p) => onPage(p, '#log', (page) => page.$$eval('#log p.error', (ps) => ps.map((e) => e.textContent)));
+
+async function relayMain() {
+  if (!existsSync(opts.chromium)) fail(`no Chromium at ${opts.chromium} (set CHROMIUM or --chromium)`);
+  let t = now();
+  const [portA, portB] = [await freePort(), await freePort()];
+  const pageA = await startBroker(portA, relayArgs(opts.relay), 'A');
+  const pidA = broker.child.pid;
+  const pageB = await startBroker(portB, relayArgs(opts.relay), 'B');
+  const pidB = broker.child.pid;
+  console.log(`${stamp()} chat_broker A pid ${pidA} serving ${pageA}, B pid ${pidB} serving ${pageB}, both relaying to ${opts.relay} (started in ${ms(t)})`);
+
+  t = now();
+  browser = await within(
+    puppeteer.launch({
+      executablePath: opts.chromium,
+      headless: true,
+      args: ['--no-sandbox', '--disable-dev-shm-usage', '--disable-gpu', '--no-first-run'],
+      timeout: 30000,
+    }),
+    35000,
+    'launching Chromium',
+  );
+  console.log(`${stamp()} ${await browser.version()} (${opts.chromium}) launched in ${ms(t)}`);
+
+  // 1. alice on A, bob on B, in room 5, through the external broker.
+  t = now();
+  const alice = await openPage(await browser.createBrowserContext(), 'alice (A)', [pageA.replace(/\/$/, '')]);
+  const bob = await openPage(await browser.createBrowserContext(), 'bob (B)', [pageB.replace(/\/$/, '')]);
+  const pages = [alice, bob];
+  for (const [p, url] of [[alice, pageA], [bob, pageB]]) {
+    await p.page.goto(url, { waitUntil: 'load', timeout: 15000 });
+    const loaded = await p.page.evaluate(() => typeof StompJs !== 'undefined' && typeof StompJs.Client === 'function');
+    if (!loaded) fail(`${p.name}: StompJs not defined after loading the page (the intercepted CDN script)`);
+  }
+  const tLoaded = now();
+  await Promise.all([join(alice, 'alice'), join(bob, 'bob')]);
+  const tJoined = now();
+  await Promise.all(pages.map(relayBarrier));
+  const tReady = now();
+  const chat = [
+    { who: 'alice', text: `alice on A ${nonce}` },
+    { who: 'bob', text: `bob on B ${nonce}` },
+  ];
+  await say(alice, chat[0].text);
+  await say(bob, chat[1].text);
+  await seenByAll(pages, chat, 10000, 'relay chat');
+  await sleep(300); // a duplicate would come about as fast as the message itself
+  for (const p of pages) {
+    const got = await messagesOf(p);
+    if (got.length !== 2) fail(`relay chat: ${p.name} shows ${got.length} messages, expected 2: ${JSON.stringify(got)}`);
+    const errors = await errorsOf(p);
+    if (errors.length) fail(`relay chat: ${p.name} shows errors: ${JSON.stringify(errors)}`);
+  }
+  const chatMs = now() - tReady;
+  console.log(
+    `${stamp()} step 1 relay chat: alice's page on A and bob's page on B, room ${ROOM}, each sees both messages once ` +
+      `with sender and time (pages loaded in ${ms(t, tLoaded)}, joined in ${ms(tLoaded, tJoined)}, ` +
+      `subscriptions in the external broker ${ms(tJoined, tReady)} later, messages in ${Math.round(chatMs)} ms)`,
+  );
+
+  // 2. a chat_broker whose relay has nothing to talk to: the page keeps the ERROR in its log.
+  t = now();
+  const portC = await freePort();
+  const pageC = await startBroker(portC, relayArgs(opts['dead-relay']), 'C');
+  const carol = await openPage(await browser.createBrowserContext(), 'carol (C)', [pageC.replace(/\/$/, '')]);
+  await carol.page.goto(pageC, { waitUntil: 'load', timeout: 15000 });
+  await carol.page.type('#name', 'carol');
+  await carol.page.click('#join button');
+  try {
+    await carol.page.waitForFunction(() => document.querySelectorAll('#log p.error').length > 0, { timeout: 10000, polling: 20 });
+  } catch (e) {
+    fail(`relay refused: carol's page shows no error line within 10 s (status "${await statusOf(carol).catch(() => '?')}")`);
+  }
+  const tError = now();
+  const errors = await errorsOf(carol);
+  if (!/^error: relay connection lost$/.test(errors[0]))
+    fail(`relay refused: carol's first error line is ${JSON.stringify(errors[0])}, expected "error: relay connection lost"`);
+  if ((await messagesOf(carol)).length) fail(`relay refused: carol's page shows messages: ${JSON.stringify(await messagesOf(carol))}`);
+  // It stays in the log while stompjs goes on reconnecting (each attempt gets the same ERROR).
+  await sleep(1500);
+  const later = await errorsOf(carol);
+  if (!later.includes(errors[0])) fail(`relay refused: the error line is gone: ${JSON.stringify(later)}`);
+  const status = await statusOf(carol);
+  console.log(
+    `${stamp()} step 2 relay refused: chat_broker C relaying to ${opts['dead-relay']}: carol's page shows "${errors[0]}" ` +
+      `in its log ${ms(t, tError)} after joining; 1.5 s later ${later.length} error line(s), status "${status}"`,
+  );
+  console.log(
+    `result: relay chat through ${opts.relay} between two chat_brokers ${Math.round(chatMs)} ms, ` +
+      `relay refused shown in the log, total ${((now() - t0) / 1000).toFixed(1)} s`,
+  );
+}
+
 async function cleanup() {
   if (browser) {
     const proc = browser.process();
@@ -459,7 +610,7 @@ async function cleanup() {
     });
   }
   if (foreign) foreign.close();
-  await killBroker('SIGTERM').catch(() => {});
+  for (const b of brokers) await killBroker('SIGTERM', b).catch(() => {});
 }
 
 const overall = setTimeout(() => {
@@ -484,7 +635,7 @@ async function finish(err) {
   process.exit(err ? 1 : 0);
 }
 
-main().then(
+(opts.relay ? relayMain() : main()).then(
   () => finish(null),
   (e) => finish(e),
 );

@@ -5,6 +5,8 @@
 #     examples/client;
 #   - examples/client against RabbitMQ's STOMP plugin and against ActiveMQ (Debian packages),
 #     plus two ways it must fail cleanly (a closed port, a wrong virtual host);
+#   - two chat_broker processes relaying to RabbitMQ (--relay), driven by the `stomp` CLI
+#     (interop/relay_check.py) and by two browser pages (chat_browser.mjs --relay);
 #   - the `stomp` CLI (examples/stomp.rs, release build) against the brokers over every transport
 #     (TCP, WebSocket, TLS with a CA made at test time) and through faults: the broker killed
 #     with SIGKILL and restarted mid-stream, a network path gone silent (interop/client_faults.py).
@@ -98,8 +100,8 @@ timeout 240 "$INTEROP/install-brokers.sh" rabbitmq-server activemq >"$LOGS/insta
 INSTALL_PID=$!
 
 # ---- 2. build the examples, install the client libraries --------------------------------------
-note "building examples/client and examples/chat_broker"
-if ! (cd "$ROOT" && timeout 900 cargo build --all-features --example client --example chat_broker) \
+note "building examples/client, examples/chat_broker and examples/stomp"
+if ! (cd "$ROOT" && timeout 900 cargo build --all-features --example client --example chat_broker --example stomp) \
   >"$LOGS/build.log" 2>&1; then
   fail "build of the examples: $(reason "$LOGS/build.log") (log: target/interop/build.log)"
   counts
@@ -261,6 +263,46 @@ if start_broker RabbitMQ "$INTEROP/start-rabbitmq.sh"; then
 else
   for t in "${RMQ_TESTS[@]}"; do skip "$t: RabbitMQ unavailable (above)"; done
 fi
+
+# ---- 5b. chat_broker relaying to RabbitMQ ----------------------------------------------------
+# Two chat_broker processes with --relay to this RabbitMQ share their rooms: a `stomp subscribe`
+# on A (/topic/room.5) receives, in order, what `stomp send --receipt` on B sends to /topic/room.5
+# and then to /app/chat.5, the latter stamped with `sender` by B's handler (relay_check.py order,
+# the debug build of examples/stomp). Then alice's page on A and bob's page on B chat through
+# RabbitMQ in Chromium (chat_browser.mjs --relay; it also checks that the page keeps the ERROR of
+# a third chat_broker, whose relay has nothing to talk to, in its log). And, RabbitMQ or not, a
+# chat_broker relaying to a port where nothing listens refuses its client with an ERROR
+# (relay_check.py refused: the CLI, --no-reconnect, exits 1, and a plain socket client reads
+# CONNECTED, then ERROR message:relay connection lost naming the relay's URL). Every process is
+# started, and stopped by PID, by those scripts.
+RELAY_TESTS=("chat_broker relay: A's subscriber gets B's room 5 messages in order through RabbitMQ"
+  "chat page in a real browser, relay mode (two chat_brokers, RabbitMQ)"
+  "chat_broker relay to a closed port: its client gets ERROR")
+RELAY_CHECK=(python3 "$INTEROP/relay_check.py")
+RELAY_BINS=(--chat-broker "$EXAMPLES/chat_broker" --stomp "$EXAMPLES/stomp")
+CLOSED_RELAY_PORT="$(free_port)"
+if [ $RMQ_OK = 1 ]; then
+  RELAY_ARGS=(--relay "stomp://127.0.0.1:$RMQ_STOMP_PORT" --relay-login guest --relay-passcode guest --relay-host /)
+  run_test "${RELAY_TESTS[0]}" 90 "${RELAY_CHECK[@]}" order "${RELAY_BINS[@]}" "${RELAY_ARGS[@]}" \
+    --log-dir "$LOGS/relay-order"
+  RELAY_RESULT="$(sed -n 's/^result: //p' "$LOGS/$(slug "${RELAY_TESTS[0]}").log" | tail -1)"
+  [ -n "$RELAY_RESULT" ] && note "chat_broker relay: $RELAY_RESULT"
+  if [ -n "$BROWSER_WHY" ]; then
+    skip "${RELAY_TESTS[1]}: $BROWSER_WHY"
+  else
+    cd "$INTEROP" || exit 1
+    run_test "${RELAY_TESTS[1]}" 120 node chat_browser.mjs --broker "$EXAMPLES/chat_broker" "${RELAY_ARGS[@]}" \
+      --dead-relay "stomp://127.0.0.1:$CLOSED_RELAY_PORT"
+    BROWSER_RESULT="$(sed -n 's/^result: //p' "$LOGS/$(slug "${RELAY_TESTS[1]}").log" | tail -1)"
+    [ -n "$BROWSER_RESULT" ] && note "chat page, relay mode: $BROWSER_RESULT"
+    cd "$ROOT" || exit 1
+  fi
+else
+  for t in "${RELAY_TESTS[@]:0:2}"; do skip "$t: RabbitMQ unavailable (above)"; done
+fi
+expect_failure "${RELAY_TESTS[2]}" 30 "^refused: .*ERROR message:relay connection lost \\(cannot reach stomp://127\\.0\\.0\\.1:$CLOSED_RELAY_PORT" \
+  "${RELAY_CHECK[@]}" refused "${RELAY_BINS[@]}" --relay "stomp://127.0.0.1:$CLOSED_RELAY_PORT" \
+  --log-dir "$LOGS/relay-refused"
 
 # ---- 6. examples/client against ActiveMQ ------------------------------------------------------
 AMQ_STATE="$INTEROP/.state/activemq"
