@@ -1,27 +1,32 @@
-//! The task behind a [`Client`](super::Client): it owns the session, opens transports when the
-//! session asks, moves bytes both ways, fires the timers, and answers the handles.
+//! The tasks behind a [`Client`](super::Client).
 //!
-//! Reading and writing are decoupled: a writer task per transport takes byte chunks from a
-//! bounded channel, so a peer that reads slowly never stops this task from reading (and the
-//! session's output limit, `max_pending_transmit`, bounds what waits here). A subscription
-//! whose buffer is full stops the reading instead: the message waits here, and the bytes that
-//! keep coming are held (up to `HELD_INPUT`) without being decoded; they still count as the
-//! broker's heart-beats.
+//! * The **driver** (one per client) opens transports when the session asks, reads and
+//!   feeds the session, fires its timers and dispatches its events (deliveries to the
+//!   subscriptions, receipts to the calls waiting for them, status reports). It never writes.
+//! * The **writer** (one per transport) takes everything the session has pending in one go
+//!   (the session's buffer is swapped out, not copied), writes and flushes it, and tells the
+//!   calls waiting for those bytes. It sleeps while there is nothing to write; the first call
+//!   that queues output wakes it.
+//!
+//! Calls use the session themselves (see `shared.rs`); neither task is on their path except to
+//! write and to read. Reading and writing being apart, a peer that reads slowly never stops
+//! the reading (the session's output limit, `max_pending_transmit`, bounds what waits). A
+//! subscription whose buffer is full stops the reading instead: the message waits here, and
+//! the bytes that keep coming are held (up to `HELD_INPUT`) without being decoded; they still
+//! count as the broker's heart-beats.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Instant;
 
-use bytes::{Bytes, BytesMut};
-use stomp_codec::{
-    ClientSession, CloseReason, Command as Stomp, DisconnectReason, FrameOptions, SessionError,
-    SessionEvent, UsageError,
-};
-use tokio::sync::{broadcast, mpsc, oneshot};
+use bytes::BytesMut;
+use stomp_codec::{CloseReason, DisconnectReason, SessionEvent};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
 
 use super::handles::ReceivedMessage;
-use super::{ClientError, ClientOptions, ClientStatus, Command, Link, Reply};
+use super::shared::{Link, Shared};
+use super::{ClientError, ClientOptions, ClientStatus};
 use crate::transport::{connect, Received, Transport, TransportError, TransportOptions};
 use crate::transport::{TransportReader, TransportWriter};
 use crate::url::StompUrl;
@@ -30,134 +35,143 @@ use crate::url::StompUrl;
 /// stops reading and TCP flow control holds the broker back.
 const HELD_INPUT: usize = 256 * 1024;
 
-/// Chunks waiting for the writer task.
-const WRITE_QUEUE: usize = 16;
+/// Room made in the read buffer before each read: reads of up to this much at once.
+const READ_ROOM: usize = 64 * 1024;
 
 type Connecting = Pin<Box<dyn Future<Output = Result<Transport, TransportError>> + Send>>;
 
-/// A chunk for the writer task, and the calls that complete once it is written.
-struct Chunk {
-    bytes: Bytes,
-    written: Vec<Reply<()>>,
-}
+/// A message its subscription had no room for, with that subscription's sender.
+type Held = (mpsc::Sender<ReceivedMessage>, ReceivedMessage);
 
-/// A SEND without receipt waiting to be written: on the connection it was queued on, or
-/// (`None`) in the session's offline queue.
-struct WriteWaiter {
-    connection: Option<u64>,
-    reply: Reply<()>,
+/// What woke the driver.
+enum Woken {
+    /// A notification (or the first turn): only look at the shared state.
+    Look,
+    Room(Option<mpsc::OwnedPermit<ReceivedMessage>>),
+    Opened(Result<Transport, TransportError>),
+    Read(Result<Received, TransportError>),
+    Timer,
 }
 
 pub(crate) struct Driver {
-    session: ClientSession,
+    link: Link,
     url: StompUrl,
     transport: TransportOptions,
-    buffer: usize,
-    commands: mpsc::Receiver<Command>,
-    urgent: mpsc::UnboundedReceiver<Command>,
-    status: broadcast::Sender<ClientStatus>,
-    link: Link,
-    first: Option<Reply<()>>,
+    first: Option<oneshot::Sender<Result<(), ClientError>>>,
     connecting: Option<Connecting>,
     reader: Option<TransportReader>,
-    writer: Option<mpsc::Sender<Chunk>>,
+    /// The writer of the current (or last) transport: a new transport waits for it to end.
+    writer: Option<JoinHandle<()>>,
     input: BytesMut,
     /// A message its subscription had no room for: nothing else is delivered before it.
-    held: Option<(Bytes, ReceivedMessage)>,
-    /// A SEND the connection's output limit refused: retried once bytes went out.
-    blocked: Option<Command>,
-    subscriptions: HashMap<Bytes, mpsc::Sender<ReceivedMessage>>,
-    receipts: HashMap<Bytes, Reply<()>>,
-    write_waiters: Vec<WriteWaiter>,
-    disconnecting: Vec<Reply<()>>,
+    held: Option<Held>,
     last_failure: String,
 }
 
 impl Driver {
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
-        url: StompUrl,
-        options: ClientOptions,
-        commands: mpsc::Receiver<Command>,
-        urgent: mpsc::UnboundedReceiver<Command>,
-        status: broadcast::Sender<ClientStatus>,
         link: Link,
-        first: Reply<()>,
+        url: StompUrl,
+        options: &ClientOptions,
+        first: oneshot::Sender<Result<(), ClientError>>,
     ) -> Driver {
         Driver {
-            session: ClientSession::new(options.session),
-            url,
-            transport: options.transport,
-            buffer: options.subscription_buffer.max(1),
-            commands,
-            urgent,
-            status,
             link,
+            url,
+            transport: options.transport.clone(),
             first: Some(first),
             connecting: None,
             reader: None,
             writer: None,
             input: BytesMut::new(),
             held: None,
-            blocked: None,
-            subscriptions: HashMap::new(),
-            receipts: HashMap::new(),
-            write_waiters: Vec::new(),
-            disconnecting: Vec::new(),
             last_failure: String::from("no attempt yet"),
         }
     }
 
     pub(crate) async fn run(mut self) {
+        let link = self.link.clone();
+        let core = &*link.0;
+        let mut woken = Woken::Look;
         loop {
-            self.dispatch();
-            self.retry_blocked();
-            self.pump_output();
-            if self.session.is_closed() && self.held.is_none() {
-                break;
-            }
-            let deadline = self
-                .session
-                .poll_timeout()
-                .map(tokio::time::Instant::from_std);
-            let has_output = self.session.pending_transmit() > 0;
+            let deadline = {
+                let mut shared = core.lock();
+                self.apply(&mut shared, woken);
+                self.check_writer(&mut shared);
+                self.dispatch(&mut shared);
+                if shared.session.is_closed() && self.held.is_none() {
+                    break;
+                }
+                let deadline = shared.session.poll_timeout();
+                shared.driver_deadline = deadline;
+                deadline.map(tokio::time::Instant::from_std)
+            };
             let reading = self.held.is_none() || self.input.len() < HELD_INPUT;
-            tokio::select! {
+            woken = tokio::select! {
                 biased;
-                Some(command) = self.urgent.recv() => self.on_command(command),
-                room = room_for(&self.held, &self.subscriptions), if self.held.is_some() => {
-                    self.deliver_held(room);
+                () = core.driver.notified() => Woken::Look,
+                room = room_for(&self.held), if self.held.is_some() => Woken::Room(room),
+                opened = poll_connecting(&mut self.connecting) => Woken::Opened(opened),
+                read = read_from(&mut self.reader, &mut self.input), if reading => {
+                    Woken::Read(read)
                 }
-                opened = poll_connecting(&mut self.connecting) => self.on_connected(opened),
-                read = read_from(&mut self.reader, &mut self.input), if reading => self.on_read(read),
-                () = writer_room(&self.writer), if has_output => {}
-                () = sleep_until(deadline) => {
-                    let now = Instant::now();
-                    if self.held.is_some() && !self.input.is_empty() {
-                        // Undecoded bytes are the broker's life too.
-                        self.session.note_activity(now);
-                    }
-                    self.session.handle_timeout(now);
-                }
-                Some(command) = self.commands.recv(), if self.blocked.is_none() => {
-                    self.on_command(command);
-                }
-            }
+                () = sleep_until(deadline) => Woken::Timer,
+            };
         }
         self.finish();
     }
 
-    /// The session's events: transport instructions, deliveries, receipts, status.
-    fn dispatch(&mut self) {
+    /// What woke the task, applied to the session.
+    fn apply(&mut self, shared: &mut Shared, woken: Woken) {
+        let now = Instant::now();
+        match woken {
+            Woken::Look => {}
+            Woken::Room(room) => self.deliver_held(shared, room),
+            Woken::Opened(opened) => self.on_connected(shared, opened),
+            Woken::Read(read) => self.on_read(shared, read),
+            Woken::Timer => {
+                if self.held.is_some() && !self.input.is_empty() {
+                    // Undecoded bytes are the broker's life too.
+                    shared.session.note_activity(now);
+                }
+                shared.session.handle_timeout(now);
+            }
+        }
+    }
+
+    /// A writer that failed ends its connection (the reader may not notice: a half-closed
+    /// socket).
+    fn check_writer(&mut self, shared: &mut Shared) {
+        if let Some((connection, error)) = shared.writer_failed.take() {
+            if connection == shared.session.connection_number() && self.reader.is_some() {
+                self.last_failure = error;
+                self.close_transport(shared);
+                shared.session.handle_close(Instant::now());
+            }
+        }
+    }
+
+    /// The session's events: transport instructions, deliveries, receipts, status. All of
+    /// them in one pass (all the RECEIPTs of a read, say); the calls they complete are woken
+    /// once the lock is released.
+    fn dispatch(&mut self, shared: &mut Shared) {
         while self.held.is_none() {
-            let Some(event) = self.session.poll_event() else {
+            let Some(event) = shared.next_event() else {
                 return;
             };
             match event {
                 SessionEvent::OpenTransport { attempt } => {
                     self.report(ClientStatus::Connecting { attempt });
                     let (url, options) = (self.url.clone(), self.transport.clone());
-                    self.connecting = Some(Box::pin(async move { connect(&url, &options).await }));
+                    // One writer at a time: the last one writes what its connection had left
+                    // (and closes) before the next connection starts counting.
+                    let last = self.writer.take();
+                    self.connecting = Some(Box::pin(async move {
+                        if let Some(last) = last {
+                            let _ = last.await;
+                        }
+                        connect(&url, &options).await
+                    }));
                 }
                 SessionEvent::Connected(connected) => {
                     self.report(ClientStatus::Connected {
@@ -165,18 +179,19 @@ impl Driver {
                         server: connected.server.clone(),
                         connection: connected.connection,
                     });
+                    shared.room_changed();
                     if let Some(first) = self.first.take() {
                         let _ = first.send(Ok(()));
                     }
                 }
                 SessionEvent::Delivery(delivery) => {
                     let id = delivery.message.subscription.clone().unwrap_or_default();
-                    let message = ReceivedMessage::new(delivery, self.link.clone());
-                    if let Some(sender) = self.subscriptions.get(&id) {
+                    if let Some(sender) = shared.subscriptions.get(&id) {
+                        let message = ReceivedMessage::new(delivery, self.link.clone());
                         match sender.try_send(message) {
                             Ok(()) => {}
                             Err(mpsc::error::TrySendError::Full(message)) => {
-                                self.held = Some((id, message));
+                                self.held = Some((sender.clone(), message));
                             }
                             // Dropped: its UNSUBSCRIBE is on its way.
                             Err(mpsc::error::TrySendError::Closed(_)) => {}
@@ -184,17 +199,14 @@ impl Driver {
                     }
                 }
                 SessionEvent::ReceiptConfirmed { receipt_id } => {
-                    if let Some(reply) = self.receipts.remove(&receipt_id) {
-                        let _ = reply.send(Ok(()));
-                    }
+                    shared.complete_receipt(&receipt_id, Ok(()));
                 }
                 SessionEvent::ReceiptFailed { receipt_id, reason } => {
-                    if let Some(reply) = self.receipts.remove(&receipt_id) {
-                        let _ = reply.send(Err(ClientError::Receipt {
-                            receipt_id: String::from_utf8_lossy(&receipt_id).into_owned(),
-                            reason,
-                        }));
-                    }
+                    let error = ClientError::Receipt {
+                        receipt_id: String::from_utf8_lossy(&receipt_id).into_owned(),
+                        reason,
+                    };
+                    shared.complete_receipt(&receipt_id, Err(error));
                 }
                 SessionEvent::ErrorReceived { message, .. } => {
                     self.last_failure = format!(
@@ -203,7 +215,7 @@ impl Driver {
                     );
                     self.report(ClientStatus::ServerError { message });
                 }
-                SessionEvent::Disconnected { reason } => self.on_disconnected(reason),
+                SessionEvent::Disconnected { reason } => self.on_disconnected(shared, reason),
                 SessionEvent::ReconnectScheduled { attempt, delay } => {
                     self.report(ClientStatus::Reconnecting { attempt, delay });
                 }
@@ -218,7 +230,7 @@ impl Driver {
                 }
                 SessionEvent::Closed => {
                     self.report(ClientStatus::Closed);
-                    for reply in self.disconnecting.drain(..) {
+                    for reply in shared.disconnecting.drain(..) {
                         let _ = reply.send(Ok(()));
                     }
                 }
@@ -229,56 +241,65 @@ impl Driver {
     }
 
     fn report(&self, status: ClientStatus) {
-        let _ = self.status.send(status);
+        let _ = self.link.0.status.send(status);
     }
 
-    fn on_connected(&mut self, opened: Result<Transport, TransportError>) {
+    fn on_connected(&mut self, shared: &mut Shared, opened: Result<Transport, TransportError>) {
         self.connecting = None;
         let now = Instant::now();
         match opened {
             Ok(transport) => {
                 let (reader, writer) = transport.split();
-                let (chunks, chunks_rx) = mpsc::channel(WRITE_QUEUE);
-                tokio::spawn(write_loop(writer, chunks_rx));
+                // The last writer has ended (`connecting` waited for it).
+                shared.new_connection();
                 self.reader = Some(reader);
-                self.writer = Some(chunks);
                 self.input.clear();
-                if let Err(error) = self.session.handle_transport_opened(now) {
+                if let Err(error) = shared.session.handle_transport_opened(now) {
                     self.last_failure = error.to_string();
                 }
+                let connection = shared.session.connection_number();
+                self.writer = Some(tokio::spawn(write_loop(
+                    self.link.clone(),
+                    writer,
+                    connection,
+                )));
             }
             Err(error) => {
                 self.last_failure = error.to_string();
-                self.session.handle_transport_failed(now);
+                shared.session.handle_transport_failed(now);
             }
         }
     }
 
-    fn on_read(&mut self, read: Result<Received, TransportError>) {
+    fn on_read(&mut self, shared: &mut Shared, read: Result<Received, TransportError>) {
         let now = Instant::now();
         match read {
             Ok(Received::Bytes(_)) => {
                 if self.held.is_none() {
                     let bytes = self.input.split().freeze();
-                    self.session.handle_input_bytes(now, bytes);
+                    shared.session.handle_input_bytes(now, bytes);
                 }
             }
-            Ok(Received::Activity) => self.session.note_activity(now),
+            Ok(Received::Activity) => shared.session.note_activity(now),
             Ok(Received::Closed) => {
                 self.last_failure = "the broker closed the connection".into();
-                self.close_transport();
-                self.session.handle_close(now);
+                self.close_transport(shared);
+                shared.session.handle_close(now);
             }
             Err(error) => {
                 self.last_failure = error.to_string();
-                self.close_transport();
-                self.session.handle_close(now);
+                self.close_transport(shared);
+                shared.session.handle_close(now);
             }
         }
     }
 
     /// Hands the held message over, then what was read meanwhile.
-    fn deliver_held(&mut self, room: Option<mpsc::OwnedPermit<ReceivedMessage>>) {
+    fn deliver_held(
+        &mut self,
+        shared: &mut Shared,
+        room: Option<mpsc::OwnedPermit<ReceivedMessage>>,
+    ) {
         let Some((_, message)) = self.held.take() else {
             return;
         };
@@ -287,11 +308,11 @@ impl Driver {
         }
         if !self.input.is_empty() && self.reader.is_some() {
             let bytes = self.input.split().freeze();
-            self.session.handle_input_bytes(Instant::now(), bytes);
+            shared.session.handle_input_bytes(Instant::now(), bytes);
         }
     }
 
-    fn on_disconnected(&mut self, reason: DisconnectReason) {
+    fn on_disconnected(&mut self, shared: &mut Shared, reason: DisconnectReason) {
         match &reason {
             // The ERROR's message, or what the reader saw, is already the better reason.
             DisconnectReason::Closed(CloseReason::ErrorReceived | CloseReason::PeerClosed) => {}
@@ -302,257 +323,93 @@ impl Driver {
             // The transport error was recorded when the attempt failed.
             _ => {}
         }
-        // What the session still has for this transport goes out before it closes.
-        self.pump_output();
-        self.close_transport();
-        let lost = self.session.connection_number();
-        let (lost_waiters, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.write_waiters)
-            .into_iter()
-            .partition(|w| w.connection == Some(lost));
-        self.write_waiters = kept;
-        for waiter in lost_waiters {
-            let _ = waiter.reply.send(Err(ClientError::ConnectionLost));
-        }
+        // The writer writes what the session still has for this transport, then closes it;
+        // what it cannot write fails its calls with `ConnectionLost`.
+        self.close_transport(shared);
+        // Calls waiting for room now go to the offline queue.
+        shared.room_changed();
         self.report(ClientStatus::Disconnected {
             reason: self.last_failure.clone(),
         });
     }
 
-    fn close_transport(&mut self) {
+    fn close_transport(&mut self, shared: &mut Shared) {
         self.reader = None;
-        // The writer task writes what it has, then closes the transport.
-        self.writer = None;
         self.connecting = None;
+        shared.writer_stop = true;
+        shared.kick_writer = true;
     }
 
-    fn on_command(&mut self, command: Command) {
-        let now = Instant::now();
-        match command {
-            Command::Send {
-                destination,
-                body,
-                options,
-                reply,
-            } => {
-                let connection = (self.session.is_connected()
-                    && self.session.offline_queued().0 == 0)
-                    .then(|| self.session.connection_number());
-                match self
-                    .session
-                    .send(now, &destination, body.clone(), options.clone())
-                {
-                    Ok(Some(receipt)) => {
-                        self.receipts.insert(receipt, reply);
-                    }
-                    Ok(None) => self.write_waiters.push(WriteWaiter { connection, reply }),
-                    Err(SessionError::Usage(UsageError::OutputFull { .. })) => {
-                        self.blocked = Some(Command::Send {
-                            destination,
-                            body,
-                            options,
-                            reply,
-                        });
-                    }
-                    Err(error) => {
-                        let _ = reply.send(Err(error.into()));
-                    }
-                }
-            }
-            Command::Subscribe {
-                id,
-                destination,
-                ack,
-                options,
-                reply,
-            } => match self.session.subscribe(now, &id, &destination, ack, options) {
-                Ok(receipt) => {
-                    let (sender, messages) = mpsc::channel(self.buffer);
-                    self.subscriptions.insert(id, sender);
-                    match receipt {
-                        // The stream is handed over at once; the receipt only delays the
-                        // answer, which is what a caller asking for one wants.
-                        Some(receipt) => {
-                            let (confirmed, answer) = oneshot::channel();
-                            self.receipts.insert(receipt, confirmed);
-                            tokio::spawn(async move {
-                                let result = answer.await.unwrap_or(Err(ClientError::Closed));
-                                let _ = reply.send(result.map(|()| messages));
-                            });
-                        }
-                        None => {
-                            let _ = reply.send(Ok(messages));
-                        }
-                    }
-                }
-                Err(error) => {
-                    let _ = reply.send(Err(error.into()));
-                }
-            },
-            Command::Unsubscribe { id, reply } => {
-                self.subscriptions.remove(&id);
-                let result = self
-                    .session
-                    .unsubscribe(now, &id, FrameOptions::new())
-                    .map(|_| ())
-                    .map_err(ClientError::from);
-                if let Some(reply) = reply {
-                    let _ = reply.send(result);
-                }
-            }
-            Command::Acknowledge {
-                message,
-                nack,
-                options,
-                reply,
-            } => {
-                let result = if nack {
-                    self.session.nack(now, &message, options)
-                } else {
-                    self.session.ack(now, &message, options)
-                };
-                self.answer(result, reply);
-            }
-            Command::Transaction { command, id, reply } => {
-                // COMMIT and ABORT wait for the broker's word; BEGIN only needs to be queued.
-                let options = match (&reply, &command) {
-                    (Some(_), Stomp::Commit | Stomp::Abort) => FrameOptions::new().receipt(),
-                    _ => FrameOptions::new(),
-                };
-                let result = match command {
-                    Stomp::Begin => self.session.begin(now, &id, options),
-                    Stomp::Commit => self.session.commit(now, &id, options),
-                    _ => self.session.abort(now, &id, options),
-                };
-                match reply {
-                    Some(reply) => self.answer(result, reply),
-                    None => drop(result),
-                }
-            }
-            Command::Disconnect { reply } => match self.session.disconnect(now) {
-                Ok(()) => self.disconnecting.push(reply),
-                Err(error) => {
-                    let _ = reply.send(Err(error.into()));
-                }
-            },
-        }
-    }
-
-    /// Answers at once, or when the receipt the call asked for comes.
-    fn answer(&mut self, result: Result<Option<Bytes>, SessionError>, reply: Reply<()>) {
-        match result {
-            Ok(Some(receipt)) => {
-                self.receipts.insert(receipt, reply);
-            }
-            Ok(None) => {
-                let _ = reply.send(Ok(()));
-            }
-            Err(error) => {
-                let _ = reply.send(Err(error.into()));
-            }
-        }
-    }
-
-    fn retry_blocked(&mut self) {
-        if self.session.pending_transmit() == 0 {
-            if let Some(command) = self.blocked.take() {
-                self.on_command(command);
-            }
-        }
-    }
-
-    /// Moves the session's bytes to the writer task, as far as its queue has room.
-    fn pump_output(&mut self) {
-        let Some(writer) = &self.writer else {
-            return;
-        };
-        loop {
-            let Ok(permit) = writer.try_reserve() else {
-                // Full (the wait is in `run`) or closed (the reader will see the end).
-                return;
-            };
-            let mut bytes = BytesMut::new();
-            self.session.poll_transmit_into(&mut bytes);
-            // Everything queued before is now in this chunk or an earlier one, unless the
-            // offline queue still holds some of it.
-            let written = if self.session.offline_queued().0 == 0 {
-                std::mem::take(&mut self.write_waiters)
-                    .into_iter()
-                    .map(|w| w.reply)
-                    .collect()
-            } else {
-                Vec::new()
-            };
-            if bytes.is_empty() && written.is_empty() {
-                return;
-            }
-            permit.send(Chunk {
-                bytes: bytes.freeze(),
-                written,
-            });
-        }
-    }
-
-    /// The end: every call still waiting learns it.
+    /// The end: every call still waiting learns it; the writer finishes on its own.
     fn finish(&mut self) {
-        self.pump_output();
-        self.close_transport();
-        for (_, reply) in self.receipts.drain() {
-            let _ = reply.send(Err(ClientError::Closed));
-        }
-        for waiter in self.write_waiters.drain(..) {
-            let _ = waiter.reply.send(Err(ClientError::Closed));
-        }
+        let link = self.link.clone();
+        let mut shared = link.0.lock();
+        self.close_transport(&mut shared);
+        shared.shut_down();
         if let Some(first) = self.first.take() {
             let _ = first.send(Err(ClientError::GaveUp {
                 attempts: 1,
                 last: self.last_failure.clone(),
             }));
         }
-        self.subscriptions.clear();
     }
 }
 
-/// Writes chunks in order until the channel closes or the transport fails, then closes the
-/// transport. Calls waiting on a chunk complete once it is written and flushed; when the
-/// transport fails first, they (and those of every chunk still queued) learn that the
-/// connection was lost.
-async fn write_loop(mut writer: TransportWriter, mut chunks: mpsc::Receiver<Chunk>) {
-    while let Some(chunk) = chunks.recv().await {
-        let mut ok = chunk.bytes.is_empty() || writer.write(&chunk.bytes).await.is_ok();
-        if ok && (chunks.is_empty() || !chunk.written.is_empty()) {
-            ok = writer.flush().await.is_ok();
-        }
-        let outcome = || {
-            if ok {
-                Ok(())
+/// The writer of connection `connection`: takes all the session's pending output at once,
+/// writes and flushes it, and tells the calls waiting for it; sleeps when there is none.
+/// Told to stop, it writes what is left and closes the transport. When it ends (stopped, or
+/// the transport failed), what it did not write is lost for the calls waiting on it.
+async fn write_loop(link: Link, mut writer: TransportWriter, connection: u64) {
+    let core = &*link.0;
+    let mut buf = BytesMut::new();
+    let mut failed = false;
+    loop {
+        buf.clear();
+        let (end, stop) = {
+            let mut shared = core.lock();
+            // Never another connection's bytes (there is none while this writer lives).
+            let n = if shared.session.connection_number() == connection {
+                shared.session.poll_transmit_into(&mut buf)
             } else {
-                Err(ClientError::ConnectionLost)
+                0
+            };
+            let end = shared.drained(n);
+            let stop = shared.writer_stop;
+            if n == 0 && !stop {
+                shared.writer_idle = true;
             }
+            (end, stop)
         };
-        for reply in chunk.written {
-            let _ = reply.send(outcome());
-        }
-        if !ok {
-            chunks.close();
-            while let Some(chunk) = chunks.recv().await {
-                for reply in chunk.written {
-                    let _ = reply.send(Err(ClientError::ConnectionLost));
-                }
+        if buf.is_empty() {
+            if stop {
+                break;
             }
-            return;
+            core.writer.notified().await;
+            continue;
+        }
+        let wrote = match writer.write(&buf).await {
+            Ok(()) => writer.flush().await,
+            Err(error) => Err(error),
+        };
+        let mut shared = core.lock();
+        match wrote {
+            Ok(()) => shared.written(end),
+            Err(error) => {
+                shared.writer_failed = Some((connection, error.to_string()));
+                shared.kick_driver = true;
+                failed = true;
+                break;
+            }
         }
     }
-    let _ = writer.close().await;
+    if !failed {
+        let _ = writer.close().await;
+    }
+    core.lock().writer_ended();
 }
 
-async fn room_for(
-    held: &Option<(Bytes, ReceivedMessage)>,
-    subscriptions: &HashMap<Bytes, mpsc::Sender<ReceivedMessage>>,
-) -> Option<mpsc::OwnedPermit<ReceivedMessage>> {
-    let sender = held
-        .as_ref()
-        .and_then(|(id, _)| subscriptions.get(id))?
-        .clone();
+async fn room_for(held: &Option<Held>) -> Option<mpsc::OwnedPermit<ReceivedMessage>> {
+    let sender = held.as_ref()?.0.clone();
     // Closed (the subscription was dropped): the message is dropped with it.
     sender.reserve_owned().await.ok()
 }
@@ -569,15 +426,10 @@ async fn read_from(
     input: &mut BytesMut,
 ) -> Result<Received, TransportError> {
     match reader {
-        Some(reader) => reader.read(input).await,
-        None => std::future::pending().await,
-    }
-}
-
-async fn writer_room(writer: &Option<mpsc::Sender<Chunk>>) {
-    match writer {
-        // The permit is dropped at once: `pump_output` takes it again.
-        Some(writer) => drop(writer.reserve().await),
+        Some(reader) => {
+            input.reserve(READ_ROOM);
+            reader.read(input).await
+        }
         None => std::future::pending().await,
     }
 }

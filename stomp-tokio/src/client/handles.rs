@@ -1,5 +1,5 @@
 //! What the application holds besides the client: subscriptions, received messages and
-//! transactions. Each talks to the driver task through a [`Link`].
+//! transactions. Each uses the session through a [`Link`], in its own task.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -9,7 +9,8 @@ use futures_util::Stream;
 use stomp_codec::{Command as Stomp, Delivery, Frame, FrameOptions};
 use tokio::sync::mpsc;
 
-use super::{ClientError, Command, Link};
+use super::shared::{Deferred, Link};
+use super::ClientError;
 
 /// A MESSAGE received on a [`Subscription`] (S-13), to [`ack`](ReceivedMessage::ack) or
 /// [`nack`](ReceivedMessage::nack) when the subscription's mode asks for it.
@@ -78,15 +79,19 @@ impl ReceivedMessage {
     }
 
     async fn acknowledge(&self, nack: bool, options: FrameOptions) -> Result<(), ClientError> {
-        let message = Box::new(self.delivery.clone());
-        self.link
-            .call(|reply| Command::Acknowledge {
-                message,
-                nack,
-                options,
-                reply,
+        let delivery = &self.delivery;
+        let wait = self
+            .link
+            .call(|shared, now| {
+                let receipt = if nack {
+                    shared.session.nack(now, delivery, options.clone())?
+                } else {
+                    shared.session.ack(now, delivery, options.clone())?
+                };
+                Ok(shared.receipt_wait(receipt))
             })
-            .await
+            .await?;
+        self.link.wait(wait).await
     }
 }
 
@@ -133,11 +138,14 @@ impl Subscription {
     /// Sends UNSUBSCRIBE (S-6) and waits until it is queued for the wire.
     pub async fn unsubscribe(mut self) -> Result<(), ClientError> {
         self.active = false;
-        let id = self.id.clone();
+        let id = &self.id;
         self.link
-            .call(|reply| Command::Unsubscribe {
-                id,
-                reply: Some(reply),
+            .call(|shared, now| {
+                shared.subscriptions.remove(id);
+                shared
+                    .session
+                    .unsubscribe(now, id, FrameOptions::new())
+                    .map(drop)
             })
             .await
     }
@@ -154,10 +162,8 @@ impl Stream for Subscription {
 impl Drop for Subscription {
     fn drop(&mut self) {
         if self.active {
-            self.link.call_from_drop(Command::Unsubscribe {
-                id: self.id.clone(),
-                reply: None,
-            });
+            self.link
+                .call_from_drop(Deferred::Unsubscribe(self.id.clone()));
         }
     }
 }
@@ -191,17 +197,8 @@ impl Transaction {
         destination: impl AsRef<[u8]>,
         body: impl Into<Bytes>,
     ) -> Result<(), ClientError> {
-        let destination = Bytes::copy_from_slice(destination.as_ref());
-        let body = body.into();
         let options = FrameOptions::new().transaction(&self.id);
-        self.link
-            .call(|reply| Command::Send {
-                destination,
-                body,
-                options,
-                reply,
-            })
-            .await
+        super::send(&self.link, destination.as_ref(), body.into(), options).await
     }
 
     /// Acknowledges `message` in the transaction.
@@ -223,25 +220,27 @@ impl Transaction {
 
     async fn finish(&mut self, command: Stomp) -> Result<(), ClientError> {
         self.open = false;
-        let id = self.id.clone();
-        self.link
-            .call(|reply| Command::Transaction {
-                command,
-                id,
-                reply: Some(reply),
+        let id = &self.id;
+        let wait = self
+            .link
+            .call(|shared, now| {
+                let options = FrameOptions::new().receipt();
+                let receipt = if command == Stomp::Commit {
+                    shared.session.commit(now, id, options)?
+                } else {
+                    shared.session.abort(now, id, options)?
+                };
+                Ok(shared.receipt_wait(receipt))
             })
-            .await
+            .await?;
+        self.link.wait(wait).await
     }
 }
 
 impl Drop for Transaction {
     fn drop(&mut self) {
         if self.open {
-            self.link.call_from_drop(Command::Transaction {
-                command: Stomp::Abort,
-                id: self.id.clone(),
-                reply: None,
-            });
+            self.link.call_from_drop(Deferred::Abort(self.id.clone()));
         }
     }
 }

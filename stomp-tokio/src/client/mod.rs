@@ -22,6 +22,7 @@
 
 mod driver;
 mod handles;
+mod shared;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -29,10 +30,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use stomp_codec::{
-    AckMode, ClientConfig, FrameOptions, Heartbeat, ReceiptFailure, ReconnectPolicy, SessionConfig,
-    SessionError, Unconfirmed, Version,
+    AckMode, ClientConfig, ClientSession, FrameOptions, Heartbeat, ReceiptFailure, ReconnectPolicy,
+    SessionConfig, SessionError, Unconfirmed, Version,
 };
 use tokio::sync::{broadcast, mpsc, oneshot};
+
+use shared::{Core, Link, Wait};
 
 use crate::transport::{TransportError, TransportOptions};
 use crate::url::{StompUrl, UrlError};
@@ -264,72 +267,10 @@ impl From<TransportError> for ClientError {
     }
 }
 
-type Reply<T> = oneshot::Sender<Result<T, ClientError>>;
-
-/// What handles ask of the driver task.
-#[derive(Debug)]
-enum Command {
-    Send {
-        destination: Bytes,
-        body: Bytes,
-        options: FrameOptions,
-        reply: Reply<()>,
-    },
-    Subscribe {
-        id: Bytes,
-        destination: Bytes,
-        ack: AckMode,
-        options: FrameOptions,
-        reply: Reply<mpsc::Receiver<ReceivedMessage>>,
-    },
-    Unsubscribe {
-        id: Bytes,
-        reply: Option<Reply<()>>,
-    },
-    Acknowledge {
-        message: Box<stomp_codec::Delivery>,
-        nack: bool,
-        options: FrameOptions,
-        reply: Reply<()>,
-    },
-    Transaction {
-        command: stomp_codec::Command,
-        id: Bytes,
-        reply: Option<Reply<()>>,
-    },
-    Disconnect {
-        reply: Reply<()>,
-    },
-}
-
-/// The handles' link to the driver task.
-#[derive(Debug, Clone)]
-pub(crate) struct Link {
-    commands: mpsc::Sender<Command>,
-    /// For `Drop`, which cannot wait for room in `commands`.
-    urgent: mpsc::UnboundedSender<Command>,
-}
-
-impl Link {
-    async fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, ClientError> {
-        let (reply, answer) = oneshot::channel();
-        self.commands
-            .send(make(reply))
-            .await
-            .map_err(|_| ClientError::Closed)?;
-        answer.await.map_err(|_| ClientError::Closed)?
-    }
-
-    fn call_from_drop(&self, command: Command) {
-        let _ = self.urgent.send(command);
-    }
-}
-
 /// Stops the driver task when the last [`Client`] clone goes.
 #[derive(Debug)]
 struct Inner {
     link: Link,
-    status: broadcast::Sender<ClientStatus>,
     task: tokio::task::JoinHandle<()>,
     next_id: AtomicU64,
 }
@@ -337,6 +278,9 @@ struct Inner {
 impl Drop for Inner {
     fn drop(&mut self) {
         self.task.abort();
+        // The driver will not finish by itself: calls, subscriptions and the writer learn
+        // the end here.
+        self.link.0.lock().shut_down();
     }
 }
 
@@ -363,25 +307,17 @@ impl Client {
         if client.passcode.is_none() {
             client.passcode = url.passcode().map(String::from);
         }
-        let (commands, commands_rx) = mpsc::channel(64);
-        let (urgent, urgent_rx) = mpsc::unbounded_channel();
-        let (status, _) = broadcast::channel(256);
+        let session = ClientSession::new(options.session.clone());
+        let link = Link(Arc::new(Core::new(
+            session,
+            options.subscription_buffer.max(1),
+        )));
         let (connected, first) = oneshot::channel();
-        let link = Link { commands, urgent };
-        let driver = driver::Driver::new(
-            url,
-            options,
-            commands_rx,
-            urgent_rx,
-            status.clone(),
-            link.clone(),
-            connected,
-        );
+        let driver = driver::Driver::new(link.clone(), url, &options, connected);
         let task = tokio::spawn(driver.run());
         let client = Client {
             inner: Arc::new(Inner {
                 link,
-                status,
                 task,
                 next_id: AtomicU64::new(1),
             }),
@@ -393,7 +329,7 @@ impl Client {
     /// The connection's reports from now on (connected, disconnected, reconnecting...). A
     /// receiver that falls 256 reports behind misses the oldest.
     pub fn status(&self) -> broadcast::Receiver<ClientStatus> {
-        self.inner.status.subscribe()
+        self.inner.link.0.status.subscribe()
     }
 
     fn link(&self) -> &Link {
@@ -435,16 +371,7 @@ impl Client {
         body: impl Into<Bytes>,
         options: FrameOptions,
     ) -> Result<(), ClientError> {
-        let destination = Bytes::copy_from_slice(destination.as_ref());
-        let body = body.into();
-        self.link()
-            .call(|reply| Command::Send {
-                destination,
-                body,
-                options,
-                reply,
-            })
-            .await
+        send(self.link(), destination.as_ref(), body.into(), options).await
     }
 
     /// Subscribes to `destination` (S-4): a [`Stream`](futures_util::Stream) of messages,
@@ -468,18 +395,25 @@ impl Client {
         options: FrameOptions,
     ) -> Result<Subscription, ClientError> {
         let id = self.next_id("sub");
-        let destination = Bytes::copy_from_slice(destination.as_ref());
-        let messages = self
-            .link()
-            .call(|reply| Command::Subscribe {
-                id: id.clone(),
-                destination,
-                ack,
-                options,
-                reply,
+        let destination = destination.as_ref();
+        let link = self.link();
+        let (messages, wait) = link
+            .call(|shared, now| {
+                let receipt =
+                    shared
+                        .session
+                        .subscribe(now, &id, destination, ack, options.clone())?;
+                let (sender, messages) = mpsc::channel(link.0.buffer);
+                shared.subscriptions.insert(id.clone(), sender);
+                Ok((messages, shared.receipt_wait(receipt)))
             })
             .await?;
-        Ok(Subscription::new(id, messages, self.link().clone()))
+        // The stream exists at once (messages may come before the receipt); a receipt only
+        // delays the answer, which is what a caller asking for one wants. Dropped on an
+        // error, it unsubscribes.
+        let subscription = Subscription::new(id, messages, link.clone());
+        link.wait(wait).await?;
+        Ok(subscription)
     }
 
     /// Begins a transaction (S-11). It needs a live connection; it is aborted when dropped
@@ -487,10 +421,11 @@ impl Client {
     pub async fn begin(&self) -> Result<Transaction, ClientError> {
         let id = self.next_id("tx");
         self.link()
-            .call(|reply| Command::Transaction {
-                command: stomp_codec::Command::Begin,
-                id: id.clone(),
-                reply: Some(reply),
+            .call(|shared, now| {
+                shared
+                    .session
+                    .begin(now, &id, FrameOptions::new())
+                    .map(drop)
             })
             .await?;
         Ok(Transaction::new(id, self.link().clone()))
@@ -499,8 +434,43 @@ impl Client {
     /// Disconnects in order (DISCONNECT with a receipt, R-5) and ends the client: every clone,
     /// subscription and pending call then gets [`ClientError::Closed`].
     pub async fn disconnect(&self) -> Result<(), ClientError> {
-        self.link()
-            .call(|reply| Command::Disconnect { reply })
-            .await
+        let done = self
+            .link()
+            .call(|shared, now| {
+                shared.session.disconnect(now)?;
+                let (reply, done) = oneshot::channel();
+                shared.disconnecting.push(reply);
+                shared.timers_changed();
+                Ok(done)
+            })
+            .await?;
+        done.await.map_err(|_| ClientError::Closed)?
     }
+}
+
+/// SEND, for [`Client`] and [`Transaction`]: the session queues the frame in the caller's
+/// task; then the call waits for its receipt, or for its bytes to be written.
+pub(crate) async fn send(
+    link: &Link,
+    destination: &[u8],
+    body: Bytes,
+    options: FrameOptions,
+) -> Result<(), ClientError> {
+    let wait = link
+        .call(|shared, now| {
+            // On the wire now, or in the offline queue (behind what waits there)?
+            let ready = shared.session.is_connected() && shared.session.offline_queued().0 == 0;
+            let receipt = shared
+                .session
+                .send(now, destination, body.clone(), options.clone())?;
+            Ok(match receipt {
+                Some(_) => shared.receipt_wait(receipt),
+                None => shared.send_wait(ready),
+            })
+        })
+        .await?;
+    if let Wait::Now = wait {
+        return Ok(());
+    }
+    link.wait(wait).await
 }
