@@ -198,7 +198,7 @@ impl Transaction {
         body: impl Into<Bytes>,
     ) -> Result<(), ClientError> {
         let options = FrameOptions::new().transaction(&self.id);
-        super::send(&self.link, destination.as_ref(), body.into(), options).await
+        super::send(&self.link, destination, body.into(), options).await
     }
 
     /// Acknowledges `message` in the transaction.

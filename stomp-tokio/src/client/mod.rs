@@ -24,6 +24,7 @@ mod driver;
 mod handles;
 mod shared;
 
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -344,34 +345,49 @@ impl Client {
     /// Sends `body` to `destination` (S-3); completes once the frame is written to the
     /// transport. Offline, it waits in the session's queue and completes once written after
     /// the reconnect. At most once: a frame lost with its connection is not sent again.
-    pub async fn send(
-        &self,
-        destination: impl AsRef<[u8]>,
-        body: impl Into<Bytes>,
-    ) -> Result<(), ClientError> {
-        self.send_with(destination, body, FrameOptions::new()).await
+    ///
+    /// The returned future is small (the frame's parts and a few words): the send futures of
+    /// a pipeline (`FuturesUnordered`, `join_all`) cost little to move and keep.
+    pub fn send<'a, D, B>(
+        &'a self,
+        destination: D,
+        body: B,
+    ) -> impl Future<Output = Result<(), ClientError>> + 'a
+    where
+        D: AsRef<[u8]> + 'a,
+        B: Into<Bytes>,
+    {
+        send(self.link(), destination, body.into(), FrameOptions::new())
     }
 
     /// Sends with a receipt and completes once the broker confirms it: at least once,
     /// resent after a reconnect; an error when its deadline passes or the client gives up.
-    pub async fn send_with_receipt(
-        &self,
-        destination: impl AsRef<[u8]>,
-        body: impl Into<Bytes>,
-    ) -> Result<(), ClientError> {
-        self.send_with(destination, body, FrameOptions::new().receipt())
-            .await
+    pub fn send_with_receipt<'a, D, B>(
+        &'a self,
+        destination: D,
+        body: B,
+    ) -> impl Future<Output = Result<(), ClientError>> + 'a
+    where
+        D: AsRef<[u8]> + 'a,
+        B: Into<Bytes>,
+    {
+        let options = FrameOptions::new().receipt();
+        send(self.link(), destination, body.into(), options)
     }
 
     /// Sends with options: extra headers, a content type, a receipt (then it completes when
     /// confirmed), a transaction.
-    pub async fn send_with(
-        &self,
-        destination: impl AsRef<[u8]>,
-        body: impl Into<Bytes>,
+    pub fn send_with<'a, D, B>(
+        &'a self,
+        destination: D,
+        body: B,
         options: FrameOptions,
-    ) -> Result<(), ClientError> {
-        send(self.link(), destination.as_ref(), body.into(), options).await
+    ) -> impl Future<Output = Result<(), ClientError>> + 'a
+    where
+        D: AsRef<[u8]> + 'a,
+        B: Into<Bytes>,
+    {
+        send(self.link(), destination, body.into(), options)
     }
 
     /// Subscribes to `destination` (S-4): a [`Stream`](futures_util::Stream) of messages,
@@ -450,27 +466,34 @@ impl Client {
 
 /// SEND, for [`Client`] and [`Transaction`]: the session queues the frame in the caller's
 /// task; then the call waits for its receipt, or for its bytes to be written.
-pub(crate) async fn send(
-    link: &Link,
-    destination: &[u8],
+/// One future for all of them, an `async` block that keeps the arguments once (an `async fn`,
+/// or one inside another, would keep copies).
+#[allow(clippy::manual_async_fn)]
+pub(crate) fn send<'a, D: AsRef<[u8]> + 'a>(
+    link: &'a Link,
+    destination: D,
     body: Bytes,
     options: FrameOptions,
-) -> Result<(), ClientError> {
-    let wait = link
-        .call(|shared, now| {
-            // On the wire now, or in the offline queue (behind what waits there)?
-            let ready = shared.session.is_connected() && shared.session.offline_queued().0 == 0;
-            let receipt = shared
-                .session
-                .send(now, destination, body.clone(), options.clone())?;
-            Ok(match receipt {
-                Some(_) => shared.receipt_wait(receipt),
-                None => shared.send_wait(ready),
+) -> impl Future<Output = Result<(), ClientError>> + 'a {
+    async move {
+        let destination = destination.as_ref();
+        let wait = link
+            .call(|shared, now| {
+                // On the wire now, or in the offline queue (behind what waits there)?
+                let ready = shared.session.is_connected() && shared.session.offline_queued().0 == 0;
+                let receipt =
+                    shared
+                        .session
+                        .send(now, destination, body.clone(), options.clone())?;
+                Ok(match receipt {
+                    Some(_) => shared.receipt_wait(receipt),
+                    None => shared.send_wait(ready),
+                })
             })
-        })
-        .await?;
-    if let Wait::Now = wait {
-        return Ok(());
+            .await?;
+        if let Wait::Now = wait {
+            return Ok(());
+        }
+        link.wait(wait).await
     }
-    link.wait(wait).await
 }
