@@ -56,8 +56,15 @@ impl Receipts {
     /// Records `id` as pending for a frame of `command` that is now queued. A generated id
     /// advances the counter past it.
     pub(crate) fn insert(&mut self, id: Bytes, command: Command) {
-        if id == self.next_id() {
-            self.next = self.next.saturating_add(1);
+        // `id == self.next_id()` without formatting an id for every receipt: the id's number,
+        // if it has the generated form, is the next free one (those before it all pending).
+        let generated = generated_number(&id).is_some_and(|m| {
+            m >= self.next
+                && (self.next..m).all(|n| self.pending.contains_key(format!("rcpt-{n}").as_bytes()))
+                && !self.pending.contains_key(&id[..])
+        });
+        if generated {
+            self.next = generated_number(&id).unwrap_or(self.next).saturating_add(1);
             while self
                 .pending
                 .contains_key(format!("rcpt-{}", self.next).as_bytes())
@@ -93,6 +100,19 @@ impl Receipts {
     }
 }
 
+/// The number of an id of the generated form `rcpt-N` (N without leading zeros, as
+/// generated).
+fn generated_number(id: &[u8]) -> Option<u64> {
+    let digits = id.strip_prefix(b"rcpt-")?;
+    if digits.is_empty() || (digits.len() > 1 && digits[0] == b'0') {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |n, d| {
+        d.is_ascii_digit()
+            .then(|| n.checked_mul(10)?.checked_add(u64::from(d - b'0')))?
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,5 +134,16 @@ mod tests {
         assert_eq!(r.confirm(b"rcpt-4"), None);
         assert!(r.check(b"rcpt-4").is_ok());
         assert_eq!(r.len(), 3);
+        // Ids that only look generated do not move the counter.
+        for id in [
+            "rcpt-05",
+            "rcpt-",
+            "rcpt-x",
+            "rcpt-99999999999999999999",
+            "rcpt-7",
+        ] {
+            r.insert(Bytes::from(id), Command::Send);
+        }
+        assert_eq!(r.next_id(), "rcpt-5");
     }
 }
