@@ -261,7 +261,9 @@ where
         head: head.freeze(),
         inner: stream,
     };
-    let ws = tokio_tungstenite::accept_hdr_async(replay, callback)
+    let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+        .read_buffer_size(options.ws_read_buffer.max(256));
+    let ws = tokio_tungstenite::accept_hdr_async_with_config(replay, callback, Some(config))
         .await
         .ok()?;
     Some(Transport::from_websocket(ws, chosen))
