@@ -329,6 +329,8 @@ struct Unacked {
 struct Client<I: Timestamp> {
     conn: ServerConnection<I>,
     login: Option<Bytes>,
+    /// The CONNECT (or STOMP) frame, for the application (its headers).
+    connect: Option<Frame>,
     /// Delivered messages of `client` and `client-individual` subscriptions, oldest first.
     unacked: Vec<Unacked>,
     unacked_bytes: usize,
@@ -457,6 +459,7 @@ impl<I: Timestamp> Broker<I> {
             Client {
                 conn,
                 login: None,
+                connect: None,
                 unacked: Vec::new(),
                 unacked_bytes: 0,
                 transactions: BTreeMap::new(),
@@ -484,6 +487,12 @@ impl<I: Timestamp> Broker<I> {
     /// The `login` a connection gave in its CONNECT.
     pub fn login(&self, id: ConnectionId) -> Option<&Bytes> {
         self.clients.get(&id).and_then(|c| c.login.as_ref())
+    }
+
+    /// The CONNECT (or STOMP) frame connection `id` opened with: its `login`, `host` and any
+    /// other headers the application wants (a token, a client name).
+    pub fn connect_frame(&self, id: ConnectionId) -> Option<&Frame> {
+        self.clients.get(&id).and_then(|c| c.connect.as_ref())
     }
 
     /// Bytes read from connection `id`'s transport.
@@ -898,6 +907,7 @@ impl<I: Timestamp> Broker<I> {
             ServerEvent::Connect(request) => {
                 if let Some(client) = self.clients.get_mut(&id) {
                     client.login = request.login.clone();
+                    client.connect = Some(request.frame.clone());
                 }
                 if self.config.auto_accept {
                     let accept = Accept::new().session(format!("session-{}", id.0));

@@ -42,6 +42,11 @@ fn chat_server(options: ServerOptions) -> Server {
     server
         .route("/app/whoami", |app, _, _| {
             let login = app.login().unwrap_or("anonymous").to_string();
+            // The session's CONNECT headers reach the handler too.
+            let login = match app.connect_header("client-name") {
+                Some(name) => format!("{login} ({})", String::from_utf8_lossy(name)),
+                None => login,
+            };
             let reply = Frame::builder(Command::Send).body(login).build();
             app.reply("/user/queue/replies", &reply);
             Ok(())
@@ -134,9 +139,8 @@ async fn app_handlers_publish_to_rooms_across_tcp_and_websocket() {
 #[tokio::test]
 async fn a_handler_replies_to_the_sender_alone_and_can_refuse() {
     let (running, tcp, _) = start(ServerOptions::default()).await;
-    let alice = Client::connect(&tcp, client_options("alice"))
-        .await
-        .unwrap();
+    let with_name = client_options("alice").connect_header("client-name", "laptop");
+    let alice = Client::connect(&tcp, with_name).await.unwrap();
     let bob = Client::connect(&tcp, client_options("bob")).await.unwrap();
     let opts = || stomp_codec::FrameOptions::new().receipt();
     let mut alice_replies = alice
@@ -148,7 +152,7 @@ async fn a_handler_replies_to_the_sender_alone_and_can_refuse() {
         .await
         .unwrap();
     alice.send_with_receipt("/app/whoami", "").await.unwrap();
-    assert_eq!(next_body(&mut alice_replies).await.0, "alice");
+    assert_eq!(next_body(&mut alice_replies).await.0, "alice (laptop)");
     assert!(
         timeout(Duration::from_millis(200), bob_replies.next())
             .await

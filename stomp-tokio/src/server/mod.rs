@@ -161,6 +161,13 @@ impl App<'_> {
         self.login.as_deref()
     }
 
+    /// A header of the sender's CONNECT frame (its session: `host`, a token, a client name).
+    pub fn connect_header(&self, name: &str) -> Option<&[u8]> {
+        self.broker
+            .connect_frame(self.connection)
+            .and_then(|f| f.headers().get(name))
+    }
+
     /// Publishes `content` to a broker destination (every subscriber of a topic, one of a
     /// queue).
     pub fn publish(
