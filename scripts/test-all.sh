@@ -177,3 +177,14 @@ else
   step "client benchmark (scripts/client-bench.sh)"
   ./scripts/client-bench.sh 2>&1 | tee "$LOGS/client-bench.log"
 fi
+
+# The server under load, side by side with RabbitMQ: topic fan-out (1 publisher, 50
+# subscribers, 20,000 messages of 256 bytes) and 2,000 idle connections (TCP and WebSocket)
+# with heart-beats; figures kept in target/load/. It fails only if something cannot run.
+# STOMP_SKIP_LOAD=1 skips it.
+if [ "${STOMP_SKIP_LOAD:-0}" = "1" ]; then
+  step "server load: skipped (STOMP_SKIP_LOAD=1)"
+else
+  step "server load (scripts/load.sh, one run each)"
+  RUNS="${LOAD_RUNS:-1}" ./scripts/load.sh 2>&1 | tee "$LOGS/load.log"
+fi
