@@ -8,7 +8,7 @@ use bytes::Bytes;
 use smallvec::SmallVec;
 
 use crate::error::shown;
-use crate::escape::{is_plain, specials};
+use crate::escape::specials;
 use crate::frame::{Command, Frame};
 use crate::heartbeat::Heartbeat;
 use crate::limits::Limits;
@@ -412,28 +412,9 @@ impl<I: Timestamp> ClientConnection<I> {
         options: FrameOptions,
     ) -> Result<Option<Bytes>, UsageError> {
         let (destination, body) = (destination.as_ref(), body.into());
-        // The headers as one list of slices, walked twice by the encoder (check, then write),
-        // gathered in one walk over the extra headers: the receipt and transaction slots are
-        // filled in once their values are known.
-        let receipt: Option<Bytes>;
-        let mut entries: SmallVec<[(&[u8], &[u8]); 8]> = SmallVec::new();
-        entries.push((DESTINATION.as_bytes(), destination));
-        let asks_receipt = !matches!(options.receipt, ReceiptRequest::None);
-        if asks_receipt {
-            entries.push((RECEIPT.as_bytes(), b""));
-        }
-        if let Some(tx) = &options.transaction {
-            entries.push((TRANSACTION.as_bytes(), tx));
-        }
-        let mut overridden = false;
-        for (name, value) in options.headers.iter() {
-            overridden |= name == RECEIPT.as_bytes() || name == TRANSACTION.as_bytes();
-            entries.push((name, value));
-        }
         // An extra `receipt` or `transaction` header would be the one that counts (H-6): the
         // general path tracks and checks it.
-        if overridden {
-            drop(entries);
+        if options.headers.overrides() {
             let frame = self.build(
                 Command::Send,
                 &[(DESTINATION, destination)],
@@ -445,7 +426,7 @@ impl<I: Timestamp> ClientConnection<I> {
         }
         // The same checks and effects as `submit` gives a SEND, without building the frame.
         self.check_state(&Command::Send)?;
-        receipt = match options.receipt {
+        let receipt = match options.receipt {
             ReceiptRequest::None => None,
             ReceiptRequest::Generated => Some(self.role.receipts.next_id()),
             ReceiptRequest::Id(id) => Some(id),
@@ -455,18 +436,24 @@ impl<I: Timestamp> ClientConnection<I> {
         }
         self.session
             .check_transaction_open(options.transaction.as_deref())?;
-        // What the encoder would check is known here: the names it adds are constants, their
-        // values are checked one by one, and the extra headers' text lies in one buffer,
-        // checked in one scan.
+        // The headers as one list of slices, walked twice by the encoder (check, then write).
+        // What it would check is known here: the names the method adds are constants, their
+        // values are checked one by one, and the extra headers as they were added.
+        let mut entries: SmallVec<[(&[u8], &[u8]); 8]> = SmallVec::new();
+        entries.push((DESTINATION.as_bytes(), destination));
         let mut seen = specials(destination);
-        if let (Some(id), Some(slot)) = (&receipt, entries.get_mut(1)) {
+        if let Some(id) = &receipt {
+            entries.push((RECEIPT.as_bytes(), id));
             seen |= specials(id);
-            slot.1 = id;
         }
         if let Some(tx) = &options.transaction {
+            entries.push((TRANSACTION.as_bytes(), tx));
             seen |= specials(tx);
         }
-        let plain = seen == 0 && is_plain(options.headers.text());
+        for entry in options.headers.iter() {
+            entries.push(entry);
+        }
+        let plain = seen == 0 && options.headers.specials() == 0;
         let queued = self.queue_parts(
             now,
             &Command::Send,

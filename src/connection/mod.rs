@@ -18,7 +18,9 @@ use core::time::Duration;
 
 use bytes::Bytes;
 
+use crate::escape::specials;
 use crate::frame::Frame;
+use crate::header::{RECEIPT, TRANSACTION};
 use crate::heartbeat::Heartbeat;
 use crate::limits::Limits;
 use crate::version::{Version, VersionSet};
@@ -143,6 +145,12 @@ pub(crate) struct ExtraHeaders {
     count: u8,
     /// Every entry, once one did not fit inline (the inline fields are then unused).
     spilled: Option<Box<Spilled>>,
+    /// The union of the octet classes of every name and value ([`specials`]): 0 when all are
+    /// plain. Gathered as headers are added, where a literal's folds away, rather than by a
+    /// scan at each `send`.
+    specials: u8,
+    /// Whether a name is `receipt` or `transaction`, which would override the method's own.
+    overrides: bool,
 }
 
 /// [`ExtraHeaders`] past their inline room: the text and where each value starts and ends.
@@ -166,6 +174,8 @@ impl Default for ExtraHeaders {
             ends: [(0, 0); EXTRA_ENTRIES],
             count: 0,
             spilled: None,
+            specials: 0,
+            overrides: false,
         }
     }
 }
@@ -173,6 +183,8 @@ impl Default for ExtraHeaders {
 impl ExtraHeaders {
     #[inline(always)]
     fn push(&mut self, name: &[u8], value: &[u8]) {
+        self.specials |= specials(name) | specials(value);
+        self.overrides |= name == RECEIPT.as_bytes() || name == TRANSACTION.as_bytes();
         let (len, count) = (usize::from(self.len), usize::from(self.count));
         let value_at = len + name.len();
         let end = value_at + value.len();
@@ -196,7 +208,21 @@ impl ExtraHeaders {
         ));
     }
 
+    /// The union of the octet classes of every name and value: 0 when none needs escaping or
+    /// cannot be written ([`specials`]).
+    #[inline]
+    pub(crate) fn specials(&self) -> u8 {
+        self.specials
+    }
+
+    /// Whether a name is `receipt` or `transaction`.
+    #[inline]
+    pub(crate) fn overrides(&self) -> bool {
+        self.overrides
+    }
+
     /// All names and values, back to back.
+    #[inline]
     pub(crate) fn text(&self) -> &[u8] {
         match &self.spilled {
             Some(spilled) => &spilled.text,
@@ -205,6 +231,7 @@ impl ExtraHeaders {
     }
 
     /// The `(name, value)` pairs, in the order they were added.
+    #[inline]
     pub(crate) fn iter(&self) -> ExtraIter<'_> {
         let (inline, spilled) = match &self.spilled {
             Some(spilled) => (&[][..], &spilled.ends[..]),
