@@ -436,33 +436,44 @@ impl<I: Timestamp> ClientConnection<I> {
         }
         self.session
             .check_transaction_open(options.transaction.as_deref())?;
-        // The headers as one list of slices, walked twice by the encoder (check, then write).
-        // What it would check is known here: the names the method adds are constants, their
-        // values are checked one by one, and the extra headers as they were added.
-        let mut entries: SmallVec<[(&[u8], &[u8]); 8]> = SmallVec::new();
-        entries.push((DESTINATION.as_bytes(), destination));
+        // What the encoder would check is known here: the names the method adds are constants,
+        // their values are checked one by one, and the extra headers as they were added.
+        let mut own = [(DESTINATION.as_bytes(), destination); 3];
+        let mut count = 1;
         let mut seen = specials(destination);
         if let Some(id) = &receipt {
-            entries.push((RECEIPT.as_bytes(), id));
+            own[count] = (RECEIPT.as_bytes(), id);
+            count += 1;
             seen |= specials(id);
         }
         if let Some(tx) = &options.transaction {
-            entries.push((TRANSACTION.as_bytes(), tx));
+            own[count] = (TRANSACTION.as_bytes(), tx);
+            count += 1;
             seen |= specials(tx);
         }
-        for entry in options.headers.iter() {
-            entries.push(entry);
+        let own = own.get(..count).unwrap_or_default();
+        let extra = &options.headers;
+        let before = self.core.pending_transmit();
+        if seen == 0 && extra.specials() == 0 && !extra.irregular() {
+            // All plain: the extra headers' lines are their wire form, copied as one block.
+            self.core.queue_plain_parts(
+                &Command::Send,
+                own.iter().copied(),
+                extra.lines(),
+                extra.iter(),
+                &body,
+            )?;
+        } else {
+            // The headers as one list of slices, walked twice by the encoder (check, then
+            // write).
+            let mut entries: SmallVec<[(&[u8], &[u8]); 8]> = SmallVec::new();
+            entries.extend(own.iter().copied());
+            entries.extend(extra.iter());
+            let plain = seen == 0 && extra.specials() == 0;
+            self.core
+                .queue_parts(&Command::Send, entries.iter().copied(), Some(plain), &body)?;
         }
-        let plain = seen == 0 && options.headers.specials() == 0;
-        let queued = self.queue_parts(
-            now,
-            &Command::Send,
-            entries.iter().copied(),
-            Some(plain),
-            &body,
-        );
-        drop(entries);
-        queued?;
+        self.check_output(now, before, false)?;
         if let Some(id) = &receipt {
             self.role.receipts.insert(id.clone(), Command::Send);
         }

@@ -20,7 +20,7 @@ use bytes::Bytes;
 
 use crate::escape::specials;
 use crate::frame::Frame;
-use crate::header::{RECEIPT, TRANSACTION};
+use crate::header::{CONTENT_LENGTH, RECEIPT, TRANSACTION};
 use crate::heartbeat::Heartbeat;
 use crate::limits::Limits;
 use crate::version::{Version, VersionSet};
@@ -127,8 +127,9 @@ pub struct FrameOptions {
     pub(crate) headers: ExtraHeaders,
 }
 
-/// The extra headers of a [`FrameOptions`]: names and values back to back in one buffer, held
-/// inline for the few a call usually adds (no allocation), walked in order.
+/// The extra headers of a [`FrameOptions`], kept as the lines `send` writes (`name:value` and
+/// a LF each) in one buffer, held inline for the few a call usually adds (no allocation): when
+/// every name and value is plain, `send` copies them to the wire as one block.
 ///
 /// Nothing but [`spill`] sees its address: `FrameOptions`, passed by value from call to call,
 /// then stays in registers through a chain of `header` calls, where a call that saw it (the
@@ -136,14 +137,14 @@ pub struct FrameOptions {
 /// through memory.
 #[derive(Clone)]
 pub(crate) struct ExtraHeaders {
-    /// The text while it fits inline: its first `len` octets.
+    /// The lines while they fit inline: their first `len` octets.
     inline: [u8; EXTRA_INLINE],
     len: u8,
-    /// Where each inline entry's value starts and where it ends (its name starts where the
-    /// entry before it ends); `count` of them.
+    /// Where each inline line's colon is and where the line ends, past its LF (its name starts
+    /// where the line before it ends); `count` of them.
     ends: [(u8, u8); EXTRA_ENTRIES],
     count: u8,
-    /// Every entry, once one did not fit inline (the inline fields are then unused).
+    /// Every line, once one did not fit inline (the inline fields are then unused).
     spilled: Option<Box<Spilled>>,
     /// The union of the octet classes of every name and value ([`specials`]): 0 when all are
     /// plain. Gathered as headers are added, where a literal's folds away, rather than by a
@@ -151,16 +152,20 @@ pub(crate) struct ExtraHeaders {
     specials: u8,
     /// Whether a name is `receipt` or `transaction`, which would override the method's own.
     overrides: bool,
+    /// Whether a name is empty or `content-length`, which the encoder refuses or checks
+    /// against the body.
+    irregular: bool,
 }
 
-/// [`ExtraHeaders`] past their inline room: the text and where each value starts and ends.
+/// [`ExtraHeaders`] past their inline room: the lines and where each colon is and each line
+/// ends.
 #[derive(Clone, Default)]
 pub(crate) struct Spilled {
     text: Vec<u8>,
     ends: Vec<(usize, usize)>,
 }
 
-/// Octets of extra header text kept inline: a content type and a trace id or two.
+/// Octets of extra header lines kept inline: a content type and a trace id or two.
 const EXTRA_INLINE: usize = 48;
 /// Extra headers kept inline.
 const EXTRA_ENTRIES: usize = 4;
@@ -176,6 +181,7 @@ impl Default for ExtraHeaders {
             spilled: None,
             specials: 0,
             overrides: false,
+            irregular: false,
         }
     }
 }
@@ -185,15 +191,18 @@ impl ExtraHeaders {
     fn push(&mut self, name: &[u8], value: &[u8]) {
         self.specials |= specials(name) | specials(value);
         self.overrides |= name == RECEIPT.as_bytes() || name == TRANSACTION.as_bytes();
+        self.irregular |= name.is_empty() || name == CONTENT_LENGTH.as_bytes();
         let (len, count) = (usize::from(self.len), usize::from(self.count));
-        let value_at = len + name.len();
-        let end = value_at + value.len();
-        if self.spilled.is_none() && count < EXTRA_ENTRIES && end <= EXTRA_INLINE {
-            self.inline[len..value_at].copy_from_slice(name);
-            self.inline[value_at..end].copy_from_slice(value);
-            // Both below EXTRA_INLINE.
-            self.ends[count] = (value_at as u8, end as u8);
-            self.len = end as u8;
+        let colon = len + name.len();
+        let value_end = colon + 1 + value.len();
+        if self.spilled.is_none() && count < EXTRA_ENTRIES && value_end < EXTRA_INLINE {
+            self.inline[len..colon].copy_from_slice(name);
+            self.inline[colon] = b':';
+            self.inline[colon + 1..value_end].copy_from_slice(value);
+            self.inline[value_end] = b'\n';
+            // Both within EXTRA_INLINE.
+            self.ends[count] = (colon as u8, (value_end + 1) as u8);
+            self.len = (value_end + 1) as u8;
             self.count += 1;
             return;
         }
@@ -221,9 +230,16 @@ impl ExtraHeaders {
         self.overrides
     }
 
-    /// All names and values, back to back.
+    /// Whether a name is empty or `content-length`.
     #[inline]
-    pub(crate) fn text(&self) -> &[u8] {
+    pub(crate) fn irregular(&self) -> bool {
+        self.irregular
+    }
+
+    /// The headers as lines: `name:value` and a LF each, in the order they were added (their
+    /// wire form when [`specials`](ExtraHeaders::specials) is 0).
+    #[inline]
+    pub(crate) fn lines(&self) -> &[u8] {
         match &self.spilled {
             Some(spilled) => &spilled.text,
             None => &self.inline[..usize::from(self.len)],
@@ -238,7 +254,7 @@ impl ExtraHeaders {
             None => (&self.ends[..usize::from(self.count)], &[][..]),
         };
         ExtraIter {
-            text: self.text(),
+            text: self.lines(),
             name_at: 0,
             inline: inline.iter(),
             spilled: spilled.iter(),
@@ -246,8 +262,8 @@ impl ExtraHeaders {
     }
 }
 
-/// `spilled`, or the inline entries (`inline`, `ends`, `count`) moved to the heap, with one more
-/// entry. Takes copies, not the headers: see [`ExtraHeaders`].
+/// `spilled`, or the inline lines (`inline`, `ends`, `count`) moved to the heap, with one more.
+/// Takes copies, not the headers: see [`ExtraHeaders`].
 #[cold]
 #[inline(never)]
 fn spill(
@@ -265,14 +281,16 @@ fn spill(
             text: inline[..len].to_vec(),
             ends: ends
                 .iter()
-                .map(|&(value, end)| (usize::from(value), usize::from(end)))
+                .map(|&(colon, end)| (usize::from(colon), usize::from(end)))
                 .collect(),
         })
     });
     spilled.text.extend_from_slice(name);
-    let value_at = spilled.text.len();
+    let colon = spilled.text.len();
+    spilled.text.push(b':');
     spilled.text.extend_from_slice(value);
-    spilled.ends.push((value_at, spilled.text.len()));
+    spilled.text.push(b'\n');
+    spilled.ends.push((colon, spilled.text.len()));
     spilled
 }
 
@@ -291,14 +309,14 @@ impl<'a> Iterator for ExtraIter<'a> {
 
     #[inline]
     fn next(&mut self) -> Option<Self::Item> {
-        let (value, end) = match self.inline.next() {
-            Some(&(value, end)) => (usize::from(value), usize::from(end)),
+        let (colon, end) = match self.inline.next() {
+            Some(&(colon, end)) => (usize::from(colon), usize::from(end)),
             None => *self.spilled.next()?,
         };
         let name = core::mem::replace(&mut self.name_at, end);
         Some((
-            self.text.get(name..value).unwrap_or_default(),
-            self.text.get(value..end).unwrap_or_default(),
+            self.text.get(name..colon).unwrap_or_default(),
+            self.text.get(colon + 1..end - 1).unwrap_or_default(),
         ))
     }
 }

@@ -166,6 +166,20 @@ impl<I: Timestamp> Core<I> {
             .encode_parts(command, entries, plain, body, &mut self.out)
     }
 
+    /// Encodes a frame of plain headers given as parts and lines onto the transmit queue (see
+    /// `Encoder::encode_plain_parts`); on error nothing is queued.
+    pub(crate) fn queue_plain_parts<'a>(
+        &mut self,
+        command: &Command,
+        entries: impl Iterator<Item = (&'a [u8], &'a [u8])> + Clone,
+        lines: &[u8],
+        line_entries: impl Iterator<Item = (&'a [u8], &'a [u8])> + Clone,
+        body: &[u8],
+    ) -> Result<(), EncodeError> {
+        self.encoder
+            .encode_plain_parts(command, entries, lines, line_entries, body, &mut self.out)
+    }
+
     /// Something was queued at `now`: the next heart-beat is due one interval later (D-20).
     pub(crate) fn note_tx(&mut self, now: I) {
         let now = self.clock(now);
