@@ -207,7 +207,13 @@ impl<I: Timestamp> Core<I> {
     pub(crate) fn unpolled_input(&self) -> Option<ConnectionError> {
         let buffered = self.decoder.buffered();
         let max = self.decoder.limits().max_frame;
-        (buffered > max).then_some(ConnectionError::InputNotPolled { buffered, max })
+        // Not `then_some`: that builds the error on every call and drops it (a call to the
+        // error's drop glue per input).
+        if buffered > max {
+            Some(ConnectionError::InputNotPolled { buffered, max })
+        } else {
+            None
+        }
     }
 
     /// The peer is dead if nothing arrives within interval + grace after `from` (D-20).
