@@ -90,8 +90,7 @@ impl Encoder {
             Some(_) => None,
             None if headers.is_plain() => {
                 let text_len = headers.text_len_bound();
-                let count = headers.len();
-                Some(self.encode_plain(shape, headers.iter(), count, text_len, &[], dst))
+                Some(self.encode_plain(shape, headers.iter(), headers.len(), text_len, &[], dst))
             }
             None => None,
         };
@@ -316,7 +315,9 @@ impl Encoder {
         head.put(command);
         head.put(b"\n");
         let has_length = write_plain_headers(entries, body, self.version, &mut head)?;
-        head.put(lines);
+        if !lines.is_empty() {
+            head.put(lines);
+        }
         if add_length(shape, has_length)? {
             head.put(content_length_line(
                 body.len(),

@@ -459,7 +459,7 @@ impl<I: Timestamp> ClientConnection<I> {
             self.core.queue_plain_parts(
                 &Command::Send,
                 own.iter().copied(),
-                extra.lines(),
+                extra.text(),
                 extra.iter(),
                 &body,
             )?;

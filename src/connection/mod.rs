@@ -236,10 +236,10 @@ impl ExtraHeaders {
         self.irregular
     }
 
-    /// The headers as lines: `name:value` and a LF each, in the order they were added (their
-    /// wire form when [`specials`](ExtraHeaders::specials) is 0).
+    /// The headers' text, as lines: `name:value` and a LF each, in the order they were added
+    /// (their wire form when [`specials`](ExtraHeaders::specials) is 0).
     #[inline]
-    pub(crate) fn lines(&self) -> &[u8] {
+    pub(crate) fn text(&self) -> &[u8] {
         match &self.spilled {
             Some(spilled) => &spilled.text,
             None => &self.inline[..usize::from(self.len)],
@@ -254,7 +254,7 @@ impl ExtraHeaders {
             None => (&self.ends[..usize::from(self.count)], &[][..]),
         };
         ExtraIter {
-            text: self.lines(),
+            text: self.text(),
             name_at: 0,
             inline: inline.iter(),
             spilled: spilled.iter(),
