@@ -665,12 +665,19 @@ impl<I: Timestamp> ClientConnection<I> {
     // ---- checking and queueing ---------------------------------------------------------
 
     /// Whether the state table lets the client send `command` now, and if not, why.
+    #[inline]
     fn check_state(&self, command: &Command) -> Result<(), UsageError> {
         if self.may_send(command) {
             return Ok(());
         }
+        Err(self.refusal(command))
+    }
+
+    /// Why the state table does not let the client send `command` now.
+    #[cold]
+    fn refusal(&self, command: &Command) -> UsageError {
         let command = command.clone();
-        Err(match self.state {
+        match self.state {
             State::Closed | State::Closing => UsageError::Closed,
             State::Disconnecting => UsageError::AfterDisconnect { command },
             _ if matches!(command, Command::Connect | Command::Stomp) => {
@@ -681,7 +688,7 @@ impl<I: Timestamp> ClientConnection<I> {
                 role: "client",
             },
             _ => UsageError::NotConnected { command },
-        })
+        }
     }
 
     fn submit(&mut self, now: I, frame: Frame) -> Result<Option<Bytes>, UsageError> {
