@@ -85,12 +85,12 @@ impl Encoder {
             // spans need no question of where they point.
             Some(owned) if is_plain(owned.text()) => {
                 let (count, text_len) = (owned.len(), owned.text().len());
-                Some(self.encode_plain(shape, owned, count, text_len, dst))
+                Some(self.encode_plain(shape, owned, count, text_len, &[], dst))
             }
             Some(_) => None,
             None if headers.is_plain() => {
                 let text_len = headers.text_len_bound();
-                Some(self.encode_plain(shape, headers.iter(), headers.len(), text_len, dst))
+                Some(self.encode_plain(shape, headers.iter(), headers.len(), text_len, &[], dst))
             }
             None => None,
         };
@@ -136,8 +136,42 @@ impl Encoder {
         let plain = plain.unwrap_or(seen == 0);
         let start = dst.len();
         let written =
-            plain.then(|| self.encode_plain(shape, entries.clone(), count, text_len, dst));
+            plain.then(|| self.encode_plain(shape, entries.clone(), count, text_len, &[], dst));
         self.finish(Fallback::Parts(shape, entries), start, written, dst)
+    }
+
+    /// [`encode_parts`](Encoder::encode_parts) for plain headers (the caller checked that no
+    /// name or value holds a special octet): `entries`, then `lines`, further headers already
+    /// in wire form (`name:value` and a LF each; no name empty or `content-length`), copied as
+    /// one block. `line_entries` are the same headers as pairs, for the general path.
+    pub(crate) fn encode_plain_parts<'a, E, F>(
+        &self,
+        command: &Command,
+        entries: E,
+        lines: &[u8],
+        line_entries: F,
+        body: &[u8],
+        dst: &mut BytesMut,
+    ) -> Result<(), EncodeError>
+    where
+        E: Iterator<Item = (&'a [u8], &'a [u8])> + Clone,
+        F: Iterator<Item = (&'a [u8], &'a [u8])> + Clone,
+    {
+        let shape = Shape {
+            command,
+            body,
+            omit_length: false,
+        };
+        check_command(shape, self.version)?;
+        let (mut count, mut text_len) = (0, 0);
+        for (name, value) in entries.clone() {
+            count += 1;
+            text_len += name.len() + value.len();
+        }
+        let start = dst.len();
+        let written = self.encode_plain(shape, entries.clone(), count, text_len, lines, dst);
+        let fallback = Fallback::Parts(shape, entries.chain(line_entries));
+        self.finish(fallback, start, Some(written), dst)
     }
 
     /// The end of both `encode`s: takes back a refused frame, or writes it the general way
@@ -263,11 +297,13 @@ impl Encoder {
         entries: impl Iterator<Item = (&'a [u8], &'a [u8])>,
         count: usize,
         text_len: usize,
+        lines: &[u8],
         dst: &mut BytesMut,
     ) -> Result<bool, EncodeError> {
         let command = shape.command.as_bytes();
         let body = shape.body;
-        let head_bound = command.len() + 1 + text_len + 2 * count + CONTENT_LENGTH_LINE_MAX + 1;
+        let head_bound =
+            command.len() + 1 + text_len + 2 * count + lines.len() + CONTENT_LENGTH_LINE_MAX + 1;
         dst.reserve(head_bound + body.len() + 1);
         let start = dst.len();
         dst.resize(start + head_bound, 0);
@@ -279,6 +315,9 @@ impl Encoder {
         head.put(command);
         head.put(b"\n");
         let has_length = write_plain_headers(entries, body, self.version, &mut head)?;
+        if !lines.is_empty() {
+            head.put(lines);
+        }
         if add_length(shape, has_length)? {
             head.put(content_length_line(
                 body.len(),

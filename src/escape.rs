@@ -156,6 +156,7 @@ fn classify(text: &[u8]) -> (u8, usize) {
 
 /// The union of the classes of `text`'s octets, by table lookup: the cheapest way for short
 /// texts such as header names.
+#[inline]
 fn class_union(text: &[u8]) -> u8 {
     // Eight octets per step, no early exit.
     let mut words = text.chunks_exact(8);
@@ -172,6 +173,7 @@ fn class_union(text: &[u8]) -> u8 {
 /// The union of the classes of `text`'s octets: 0 exactly when the text is plain (see
 /// [`is_plain`]). A table lookup per octet and no early exit, the cheapest check for the short
 /// texts of a frame given as parts, whose unions are gathered in one pass.
+#[inline]
 pub(crate) fn specials(text: &[u8]) -> u8 {
     class_union(text)
 }

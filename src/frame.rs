@@ -589,7 +589,9 @@ impl FrameBuilder {
     }
 
     /// The finished frame.
-    #[inline]
+    //
+    // Always: inlined, the builder of a chain of calls is never written out to memory.
+    #[inline(always)]
     pub fn build(self) -> Frame {
         Frame {
             command: self.command,

@@ -240,14 +240,32 @@ const DRAFT_SLACK: usize = 256;
 /// An all-owned header list in growable form, laid out as its finished side buffer:
 /// `[header][text, room][spans, room]`. Names and values are appended to the text, a span
 /// entry per header to the spans; when either runs out of room the buffer is reallocated with
-/// twice that room (amortized O(1) an entry). The header says where the text ends and the
-/// spans start, so freezing it is handing the buffer over: one allocation for a small list,
+/// twice that room (amortized O(1) an entry). Freezing it writes the header (where the text
+/// ends and the spans start) and hands the buffer over: one allocation for a small list,
 /// built and frozen.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub(crate) struct Draft {
     /// The side buffer, every octet initialized (its length is its capacity); empty until the
-    /// first entry.
+    /// first entry. Its header is written when it is frozen.
     buf: Box<[u8]>,
+    /// Entries, end of the text and start of the spans, in `buf`. Kept here rather than read
+    /// from and written to the buffer's header at every append: inlined into a chain of
+    /// `header` calls they stay in registers, where each append through memory waited on the
+    /// stores of the one before.
+    count: u32,
+    text_end: u32,
+    spans_at: u32,
+}
+
+impl Default for Draft {
+    fn default() -> Draft {
+        Draft {
+            buf: Box::default(),
+            count: 0,
+            text_end: SIDE_HEADER as u32,
+            spans_at: SIDE_HEADER as u32,
+        }
+    }
 }
 
 impl fmt::Debug for Draft {
@@ -264,12 +282,17 @@ impl Draft {
         let parts = headers.parts();
         match &headers.table {
             // The same layout: copy it as it is (the next append makes room).
-            Table::Owned(meta) if !parts.uses_raw => Draft {
+            Table::Owned(meta) if !parts.uses_raw && meta.len() >= SIDE_HEADER => Draft {
                 buf: Box::from(&meta[..]),
+                count: word_at(meta, 4) as u32,
+                text_end: word_at(meta, 8) as u32,
+                spans_at: word_at(meta, 12) as u32,
             },
             _ => {
                 let mut draft = Draft::default();
-                draft.grow(headers.text_len_bound(), parts.count);
+                if parts.count > 0 {
+                    draft.grow(headers.text_len_bound(), parts.count);
+                }
                 for (name, value) in headers.iter() {
                     draft.push(name, value);
                 }
@@ -281,16 +304,17 @@ impl Draft {
     /// Entries, end of the text and start of the spans.
     #[inline(always)]
     fn state(&self) -> (usize, usize, usize) {
-        match self.buf.get(..SIDE_HEADER) {
-            Some(h) => (word_at(h, 4), word_at(h, 8), word_at(h, 12)),
-            None => (0, SIDE_HEADER, SIDE_HEADER),
-        }
+        (
+            self.count as usize,
+            self.text_end as usize,
+            self.spans_at as usize,
+        )
     }
 
     /// Number of entries.
     #[inline]
     pub(crate) fn len(&self) -> usize {
-        self.state().0
+        self.count as usize
     }
 
     /// Appends an entry.
@@ -304,69 +328,33 @@ impl Draft {
     #[inline(always)]
     pub(crate) fn push(&mut self, name: &[u8], value: &[u8]) {
         let added = name.len() + value.len();
-        let (mut count, mut text_end, mut spans_at) = self.state();
+        let (count, mut text_end, mut spans_at) = self.state();
         if added > spans_at - text_end || spans_at + (count + 1) * ENTRY_LEN > self.buf.len() {
             self.grow(added, 1);
-            (count, text_end, spans_at) = self.state();
+            (_, text_end, spans_at) = self.state();
         }
         let buf = &mut self.buf[..];
         let value_at = text_end + name.len();
+        let value_end = value_at + value.len();
         buf[text_end..value_at].copy_from_slice(name);
-        buf[value_at..value_at + value.len()].copy_from_slice(value);
+        buf[value_at..value_end].copy_from_slice(value);
         let span_at = spans_at + count * ENTRY_LEN;
         buf[span_at..span_at + ENTRY_LEN].copy_from_slice(&entry_bytes(
             Span::owned(text_end - SIDE_HEADER, name.len()),
             Span::owned(value_at - SIDE_HEADER, value.len()),
         ));
-        buf[4..8].copy_from_slice(&((count + 1) as u32).to_le_bytes());
-        buf[8..12].copy_from_slice(&((value_at + value.len()) as u32).to_le_bytes());
+        // Both fit: `grow` keeps the buffer within `u32`.
+        self.count = (count + 1) as u32;
+        self.text_end = value_end as u32;
     }
 
-    /// Makes room for `text` more octets of text and `entries` more entries: at least twice
-    /// the room of whichever ran out.
-    ///
-    /// # Panics
-    ///
-    /// If the text would exceed 2 GiB.
-    #[cold]
-    #[inline(never)]
+    /// Makes room for `text` more octets of text and `entries` more entries (see [`grown`]).
+    #[inline(always)]
     fn grow(&mut self, text: usize, entries: usize) {
         let (count, text_end, spans_at) = self.state();
-        let text_used = text_end - SIDE_HEADER;
-        let spans_used = count * ENTRY_LEN;
-        assert!(
-            text_used + text < OWNED as usize,
-            "more than 2 GiB of header bytes in one header list"
-        );
-        let (mut text_room, mut span_room) = (
-            spans_at - SIDE_HEADER,
-            self.buf.len().saturating_sub(spans_at),
-        );
-        if text_used + text > text_room {
-            text_room = (2 * text_room).max(text_used + text).max(DRAFT_TEXT);
-        }
-        if spans_used + entries * ENTRY_LEN > span_room {
-            span_room = (2 * span_room)
-                .max(spans_used + entries * ENTRY_LEN)
-                .max(DRAFT_ENTRIES * ENTRY_LEN);
-        }
-        let new_spans_at = SIDE_HEADER + text_room;
-        // Not `vec![0; n]`: that asks for zeroed memory (`calloc`), which in glibc skips the
-        // thread cache that `malloc` serves small blocks from.
-        #[allow(clippy::slow_vector_initialization)]
-        let mut buf = Vec::with_capacity(new_spans_at + span_room);
-        buf.resize(new_spans_at + span_room, 0);
-        let mut buf = buf.into_boxed_slice();
-        assert!(buf.len() <= u32::MAX as usize, "header list too large");
-        if !self.buf.is_empty() {
-            buf[SIDE_HEADER..text_end].copy_from_slice(&self.buf[SIDE_HEADER..text_end]);
-            buf[new_spans_at..new_spans_at + spans_used]
-                .copy_from_slice(&self.buf[spans_at..spans_at + spans_used]);
-        }
-        buf[4..8].copy_from_slice(&(count as u32).to_le_bytes());
-        buf[8..12].copy_from_slice(&(text_end as u32).to_le_bytes());
-        buf[12..16].copy_from_slice(&(new_spans_at as u32).to_le_bytes());
+        let (buf, spans_at) = grown(&self.buf, count, text_end, spans_at, text, entries);
         self.buf = buf;
+        self.spans_at = spans_at as u32;
     }
 
     /// Removes every entry named `name`, and its text; returns how many there were.
@@ -380,17 +368,22 @@ impl Draft {
 
     /// The entries, in order.
     fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
-        let parts = side_parts(&self.buf);
-        parts.spans.chunks_exact(ENTRY_LEN).map(move |span| {
+        let (count, text_end, spans_at) = self.state();
+        let (text, spans) = match self.buf.get(SIDE_HEADER..text_end) {
+            Some(text) => (text, &self.buf[spans_at..spans_at + count * ENTRY_LEN]),
+            None => (&[][..], &[][..]),
+        };
+        spans.chunks_exact(ENTRY_LEN).map(move |span| {
             let entry = Entry::read(span);
             (
-                entry.name.bytes_in(&[], parts.text),
-                entry.value.bytes_in(&[], parts.text),
+                entry.name.bytes_in(&[], text),
+                entry.value.bytes_in(&[], text),
             )
         })
     }
 
     /// Octets in use: the header, the text and the spans.
+    #[inline(always)]
     fn used(&self) -> usize {
         let (count, text_end, _) = self.state();
         text_end + count * ENTRY_LEN
@@ -399,30 +392,104 @@ impl Draft {
     /// The list in its frozen form: a copy of exactly its size.
     pub(crate) fn freeze(&self) -> Table {
         let (count, text_end, spans_at) = self.state();
-        if count == 0 {
-            return Table::Owned(Bytes::new());
-        }
-        let mut side = Vec::with_capacity(self.used());
-        side.extend_from_slice(&self.buf[..text_end]);
-        side.extend_from_slice(&self.buf[spans_at..spans_at + count * ENTRY_LEN]);
-        side[12..16].copy_from_slice(&(text_end as u32).to_le_bytes());
-        // Length equal to capacity: the `Bytes` owns the allocation without a shared count.
-        Table::Owned(Bytes::from(side))
+        frozen(&self.buf, count, text_end, spans_at)
     }
 
     /// The list in its frozen form: the buffer itself, unless it has much room to spare.
-    #[inline]
-    pub(crate) fn into_table(self) -> Table {
-        if self.buf.is_empty() {
+    //
+    // Always, and no call that sees `self`: inlined into a builder's `build`, the builder stays
+    // in registers (see `grown`).
+    #[inline(always)]
+    pub(crate) fn into_table(mut self) -> Table {
+        let (count, text_end, spans_at) = self.state();
+        if count == 0 {
             return Table::Owned(Bytes::new());
         }
-        let spare = self.buf.len() - self.used();
-        if spare > DRAFT_SLACK && spare > self.used() / 2 {
-            return self.freeze();
+        let used = self.used();
+        let spare = self.buf.len() - used;
+        if spare > DRAFT_SLACK && spare > used / 2 {
+            return frozen(&self.buf, count, text_end, spans_at);
         }
+        self.buf[..SIDE_HEADER].copy_from_slice(&draft_header(count, text_end, spans_at));
         // A boxed slice: the `Bytes` owns the allocation without a shared count.
         Table::Owned(Bytes::from(self.buf))
     }
+}
+
+/// The [`SIDE_HEADER`] octets of a list built by hand: `count` entries, text up to `text_end`,
+/// spans from `spans_at`.
+#[inline(always)]
+fn draft_header(count: usize, text_end: usize, spans_at: usize) -> [u8; SIDE_HEADER] {
+    let mut header = side_header(0, 0, false, count, text_end);
+    header[12..16].copy_from_slice(&(spans_at as u32).to_le_bytes());
+    header
+}
+
+/// The frozen table of a draft's buffer (see [`grown`] for the arguments): a copy of exactly
+/// its size.
+fn frozen(buf: &[u8], count: usize, text_end: usize, spans_at: usize) -> Table {
+    if count == 0 {
+        return Table::Owned(Bytes::new());
+    }
+    let mut side = Vec::with_capacity(text_end + count * ENTRY_LEN);
+    side.extend_from_slice(&draft_header(count, text_end, text_end));
+    side.extend_from_slice(&buf[SIDE_HEADER..text_end]);
+    side.extend_from_slice(&buf[spans_at..spans_at + count * ENTRY_LEN]);
+    // Length equal to capacity: the `Bytes` owns the allocation without a shared count.
+    Table::Owned(Bytes::from(side))
+}
+
+/// The buffer of a draft (`buf`, with `count` entries, text up to `text_end` and spans from
+/// `spans_at`) with room for `text` more octets of text and `entries` more entries: at least
+/// twice the room of whichever ran out. Returns it and where its spans start.
+///
+/// A function of the buffer's contents rather than a method: the builder, passed by value
+/// from call to call, is kept in registers only while no call sees its address, and a call
+/// that did made each `header` copy it out through memory.
+///
+/// # Panics
+///
+/// If the text would exceed 2 GiB.
+#[cold]
+#[inline(never)]
+fn grown(
+    buf: &[u8],
+    count: usize,
+    text_end: usize,
+    spans_at: usize,
+    text: usize,
+    entries: usize,
+) -> (Box<[u8]>, usize) {
+    let text_used = text_end - SIDE_HEADER;
+    let spans_used = count * ENTRY_LEN;
+    assert!(
+        text_used + text < OWNED as usize,
+        "more than 2 GiB of header bytes in one header list"
+    );
+    let (mut text_room, mut span_room) =
+        (spans_at - SIDE_HEADER, buf.len().saturating_sub(spans_at));
+    if text_used + text > text_room {
+        text_room = (2 * text_room).max(text_used + text).max(DRAFT_TEXT);
+    }
+    if spans_used + entries * ENTRY_LEN > span_room {
+        span_room = (2 * span_room)
+            .max(spans_used + entries * ENTRY_LEN)
+            .max(DRAFT_ENTRIES * ENTRY_LEN);
+    }
+    let new_spans_at = SIDE_HEADER + text_room;
+    // Not `vec![0; n]`: that asks for zeroed memory (`calloc`), which in glibc skips the
+    // thread cache that `malloc` serves small blocks from.
+    #[allow(clippy::slow_vector_initialization)]
+    let mut new = Vec::with_capacity(new_spans_at + span_room);
+    new.resize(new_spans_at + span_room, 0);
+    let mut new = new.into_boxed_slice();
+    assert!(new.len() <= u32::MAX as usize, "header list too large");
+    if !buf.is_empty() {
+        new[SIDE_HEADER..text_end].copy_from_slice(&buf[SIDE_HEADER..text_end]);
+        new[new_spans_at..new_spans_at + spans_used]
+            .copy_from_slice(&buf[spans_at..spans_at + spans_used]);
+    }
+    (new, new_spans_at)
 }
 
 /// The compact lines of [`Table::Raw`]. Octets only (alignment 1, no padding), so that the
@@ -599,7 +666,7 @@ impl Headers {
     }
 
     /// A list built by hand, frozen from `draft`, that keeps `raw` (a frame's body).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn built(raw: Bytes, draft: Draft) -> Headers {
         Headers {
             raw,

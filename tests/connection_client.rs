@@ -791,3 +791,44 @@ fn connect_is_written_under_the_highest_version_it_offers_e9() {
     let frames = frames(&out, Version::V1_0);
     assert_eq!(frames[0].headers().get("x-note"), Some(&b"a\rb"[..]));
 }
+
+/// `send` writes exactly the frame the encoder writes for the same headers, whichever way it
+/// takes: extra headers copied as a block of lines when all is plain (inline or past the
+/// inline room), or through the general path (escapes, `content-length`, an empty name).
+#[test]
+fn send_writes_what_the_encoder_writes_d25_e1_h2() {
+    let long = "v".repeat(40);
+    let cases: Vec<Vec<(&str, &str)>> = vec![
+        vec![],
+        vec![("content-type", "application/json"), ("x-trace", "abc123")],
+        vec![("a", "1"), ("b", "2"), ("c", "3"), ("d", "4"), ("e", "5")],
+        vec![("x-long", &long), ("x-more", &long)],
+        vec![("x-note", "a:b\\c"), ("x-trace", "abc123")],
+        vec![("content-length", "5")],
+        vec![("content-length", "4")],
+        vec![("", "empty name")],
+    ];
+    for version in [Version::V1_0, Version::V1_1, Version::V1_2] {
+        for headers in &cases {
+            let now = Instant::now();
+            let mut c = connected(version, now);
+            let mut options = FrameOptions::new();
+            let mut frame = Frame::builder(Command::Send).header("destination", "/queue/a");
+            for (name, value) in headers {
+                options = options.header(name, value);
+                frame = frame.header(name, value);
+            }
+            let frame = frame.body("hello").build();
+            let mut want = bytes::BytesMut::new();
+            let encoded = stomp_codec::Encoder::new(version).encode(&frame, &mut want);
+            let sent = c.send(now, "/queue/a", "hello", options);
+            match encoded {
+                Ok(()) => {
+                    assert_eq!(sent, Ok(None), "{version} {headers:?}");
+                    assert_eq!(c.poll_transmit().as_deref(), Some(&want[..]));
+                }
+                Err(err) => refused(&mut c, sent, UsageError::Encode(err)),
+            }
+        }
+    }
+}

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use smallvec::SmallVec;
 
 use crate::error::shown;
-use crate::escape::{is_plain, specials};
+use crate::escape::specials;
 use crate::frame::{Command, Frame};
 use crate::heartbeat::Heartbeat;
 use crate::limits::Limits;
@@ -412,28 +412,9 @@ impl<I: Timestamp> ClientConnection<I> {
         options: FrameOptions,
     ) -> Result<Option<Bytes>, UsageError> {
         let (destination, body) = (destination.as_ref(), body.into());
-        // The headers as one list of slices, walked twice by the encoder (check, then write),
-        // gathered in one walk over the extra headers: the receipt and transaction slots are
-        // filled in once their values are known.
-        let receipt: Option<Bytes>;
-        let mut entries: SmallVec<[(&[u8], &[u8]); 8]> = SmallVec::new();
-        entries.push((DESTINATION.as_bytes(), destination));
-        let asks_receipt = !matches!(options.receipt, ReceiptRequest::None);
-        if asks_receipt {
-            entries.push((RECEIPT.as_bytes(), b""));
-        }
-        if let Some(tx) = &options.transaction {
-            entries.push((TRANSACTION.as_bytes(), tx));
-        }
-        let mut overridden = false;
-        for (name, value) in options.headers.iter() {
-            overridden |= name == RECEIPT.as_bytes() || name == TRANSACTION.as_bytes();
-            entries.push((name, value));
-        }
         // An extra `receipt` or `transaction` header would be the one that counts (H-6): the
         // general path tracks and checks it.
-        if overridden {
-            drop(entries);
+        if options.headers.overrides() {
             let frame = self.build(
                 Command::Send,
                 &[(DESTINATION, destination)],
@@ -445,7 +426,7 @@ impl<I: Timestamp> ClientConnection<I> {
         }
         // The same checks and effects as `submit` gives a SEND, without building the frame.
         self.check_state(&Command::Send)?;
-        receipt = match options.receipt {
+        let receipt = match options.receipt {
             ReceiptRequest::None => None,
             ReceiptRequest::Generated => Some(self.role.receipts.next_id()),
             ReceiptRequest::Id(id) => Some(id),
@@ -455,27 +436,44 @@ impl<I: Timestamp> ClientConnection<I> {
         }
         self.session
             .check_transaction_open(options.transaction.as_deref())?;
-        // What the encoder would check is known here: the names it adds are constants, their
-        // values are checked one by one, and the extra headers' text lies in one buffer,
-        // checked in one scan.
+        // What the encoder would check is known here: the names the method adds are constants,
+        // their values are checked one by one, and the extra headers as they were added.
+        let mut own = [(DESTINATION.as_bytes(), destination); 3];
+        let mut count = 1;
         let mut seen = specials(destination);
-        if let (Some(id), Some(slot)) = (&receipt, entries.get_mut(1)) {
+        if let Some(id) = &receipt {
+            own[count] = (RECEIPT.as_bytes(), id);
+            count += 1;
             seen |= specials(id);
-            slot.1 = id;
         }
         if let Some(tx) = &options.transaction {
+            own[count] = (TRANSACTION.as_bytes(), tx);
+            count += 1;
             seen |= specials(tx);
         }
-        let plain = seen == 0 && is_plain(options.headers.text());
-        let queued = self.queue_parts(
-            now,
-            &Command::Send,
-            entries.iter().copied(),
-            Some(plain),
-            &body,
-        );
-        drop(entries);
-        queued?;
+        let own = own.get(..count).unwrap_or_default();
+        let extra = &options.headers;
+        let before = self.core.pending_transmit();
+        if seen == 0 && extra.specials() == 0 && !extra.irregular() {
+            // All plain: the extra headers' lines are their wire form, copied as one block.
+            self.core.queue_plain_parts(
+                &Command::Send,
+                own.iter().copied(),
+                extra.text(),
+                extra.iter(),
+                &body,
+            )?;
+        } else {
+            // The headers as one list of slices, walked twice by the encoder (check, then
+            // write).
+            let mut entries: SmallVec<[(&[u8], &[u8]); 8]> = SmallVec::new();
+            entries.extend(own.iter().copied());
+            entries.extend(extra.iter());
+            let plain = seen == 0 && extra.specials() == 0;
+            self.core
+                .queue_parts(&Command::Send, entries.iter().copied(), Some(plain), &body)?;
+        }
+        self.check_output(now, before, false)?;
         if let Some(id) = &receipt {
             self.role.receipts.insert(id.clone(), Command::Send);
         }
@@ -667,12 +665,19 @@ impl<I: Timestamp> ClientConnection<I> {
     // ---- checking and queueing ---------------------------------------------------------
 
     /// Whether the state table lets the client send `command` now, and if not, why.
+    #[inline]
     fn check_state(&self, command: &Command) -> Result<(), UsageError> {
         if self.may_send(command) {
             return Ok(());
         }
+        Err(self.refusal(command))
+    }
+
+    /// Why the state table does not let the client send `command` now.
+    #[cold]
+    fn refusal(&self, command: &Command) -> UsageError {
         let command = command.clone();
-        Err(match self.state {
+        match self.state {
             State::Closed | State::Closing => UsageError::Closed,
             State::Disconnecting => UsageError::AfterDisconnect { command },
             _ if matches!(command, Command::Connect | Command::Stomp) => {
@@ -683,7 +688,7 @@ impl<I: Timestamp> ClientConnection<I> {
                 role: "client",
             },
             _ => UsageError::NotConnected { command },
-        })
+        }
     }
 
     fn submit(&mut self, now: I, frame: Frame) -> Result<Option<Bytes>, UsageError> {

@@ -427,21 +427,6 @@ impl<R: Role, I: Timestamp> Connection<R, I> {
         self.check_output(now, before, exempt)
     }
 
-    /// [`queue`](Connection::queue) for a frame given as its parts (the typed methods' fast
-    /// path: no `Frame` is built).
-    pub(crate) fn queue_parts<'a>(
-        &mut self,
-        now: I,
-        command: &Command,
-        entries: impl Iterator<Item = (&'a [u8], &'a [u8])> + Clone,
-        plain: Option<bool>,
-        body: &[u8],
-    ) -> Result<(), UsageError> {
-        let before = self.core.pending_transmit();
-        self.core.queue_parts(command, entries, plain, body)?;
-        self.check_output(now, before, false)
-    }
-
     /// Takes back what was queued past `before` if it went over the output limit; else notes
     /// the write at `now` for the heart-beat timer (a frame taken back was never sent).
     pub(crate) fn check_output(

@@ -11,14 +11,16 @@ mod states;
 mod timestamp;
 mod wire;
 
+use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::time::Duration;
 
 use bytes::Bytes;
-use smallvec::SmallVec;
 
+use crate::escape::specials;
 use crate::frame::Frame;
+use crate::header::{CONTENT_LENGTH, RECEIPT, TRANSACTION};
 use crate::heartbeat::Heartbeat;
 use crate::limits::Limits;
 use crate::version::{Version, VersionSet};
@@ -125,78 +127,197 @@ pub struct FrameOptions {
     pub(crate) headers: ExtraHeaders,
 }
 
-/// The extra headers of a [`FrameOptions`]: names and values back to back in one buffer, held
-/// inline for the few a call usually adds (no allocation), walked in order.
+/// The extra headers of a [`FrameOptions`], kept as the lines `send` writes (`name:value` and
+/// a LF each) in one buffer, held inline for the few a call usually adds (no allocation): when
+/// every name and value is plain, `send` copies them to the wire as one block.
+///
+/// Nothing but [`spill`] sees its address: `FrameOptions`, passed by value from call to call,
+/// then stays in registers through a chain of `header` calls, where a call that saw it (the
+/// general insertion of a `SmallVec` or a `Vec`) made each call copy the whole value out
+/// through memory.
 #[derive(Clone)]
 pub(crate) struct ExtraHeaders {
-    /// The text while it fits inline; `spilled` holds it once it does not.
+    /// The lines while they fit inline: their first `len` octets.
     inline: [u8; EXTRA_INLINE],
-    len: usize,
-    spilled: Vec<u8>,
-    /// Where each entry's value starts and where it ends, in the text (its name starts where
-    /// the entry before it ends).
-    entries: SmallVec<[(usize, usize); 4]>,
+    len: u8,
+    /// Where each inline line's colon is and where the line ends, past its LF (its name starts
+    /// where the line before it ends); `count` of them.
+    ends: [(u8, u8); EXTRA_ENTRIES],
+    count: u8,
+    /// Every line, once one did not fit inline (the inline fields are then unused).
+    spilled: Option<Box<Spilled>>,
+    /// The union of the octet classes of every name and value ([`specials`]): 0 when all are
+    /// plain. Gathered as headers are added, where a literal's folds away, rather than by a
+    /// scan at each `send`.
+    specials: u8,
+    /// Whether a name is `receipt` or `transaction`, which would override the method's own.
+    overrides: bool,
+    /// Whether a name is empty or `content-length`, which the encoder refuses or checks
+    /// against the body.
+    irregular: bool,
 }
 
-/// Octets of extra header text kept inline: a content type and a trace id or two.
+/// [`ExtraHeaders`] past their inline room: the lines and where each colon is and each line
+/// ends.
+#[derive(Clone, Default)]
+pub(crate) struct Spilled {
+    text: Vec<u8>,
+    ends: Vec<(usize, usize)>,
+}
+
+/// Octets of extra header lines kept inline: a content type and a trace id or two.
 const EXTRA_INLINE: usize = 48;
+/// Extra headers kept inline.
+const EXTRA_ENTRIES: usize = 4;
 
 impl Default for ExtraHeaders {
+    #[inline]
     fn default() -> ExtraHeaders {
         ExtraHeaders {
             inline: [0; EXTRA_INLINE],
             len: 0,
-            spilled: Vec::new(),
-            entries: SmallVec::new(),
+            ends: [(0, 0); EXTRA_ENTRIES],
+            count: 0,
+            spilled: None,
+            specials: 0,
+            overrides: false,
+            irregular: false,
         }
     }
 }
 
 impl ExtraHeaders {
-    #[inline]
+    #[inline(always)]
     fn push(&mut self, name: &[u8], value: &[u8]) {
-        self.append(name);
-        let value_start = self.len;
-        self.append(value);
-        self.entries.push((value_start, self.len));
-    }
-
-    /// Appends `bytes` to the text: a plain copy while it fits inline (SmallVec's general
-    /// insertion cost more than the copy for these few octets).
-    #[inline]
-    fn append(&mut self, bytes: &[u8]) {
-        let end = self.len + bytes.len();
-        if self.spilled.is_empty() {
-            if let Some(room) = self.inline.get_mut(self.len..end) {
-                room.copy_from_slice(bytes);
-                self.len = end;
-                return;
-            }
-            self.spilled.extend_from_slice(&self.inline[..self.len]);
+        self.specials |= specials(name) | specials(value);
+        self.overrides |= name == RECEIPT.as_bytes() || name == TRANSACTION.as_bytes();
+        self.irregular |= name.is_empty() || name == CONTENT_LENGTH.as_bytes();
+        let (len, count) = (usize::from(self.len), usize::from(self.count));
+        let colon = len + name.len();
+        let value_end = colon + 1 + value.len();
+        if self.spilled.is_none() && count < EXTRA_ENTRIES && value_end < EXTRA_INLINE {
+            self.inline[len..colon].copy_from_slice(name);
+            self.inline[colon] = b':';
+            self.inline[colon + 1..value_end].copy_from_slice(value);
+            self.inline[value_end] = b'\n';
+            // Both within EXTRA_INLINE.
+            self.ends[count] = (colon as u8, (value_end + 1) as u8);
+            self.len = (value_end + 1) as u8;
+            self.count += 1;
+            return;
         }
-        self.spilled.extend_from_slice(bytes);
-        self.len = end;
+        let spilled = self.spilled.take();
+        self.spilled = Some(spill(
+            spilled,
+            self.inline,
+            self.ends,
+            self.count,
+            name,
+            value,
+        ));
     }
 
-    /// All names and values, back to back.
+    /// The union of the octet classes of every name and value: 0 when none needs escaping or
+    /// cannot be written ([`specials`]).
+    #[inline]
+    pub(crate) fn specials(&self) -> u8 {
+        self.specials
+    }
+
+    /// Whether a name is `receipt` or `transaction`.
+    #[inline]
+    pub(crate) fn overrides(&self) -> bool {
+        self.overrides
+    }
+
+    /// Whether a name is empty or `content-length`.
+    #[inline]
+    pub(crate) fn irregular(&self) -> bool {
+        self.irregular
+    }
+
+    /// The headers' text, as lines: `name:value` and a LF each, in the order they were added
+    /// (their wire form when [`specials`](ExtraHeaders::specials) is 0).
+    #[inline]
     pub(crate) fn text(&self) -> &[u8] {
-        if self.spilled.is_empty() {
-            &self.inline[..self.len]
-        } else {
-            &self.spilled
+        match &self.spilled {
+            Some(spilled) => &spilled.text,
+            None => &self.inline[..usize::from(self.len)],
         }
     }
 
     /// The `(name, value)` pairs, in the order they were added.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> + Clone + '_ {
-        let text = self.text();
-        let starts = core::iter::once(0).chain(self.entries.iter().map(|&(_, end)| end));
-        starts.zip(&self.entries).map(move |(name, &(value, end))| {
-            (
-                text.get(name..value).unwrap_or_default(),
-                text.get(value..end).unwrap_or_default(),
-            )
+    #[inline]
+    pub(crate) fn iter(&self) -> ExtraIter<'_> {
+        let (inline, spilled) = match &self.spilled {
+            Some(spilled) => (&[][..], &spilled.ends[..]),
+            None => (&self.ends[..usize::from(self.count)], &[][..]),
+        };
+        ExtraIter {
+            text: self.text(),
+            name_at: 0,
+            inline: inline.iter(),
+            spilled: spilled.iter(),
+        }
+    }
+}
+
+/// `spilled`, or the inline lines (`inline`, `ends`, `count`) moved to the heap, with one more.
+/// Takes copies, not the headers: see [`ExtraHeaders`].
+#[cold]
+#[inline(never)]
+fn spill(
+    spilled: Option<Box<Spilled>>,
+    inline: [u8; EXTRA_INLINE],
+    ends: [(u8, u8); EXTRA_ENTRIES],
+    count: u8,
+    name: &[u8],
+    value: &[u8],
+) -> Box<Spilled> {
+    let mut spilled = spilled.unwrap_or_else(|| {
+        let ends = &ends[..usize::from(count)];
+        let len = ends.last().map_or(0, |&(_, end)| usize::from(end));
+        Box::new(Spilled {
+            text: inline[..len].to_vec(),
+            ends: ends
+                .iter()
+                .map(|&(colon, end)| (usize::from(colon), usize::from(end)))
+                .collect(),
         })
+    });
+    spilled.text.extend_from_slice(name);
+    let colon = spilled.text.len();
+    spilled.text.push(b':');
+    spilled.text.extend_from_slice(value);
+    spilled.text.push(b'\n');
+    spilled.ends.push((colon, spilled.text.len()));
+    spilled
+}
+
+/// Iterator over [`ExtraHeaders`].
+#[derive(Clone)]
+pub(crate) struct ExtraIter<'a> {
+    text: &'a [u8],
+    /// Where the next name starts.
+    name_at: usize,
+    inline: core::slice::Iter<'a, (u8, u8)>,
+    spilled: core::slice::Iter<'a, (usize, usize)>,
+}
+
+impl<'a> Iterator for ExtraIter<'a> {
+    type Item = (&'a [u8], &'a [u8]);
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        let (colon, end) = match self.inline.next() {
+            Some(&(colon, end)) => (usize::from(colon), usize::from(end)),
+            None => *self.spilled.next()?,
+        };
+        let name = core::mem::replace(&mut self.name_at, end);
+        Some((
+            self.text.get(name..colon).unwrap_or_default(),
+            self.text.get(colon + 1..end - 1).unwrap_or_default(),
+        ))
     }
 }
 

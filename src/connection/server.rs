@@ -918,7 +918,18 @@ impl<I: Timestamp> ServerConnection<I> {
             *event = Some(self.on_connect(frame).map_err(|err| (err, None))?);
             Ok(())
         } else if *command == Command::Send {
-            self.on_send(frame, event)
+            let (destination, transaction, receipt) = self.on_send(&frame)?;
+            // `event` is empty on entry: written in place, without dropping what it held, and
+            // the frame moved once, from here (moved on into a helper, it was copied twice).
+            if event.is_none() {
+                *event = Some(ServerEvent::Send {
+                    destination,
+                    transaction,
+                    receipt,
+                    frame,
+                });
+            }
+            Ok(())
         } else {
             let receipt = frame.headers().get_bytes(RECEIPT);
             *event = self
@@ -929,12 +940,13 @@ impl<I: Timestamp> ServerConnection<I> {
     }
 
     /// A SEND, the frame a broker receives most: its headers read in one walk (S-3, S-11).
+    /// Returns its destination, transaction and receipt.
     #[inline]
+    #[allow(clippy::type_complexity)]
     fn on_send(
         &mut self,
-        frame: Frame,
-        event: &mut Option<ServerEvent>,
-    ) -> Result<(), (ConnectionError, Option<Bytes>)> {
+        frame: &Frame,
+    ) -> Result<(Bytes, Option<Bytes>, Option<Bytes>), (ConnectionError, Option<Bytes>)> {
         let h = frame.headers();
         let [receipt, destination, transaction] = h.get_each([RECEIPT, DESTINATION, TRANSACTION]);
         let receipt = receipt.map(|r| h.share(r));
@@ -953,16 +965,7 @@ impl<I: Timestamp> ServerConnection<I> {
             Err(err) => return Err((err.into(), receipt)),
         };
         let transaction = transaction.map(|tx| h.share(tx));
-        // `event` is empty on entry: written in place, without dropping what it held.
-        if event.is_none() {
-            *event = Some(ServerEvent::Send {
-                destination,
-                transaction,
-                receipt,
-                frame,
-            });
-        }
-        Ok(())
+        Ok((destination, transaction, receipt))
     }
 
     fn on_connect(&mut self, frame: Frame) -> Result<ServerEvent, ConnectionError> {

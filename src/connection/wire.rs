@@ -166,6 +166,20 @@ impl<I: Timestamp> Core<I> {
             .encode_parts(command, entries, plain, body, &mut self.out)
     }
 
+    /// Encodes a frame of plain headers given as parts and lines onto the transmit queue (see
+    /// `Encoder::encode_plain_parts`); on error nothing is queued.
+    pub(crate) fn queue_plain_parts<'a>(
+        &mut self,
+        command: &Command,
+        entries: impl Iterator<Item = (&'a [u8], &'a [u8])> + Clone,
+        lines: &[u8],
+        line_entries: impl Iterator<Item = (&'a [u8], &'a [u8])> + Clone,
+        body: &[u8],
+    ) -> Result<(), EncodeError> {
+        self.encoder
+            .encode_plain_parts(command, entries, lines, line_entries, body, &mut self.out)
+    }
+
     /// Something was queued at `now`: the next heart-beat is due one interval later (D-20).
     pub(crate) fn note_tx(&mut self, now: I) {
         let now = self.clock(now);
@@ -193,7 +207,13 @@ impl<I: Timestamp> Core<I> {
     pub(crate) fn unpolled_input(&self) -> Option<ConnectionError> {
         let buffered = self.decoder.buffered();
         let max = self.decoder.limits().max_frame;
-        (buffered > max).then_some(ConnectionError::InputNotPolled { buffered, max })
+        // Not `then_some`: that builds the error on every call and drops it (a call to the
+        // error's drop glue per input).
+        if buffered > max {
+            Some(ConnectionError::InputNotPolled { buffered, max })
+        } else {
+            None
+        }
     }
 
     /// The peer is dead if nothing arrives within interval + grace after `from` (D-20).
