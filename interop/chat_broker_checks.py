@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Checks of what examples/chat_broker.rs promises, driven by the real stomp.py client over TCP:
+"""Checks of what examples/chat_broker.rs promises (stomp-tokio/examples/chat_broker.rs), driven by the real stomp.py client over TCP:
 topic fan-out, queue round-robin and backlog, transactions (COMMIT applies, ABORT discards,
 all or nothing), ACK modes (client = cumulative, client-individual), NACK drops, redelivery of
 unacknowledged queue messages after a disconnect, ACK/NACK inside transactions (also across an

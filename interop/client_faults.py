@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Drives the `stomp` command-line tool (examples/stomp.rs) against real brokers and faults.
+"""Drives the `stomp` command-line tool (stomp-tokio/examples/stomp.rs) against real brokers and faults.
 
 Standard library only; loopback only; every wait is bounded; it kills only processes it started
 itself (by their PID), plus, in `crash`, the one broker PID it is given.

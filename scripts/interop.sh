@@ -7,7 +7,7 @@
 #     plus two ways it must fail cleanly (a closed port, a wrong virtual host);
 #   - two chat_broker processes relaying to RabbitMQ (--relay), driven by the `stomp` CLI
 #     (interop/relay_check.py) and by two browser pages (chat_browser.mjs --relay);
-#   - the `stomp` CLI (examples/stomp.rs, release build) against the brokers over every transport
+#   - the `stomp` CLI (stomp-tokio/examples/stomp.rs, release build) against the brokers over every transport
 #     (TCP, WebSocket, TLS with a CA made at test time) and through faults: the broker killed
 #     with SIGKILL and restarted mid-stream, a network path gone silent (interop/client_faults.py).
 # Installs what is missing (apt, PyPI, npm: needs root for apt), starts the brokers on loopback,
@@ -321,7 +321,7 @@ else
 fi
 
 # ---- 7. the stomp CLI against real brokers and faults ----------------------------------------
-# The release build of examples/stomp.rs, driven by interop/client_faults.py: a round trip over
+# The release build of stomp-tokio/examples/stomp.rs, driven by interop/client_faults.py: a round trip over
 # each transport, a TLS failure without the CA, the broker killed and restarted mid-stream, a
 # silent network path. The PASS lines carry the figures (duplicates, reconnect and detection
 # times). NOT RUN only when the broker itself is unavailable.

@@ -81,16 +81,16 @@ for features in "--no-default-features" "--no-default-features --features serde"
   "--features serde" "--features tokio-codec"; do
   echo "-- cargo clippy --lib $features"
   # shellcheck disable=SC2086 # the feature flags are meant to split into words
-  cargo clippy --lib $features -- -D warnings
+  cargo clippy -p stomp-codec --lib $features -- -D warnings
 done
 echo "-- cargo clippy --lib --tests --no-default-features"
-cargo clippy --lib --tests --no-default-features -- -D warnings
+cargo clippy -p stomp-codec --lib --tests --no-default-features -- -D warnings
 
 step "cargo doc in the three main combinations (warnings are errors)"
 for features in "--no-default-features" "" "--all-features"; do
   echo "-- cargo doc --no-deps $features"
   # shellcheck disable=SC2086
-  RUSTDOCFLAGS="-D warnings" cargo doc --no-deps $features --target-dir target/doc-check
+  RUSTDOCFLAGS="-D warnings" cargo doc -p stomp-codec --no-deps $features --target-dir target/doc-check
 done
 
 if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
@@ -103,7 +103,7 @@ fi
 
 # no_std: see the README section "no_std" for what each step proves.
 step "no_std: cargo build --no-default-features (codec and connections without the std feature)"
-cargo build --no-default-features --lib
+cargo build -p stomp-codec --no-default-features --lib
 step "no_std: a #![no_std] crate with its own panic handler links stomp-codec (tests/no_std_check)"
 cargo build --manifest-path tests/no_std_check/Cargo.toml --target-dir target/no_std_check
 NO_STD_TARGET=thumbv7em-none-eabihf
@@ -121,10 +121,12 @@ fi
 # features, and --all-features (serde and tokio-codec): together these also cover each optional
 # feature on its own. The last two cover the whole workspace: stomp-codec, stompcat (its binary
 # against its contract) and stomp-testkit's own tests.
-# The first is stomp-codec's alone: the other workspace members (stompcat, and stomp-testkit with
-# its `std` feature) would turn std on. The examples and the doc tests use the std clock.
+# The first is stomp-codec's alone (`-p`): the other workspace members (stompcat, stomp-tokio,
+# and stomp-testkit with its `std` feature) would turn std on. (The root's default members
+# include stomp-tokio, for `cargo run --example stomp`: every library-only step names
+# stomp-codec.) The examples and the doc tests use the std clock.
 step "cargo test --no-default-features --features serde --lib --tests (codec, connections on Duration time, serde)"
-tests cargo test --no-default-features --features serde --lib --tests
+tests cargo test -p stomp-codec --no-default-features --features serde --lib --tests
 
 # `cargo test` builds the examples before it runs any test: tests/slow_consumer.rs runs
 # chat_broker against a socket that stops reading.
@@ -139,7 +141,7 @@ tests cargo test --workspace --all-features
 # decoding integration tests again with it, where the CPU has AVX2.
 if grep -qw avx2 /proc/cpuinfo 2>/dev/null; then
   step "cargo test with AVX2 enabled (the AVX2 classifier): lib and decoding tests"
-  tests env RUSTFLAGS="-C target-feature=+avx2" cargo test --target-dir target/avx2 --lib \
+  tests env RUSTFLAGS="-C target-feature=+avx2" cargo test -p stomp-codec --target-dir target/avx2 --lib \
     --test reference_model --test proptest_codec --test decode_grammar --test escaping \
     --test captures --test headers_limits --test memory_bounds --test hardening_corpus
 else
