@@ -1044,3 +1044,37 @@ fn driver_calls_out_of_order_are_refused_or_ignored() {
     sim.session.handle_close(sim.t);
     assert_eq!(sim.session.state(), SessionState::Waiting);
 }
+
+#[test]
+fn give_up_ends_the_session_at_once_for_a_failure_waiting_will_not_cure() {
+    let mut sim = Sim::new(Sim::config());
+    sim.up = false;
+    sim.pump(); // attempt 1 fails; a reconnect is scheduled
+    let r = sim
+        .session
+        .send(sim.t, "/q", "x", FrameOptions::new().receipt())
+        .unwrap()
+        .unwrap();
+    sim.session.give_up(sim.t);
+    sim.pump();
+    let events = sim.take_events();
+    let tail: Vec<SessionEvent> = events
+        .iter()
+        .rev()
+        .take(3)
+        .rev()
+        .map(|(_, e)| e.clone())
+        .collect();
+    assert_eq!(
+        tail,
+        [
+            SessionEvent::GaveUp { attempts: 1 },
+            failed(&text(&r), ReceiptFailure::SessionClosed),
+            SessionEvent::Closed
+        ]
+    );
+    assert!(sim.session.is_closed());
+    assert_eq!(sim.session.poll_timeout(), None, "no reconnect left");
+    sim.session.give_up(sim.t);
+    assert_eq!(sim.session.poll_event(), None, "once only");
+}

@@ -1,7 +1,8 @@
 //! No panic on any call order for the reconnecting session: arbitrary sequences of every
 //! driver call (transport opened or failed at any time, input of arbitrary bytes and of server
 //! frames, transport end, timeouts with a clock that goes forwards, backwards and to the end
-//! of `Duration`) and every application call, on `Duration` timestamps, under small bounds.
+//! of `Duration`) and every application call (giving up included), on `Duration` timestamps,
+//! under small bounds.
 //!
 //! After every call: the offline queue and the pending receipts stay within their configured
 //! bounds, `Closed` is reported at most once and is the last event, and a closed session
@@ -35,6 +36,7 @@ enum Op {
     Begin(u8),
     Commit(u8),
     Disconnect,
+    GiveUp,
     Poll,
 }
 
@@ -69,6 +71,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0u8..2).prop_map(Op::Begin),
         1 => (0u8..2).prop_map(Op::Commit),
         1 => Just(Op::Disconnect),
+        1 => Just(Op::GiveUp),
         2 => Just(Op::Poll),
     ]
 }
@@ -154,6 +157,7 @@ fn run(ops: Vec<Op>, seed: u64) {
             Op::Disconnect => {
                 let _ = s.disconnect(now);
             }
+            Op::GiveUp => s.give_up(now),
             Op::Poll => while s.poll_transmit().is_some() {},
         }
         while let Some(event) = s.poll_event() {

@@ -598,6 +598,22 @@ impl<I: Timestamp> ClientSession<I> {
         Ok(())
     }
 
+    /// Stops trying: for a failure waiting will not cure (a certificate that is not trusted,
+    /// a URL that is wrong). Reports `GaveUp`, fails what is pending and ends the session
+    /// (`Closed`); a live connection is abandoned, not disconnected.
+    pub fn give_up(&mut self, now: I) {
+        self.tick(now);
+        if matches!(self.phase, Phase::Closed) {
+            return;
+        }
+        let attempts = match self.phase {
+            Phase::Opening | Phase::Connecting => self.backoff.attempts().saturating_add(1),
+            _ => self.backoff.attempts(),
+        };
+        self.events.push_back(SessionEvent::GaveUp { attempts });
+        self.close();
+    }
+
     /// Opening the transport asked for by `OpenTransport` failed: counts as a failed attempt.
     pub fn handle_transport_failed(&mut self, now: I) {
         let now = self.tick(now);

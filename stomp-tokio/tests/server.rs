@@ -375,6 +375,15 @@ async fn tls_and_wss_listeners_serve_with_a_certificate() {
         next_body(&mut room).await,
         ("over tls".into(), Some("a".into()))
     );
+    // Without the CA, even a client that would reconnect forever gives up at once: no delay
+    // cures an untrusted certificate.
+    let forever = client_options("c").reconnect(ReconnectPolicy::default());
+    let url = format!("stomp+ssl://localhost:{}", tls.port());
+    let refused = timeout(Duration::from_secs(5), Client::connect(&url, forever))
+        .await
+        .expect("it gives up instead of retrying")
+        .unwrap_err();
+    assert!(refused.to_string().contains("UnknownIssuer"), "{refused}");
     running.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -266,7 +266,12 @@ impl Driver {
             }
             Err(error) => {
                 self.last_failure = error.to_string();
-                shared.session.handle_transport_failed(now);
+                if error.is_permanent() {
+                    // An untrusted certificate or a wrong URL: no delay will cure it.
+                    shared.session.give_up(now);
+                } else {
+                    shared.session.handle_transport_failed(now);
+                }
             }
         }
     }

@@ -223,6 +223,32 @@ pub enum TransportError {
     Url(#[from] UrlError),
 }
 
+impl TransportError {
+    /// Whether trying again cannot help: a certificate the configured roots do not trust, a
+    /// bad CA file, URL or header, a WebSocket endpoint that refuses with 401, 403 or 404.
+    /// A refused or timed-out connection is not permanent: the broker may come back.
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            TransportError::InvalidCa { .. }
+            | TransportError::InvalidHeader { .. }
+            | TransportError::Url(_) => true,
+            TransportError::WebSocketHandshake { status, .. } => {
+                matches!(status, Some(401 | 403 | 404))
+            }
+            TransportError::Tls { source, .. } => source
+                .downcast_ref::<tokio_rustls::rustls::Error>()
+                .is_some_and(|e| {
+                    matches!(
+                        e,
+                        tokio_rustls::rustls::Error::InvalidCertificate(_)
+                            | tokio_rustls::rustls::Error::NoCertificatesPresented
+                    )
+                }),
+            _ => false,
+        }
+    }
+}
+
 /// What one [`TransportReader::read`] got.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Received {
