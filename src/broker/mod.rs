@@ -17,6 +17,7 @@ use crate::connection::{
     ServerConfig, ServerConnection, ServerEvent, Timestamp, UsageError,
 };
 use crate::error::shown;
+use crate::escape::plan_text;
 use crate::frame::Frame;
 use crate::version::{Version, VersionSet};
 
@@ -1152,16 +1153,9 @@ impl<I: Timestamp> Broker<I> {
                 return Ok(());
             }
         }
+        // Only a queue the broker does not know yet may find no room.
         self.destinations
-            .has_room_for(core::iter::once(destination), &self.config.limits)
-            .or_else(|refusal| {
-                // A known queue always has room; only a new one may not.
-                if self.destinations.get(destination).is_some() {
-                    Ok(())
-                } else {
-                    Err(refusal)
-                }
-            })?;
+            .has_room_for(core::iter::once(destination), &self.config.limits)?;
         if fresh && self.config.limits.overflow == Overflow::RejectPublish {
             self.destinations
                 .check_room(destination, size, &self.config.limits)?;
@@ -1611,22 +1605,12 @@ impl<I: Timestamp> Broker<I> {
 /// out: their names, comma-separated (names that are not plain ASCII as `?`).
 pub const DROPPED_HEADERS: &str = "x-dropped-headers";
 
-/// Whether a header can be written in `version` (E-9, D-3): NUL never; in 1.0 no LF, and no
-/// colon in a name; in 1.0 and 1.1 no CR at the end of a name or value.
+/// Whether a header can be written in a MESSAGE of `version`: the encoder's own rules
+/// (E-9, D-3), so that what is left out is exactly what it would refuse.
 fn representable(name: &[u8], value: &[u8], version: Version) -> bool {
-    let no_nul = !name.contains(&0) && !value.contains(&0);
-    let ends_cr = name.last() == Some(&b'\r') || value.last() == Some(&b'\r');
-    match version {
-        Version::V1_0 => {
-            no_nul
-                && !ends_cr
-                && !name.contains(&b'\n')
-                && !value.contains(&b'\n')
-                && !name.contains(&b':')
-        }
-        Version::V1_1 => no_nul && !ends_cr,
-        _ => no_nul,
-    }
+    let escaping = version.escapes_headers();
+    plan_text(name, version, escaping, true).is_ok()
+        && plan_text(value, version, escaping, false).is_ok()
 }
 
 /// `content` without the headers `version` cannot carry, naming them in
