@@ -84,6 +84,24 @@ async fn next_body(sub: &mut stomp_tokio::client::Subscription) -> (String, Opti
     (String::from_utf8_lossy(m.body()).into_owned(), sender)
 }
 
+/// The `message` of the next ERROR a client reports (bounded wait; fails if its status
+/// channel ends first).
+async fn next_server_error(
+    status: &mut tokio::sync::broadcast::Receiver<ClientStatus>,
+) -> Option<String> {
+    timeout(LIMIT, async {
+        loop {
+            match status.recv().await {
+                Ok(ClientStatus::ServerError { message }) => return message,
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(e) => panic!("the client's status ended before an ERROR: {e}"),
+            }
+        }
+    })
+    .await
+    .expect("an ERROR in time")
+}
+
 #[tokio::test]
 async fn app_handlers_publish_to_rooms_across_tcp_and_websocket() {
     let (running, tcp, ws) = start(ServerOptions::default()).await;
@@ -165,15 +183,7 @@ async fn a_handler_replies_to_the_sender_alone_and_can_refuse() {
         matches!(refused, Err(ClientError::Receipt { .. })),
         "{refused:?}"
     );
-    let saw_error = timeout(LIMIT, async {
-        loop {
-            if let Ok(ClientStatus::ServerError { message }) = status.recv().await {
-                return message;
-            }
-        }
-    })
-    .await
-    .unwrap();
+    let saw_error = next_server_error(&mut status).await;
     assert_eq!(saw_error.as_deref(), Some("not allowed"));
     running.shutdown().await;
 }
@@ -288,17 +298,7 @@ async fn shutdown_tells_every_client_and_finishes_in_time() {
         .await
         .expect("a bounded shutdown");
     for status in [&mut sa, &mut sb] {
-        let message = timeout(LIMIT, async {
-            loop {
-                match status.recv().await {
-                    Ok(ClientStatus::ServerError { message }) => return message,
-                    Ok(_) => {}
-                    Err(e) => panic!("{e}"),
-                }
-            }
-        })
-        .await
-        .unwrap();
+        let message = next_server_error(status).await;
         assert_eq!(message.as_deref(), Some("server shutting down"));
     }
     assert!(
@@ -444,15 +444,7 @@ async fn two_servers_relaying_to_one_broker_share_their_rooms() {
     // The relay loses its broker: clients get an ERROR (their own clients reconnect).
     let mut status = alice.status();
     external.shutdown().await;
-    let message = timeout(LIMIT, async {
-        loop {
-            if let Ok(ClientStatus::ServerError { message }) = status.recv().await {
-                return message;
-            }
-        }
-    })
-    .await
-    .unwrap();
+    let message = next_server_error(&mut status).await;
     assert!(
         matches!(
             message.as_deref(),
