@@ -330,7 +330,12 @@ impl Draft {
         let added = name.len() + value.len();
         let (count, mut text_end, mut spans_at) = self.state();
         if added > spans_at - text_end || spans_at + (count + 1) * ENTRY_LEN > self.buf.len() {
-            self.grow(added, 1);
+            if self.buf.is_empty() && added <= DRAFT_TEXT {
+                self.buf = first_buffer();
+                self.spans_at = (SIDE_HEADER + DRAFT_TEXT) as u32;
+            } else {
+                self.grow(added, 1);
+            }
             (_, text_end, spans_at) = self.state();
         }
         let buf = &mut self.buf[..];
@@ -410,7 +415,7 @@ impl Draft {
         if spare > DRAFT_SLACK && spare > used / 2 {
             return frozen(&self.buf, count, text_end, spans_at);
         }
-        self.buf[..SIDE_HEADER].copy_from_slice(&draft_header(count, text_end, spans_at));
+        write_draft_header(&mut self.buf, count, text_end, spans_at);
         // A boxed slice: the `Bytes` owns the allocation without a shared count.
         Table::Owned(Bytes::from(self.buf))
     }
@@ -424,6 +429,39 @@ fn draft_header(count: usize, text_end: usize, spans_at: usize) -> [u8; SIDE_HEA
     header[12..16].copy_from_slice(&(spans_at as u32).to_le_bytes());
     header
 }
+
+/// Writes [`draft_header`] into the first [`SIDE_HEADER`] octets of `buf`, one field at a time.
+//
+// Not a copy of `draft_header`'s array: that array, built on the stack with narrow stores and
+// read back with one wide load, stalled the load (store forwarding fails across stores) at
+// every `build`.
+#[inline(always)]
+fn write_draft_header(buf: &mut [u8], count: usize, text_end: usize, spans_at: usize) {
+    buf[..4].copy_from_slice(&[0; 4]);
+    buf[4..8].copy_from_slice(&(count as u32).to_le_bytes());
+    buf[8..12].copy_from_slice(&(text_end as u32).to_le_bytes());
+    buf[12..16].copy_from_slice(&(spans_at as u32).to_le_bytes());
+}
+
+/// The first buffer of a draft: room for [`DRAFT_TEXT`] octets of text and [`DRAFT_ENTRIES`]
+/// entries, the size most frames need.
+//
+// Apart from `grown`: of a size known here, it is filled with a few vector stores instead of a
+// `memset` call, and returned in registers. Filled with a value other than zero: a zeroed
+// allocation becomes `calloc`, which glibc serves without its per-thread cache (measured: a
+// 4-header SEND took ~25 % longer to build). The value does not matter: every octet a reader
+// sees is written before the list is frozen.
+#[inline(never)]
+fn first_buffer() -> Box<[u8]> {
+    const LEN: usize = SIDE_HEADER + DRAFT_TEXT + DRAFT_ENTRIES * ENTRY_LEN;
+    #[allow(clippy::slow_vector_initialization)]
+    let mut buf = Vec::with_capacity(LEN);
+    buf.resize(LEN, FILL);
+    buf.into_boxed_slice()
+}
+
+/// What a draft's buffer holds where nothing was written yet (see [`first_buffer`]).
+const FILL: u8 = 0xff;
 
 /// The frozen table of a draft's buffer (see [`grown`] for the arguments): a copy of exactly
 /// its size.
