@@ -45,15 +45,14 @@ impl Broker {
                     id, destination, ..
                 } => self.subs.push((id.clone(), destination.clone())),
                 ServerEvent::Unsubscribe { id, .. } => self.subs.retain(|(s, _)| s != id),
-                ServerEvent::Send {
-                    destination, frame, ..
-                } => {
+                ServerEvent::Send { frame, .. } => {
+                    let destination = frame.destination().expect("checked by the connection");
                     self.sends.push(frame.clone());
                     if self.fan_out {
                         let targets: Vec<Bytes> = self
                             .subs
                             .iter()
-                            .filter(|(_, d)| d == destination)
+                            .filter(|(_, d)| d.as_ref() == destination)
                             .map(|(id, _)| id.clone())
                             .collect();
                         for id in targets {

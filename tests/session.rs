@@ -172,13 +172,11 @@ impl Sim {
                     receipt: receipt.as_ref().map(text),
                 },
                 ServerEvent::Unsubscribe { id, .. } => Seen::Unsubscribe { id: text(&id) },
-                ServerEvent::Send {
-                    destination,
-                    frame,
-                    receipt,
-                    ..
-                } => Seen::Send {
-                    destination: text(&destination),
+                ServerEvent::Send { frame, receipt, .. } => Seen::Send {
+                    destination: String::from_utf8_lossy(
+                        frame.destination().expect("checked by the connection"),
+                    )
+                    .into_owned(),
                     body: String::from_utf8_lossy(frame.body()).into_owned(),
                     receipt: receipt.as_ref().map(text),
                 },

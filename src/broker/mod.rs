@@ -924,14 +924,15 @@ impl<I: Timestamp> Broker<I> {
                 return;
             }
             ServerEvent::Send {
-                destination,
                 transaction: Some(tx),
                 frame,
                 ..
-            } => self.hold(id, &tx, destination, frame),
-            ServerEvent::Send {
-                destination, frame, ..
             } => {
+                let destination = sent_to(&frame);
+                self.hold(id, &tx, destination, frame)
+            }
+            ServerEvent::Send { frame, .. } => {
+                let destination = sent_to(&frame);
                 if self.is_app(&destination) {
                     let login = self.login(id).cloned();
                     self.events.push_back(BrokerEvent::AppMessage {
@@ -1604,6 +1605,15 @@ impl<I: Timestamp> Broker<I> {
 /// The header a message gets when headers its subscriber's version cannot carry were left
 /// out: their names, comma-separated (names that are not plain ASCII as `?`).
 pub const DROPPED_HEADERS: &str = "x-dropped-headers";
+
+/// The destination of a SEND the connection passed on (it checked the header is there, S-3),
+/// sharing the frame's bytes.
+fn sent_to(frame: &Frame) -> Bytes {
+    frame
+        .headers()
+        .get_bytes(crate::header::DESTINATION)
+        .unwrap_or_default()
+}
 
 /// Whether a header can be written in a MESSAGE of `version`: the encoder's own rules
 /// (E-9, D-3), so that what is left out is exactly what it would refuse.

@@ -531,10 +531,10 @@ pub struct ConnectRequest {
 pub enum ServerEvent {
     /// CONNECT or STOMP: call `accept` or `error` (C-1, C-2, C-10).
     Connect(ConnectRequest),
-    /// SEND (S-3).
+    /// SEND (S-3). Its `destination` is there (the connection checked it):
+    /// [`frame.destination()`](Frame::destination), or
+    /// `frame.headers().get_bytes(DESTINATION)` to keep it without a copy.
     Send {
-        /// The `destination` header.
-        destination: Bytes,
         /// The `transaction` header: the frame belongs to this open transaction (S-11).
         transaction: Option<Bytes>,
         /// The `receipt` header.

@@ -222,11 +222,9 @@ impl TestBroker {
                         (Command::Unsubscribe, String::new(), String::new(), None)
                     }
                     ServerEvent::Send {
-                        destination,
-                        transaction,
-                        frame,
-                        ..
+                        transaction, frame, ..
                     } => {
+                        let destination = frame.destination().unwrap_or_default();
                         let d = String::from_utf8_lossy(destination).into_owned();
                         if transaction.is_none() {
                             self.fan_out(&d, frame);
