@@ -41,8 +41,9 @@ def builder_ratios(group):
     if group.name == "builder_send4":
         encode, built = mean_ns(group / "encode"), mean_ns(group / "build_encode")
         if encode and built:
+            verdict = "meets" if built / encode <= 2 else "MISSES"
             return [f"  build_encode / encode       {built / encode:9.3f}"
-                    f"   ({built:.1f} ns / {encode:.1f} ns)"]
+                    f"   ({built:.1f} ns / {encode:.1f} ns; floor 2: {verdict})"]
     if group.name == "builder_headers":
         per = {}
         for k in (1000, 16000):
