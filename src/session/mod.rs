@@ -7,7 +7,6 @@ mod policy;
 
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;
-use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
@@ -17,7 +16,7 @@ use bytes::{Bytes, BytesMut};
 
 use crate::connection::{
     AckMode, ClientConfig, ClientConnection, ClientEvent, CloseReason, ConnectionError,
-    FrameOptions, Message, ReceiptRequest, Timestamp, UsageError,
+    FrameOptions, IdBlock, Message, ReceiptRequest, Timestamp, UsageError,
 };
 use crate::error::shown;
 use crate::frame::{Command, Frame};
@@ -449,6 +448,11 @@ pub struct ClientSession {
     outbox_bytes: usize,
     pending: Pending<I>,
     next_receipt: u64,
+    /// Where the generated receipt ids are cut from.
+    receipt_ids: IdBlock,
+    /// The destination of the last SEND kept (for a receipt, or offline): the next one to
+    /// the same destination shares it instead of copying it again.
+    last_destination: Bytes,
     next_seq: u64,
     /// The DISCONNECT's receipt: its confirmation is the connection's business.
     disconnect_receipt: Option<Bytes>,
@@ -484,6 +488,8 @@ impl<I: Timestamp> ClientSession<I> {
             outbox_bytes: 0,
             pending: Pending::new(),
             next_receipt: 1,
+            receipt_ids: IdBlock::default(),
+            last_destination: Bytes::new(),
             next_seq: 0,
             disconnect_receipt: None,
             events,
@@ -746,11 +752,18 @@ impl<I: Timestamp> ClientSession<I> {
             });
         }
         let receipt = self.take_receipt(&mut options)?;
+        let (destination, body) = (destination.as_ref(), body.into());
+        if receipt.is_none() && self.ready() {
+            // Nothing to keep: straight to the connection.
+            let conn = self.conn.as_mut().ok_or(SessionError::Closed)?;
+            conn.send(now, destination, body, options)?;
+            return Ok(None);
+        }
         self.next_seq += 1;
         let outgoing = Outgoing {
             seq: self.next_seq,
-            destination: Bytes::copy_from_slice(destination.as_ref()),
-            body: body.into(),
+            destination: self.kept_destination(destination),
+            body,
             options,
             receipt: receipt.clone(),
         };
@@ -758,7 +771,7 @@ impl<I: Timestamp> ClientSession<I> {
             let conn = self.conn.as_mut().ok_or(SessionError::Closed)?;
             conn.send(
                 now,
-                &outgoing.destination,
+                destination,
                 outgoing.body.clone(),
                 outgoing.options.clone(),
             )?;
@@ -966,13 +979,20 @@ impl<I: Timestamp> ClientSession<I> {
     }
 
     fn fresh_receipt_id(&mut self) -> Bytes {
-        loop {
-            let id = Bytes::from(format!("rcpt-{}", self.next_receipt));
+        while self.pending.contains_number(self.next_receipt) {
             self.next_receipt = self.next_receipt.saturating_add(1);
-            if !self.pending.contains(&id) {
-                return id;
-            }
         }
+        let id = self.receipt_ids.id(self.next_receipt);
+        self.next_receipt = self.next_receipt.saturating_add(1);
+        id
+    }
+
+    /// `destination` as `Bytes` to keep: the last one kept when it is the same.
+    fn kept_destination(&mut self, destination: &[u8]) -> Bytes {
+        if self.last_destination != destination {
+            self.last_destination = Bytes::copy_from_slice(destination);
+        }
+        self.last_destination.clone()
     }
 
     /// Turns the options' receipt request into a session-wide id, checked against the
