@@ -336,10 +336,10 @@ pub use broker::{
 pub use connection::{
     Accept, AckMode, ClientConfig, ClientConnection, ClientEvent, ClientRole, CloseReason,
     ConnectRequest, Connection, ConnectionError, ErrorReply, FrameOptions, Message, MessageIds,
-    PreparedMessage, Role, RuleViolation, ServerConfig, ServerConnection, ServerEvent, ServerRole,
-    SlowConsumer, Timestamp, UsageError, DEFAULT_CONNECT_TIMEOUT, DEFAULT_DISCONNECT_TIMEOUT,
-    DEFAULT_HEARTBEAT, DEFAULT_MAX_PENDING_TRANSMIT, DEFAULT_MAX_SUBSCRIPTIONS,
-    DEFAULT_MAX_TRANSACTIONS,
+    PreparedMessage, ReceiptMap, Role, RuleViolation, ServerConfig, ServerConnection, ServerEvent,
+    ServerRole, SlowConsumer, Timestamp, UsageError, DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_DISCONNECT_TIMEOUT, DEFAULT_HEARTBEAT, DEFAULT_MAX_PENDING_TRANSMIT,
+    DEFAULT_MAX_SUBSCRIPTIONS, DEFAULT_MAX_TRANSACTIONS,
 };
 pub use decode::{Decoder, Item};
 pub use encode::Encoder;

@@ -85,13 +85,29 @@ pub(crate) enum ReceiptKey {
     Name(Bytes),
 }
 
-/// Values by receipt id, built for the ids clients generate, `rcpt-1`, `rcpt-2`, ...: those
-/// live in a ring indexed by their number (no string comparison, no tree to rebalance, and
-/// they are mostly confirmed in order, so the ring stays as long as the window of pending
-/// ones). Any other id, and a generated-form one too far from the ring, goes to an ordered
-/// map. Each id is in at most one of the two.
+/// Values by receipt id, built for the ids [`ClientSession`](crate::ClientSession) and
+/// [`ClientConnection`](crate::ClientConnection) generate, `rcpt-1`, `rcpt-2`, ...: what a
+/// driver keeps per receipt it waits for (the session and the connection keep theirs in it).
+///
+/// Ids of that form live in a ring indexed by their number: no string comparison, no tree to
+/// rebalance, and as receipts mostly come back in order the ring stays about as long as the
+/// window of pending ones. Any other id (one the caller chose), and a generated-form one too
+/// far from the ring, goes to an ordered map; every id works.
+///
+/// ```
+/// use bytes::Bytes;
+/// use stomp_codec::ReceiptMap;
+///
+/// let mut waiting = ReceiptMap::new();
+/// waiting.insert(Bytes::from_static(b"rcpt-1"), "first");
+/// waiting.insert(Bytes::from_static(b"rcpt-2"), "second");
+/// waiting.insert(Bytes::from_static(b"my-own-id"), "third");
+/// assert_eq!(waiting.remove(b"rcpt-1"), Some("first"));
+/// assert_eq!(waiting.get(b"my-own-id"), Some(&"third"));
+/// assert_eq!(waiting.len(), 2);
+/// ```
 #[derive(Debug)]
-pub(crate) struct ReceiptMap<V> {
+pub struct ReceiptMap<V> {
     /// The number of `ring[0]`.
     base: u64,
     /// Slots of the numbers `base..base + ring.len()`; the first and the last are occupied.
@@ -111,7 +127,8 @@ impl<V> Default for ReceiptMap<V> {
 }
 
 impl<V> ReceiptMap<V> {
-    pub(crate) fn new() -> ReceiptMap<V> {
+    /// An empty map.
+    pub fn new() -> ReceiptMap<V> {
         ReceiptMap {
             base: 0,
             ring: VecDeque::new(),
@@ -122,8 +139,13 @@ impl<V> ReceiptMap<V> {
     }
 
     /// Entries.
-    pub(crate) fn len(&self) -> usize {
+    pub fn len(&self) -> usize {
         self.in_ring + self.named.len()
+    }
+
+    /// Whether there is none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// The index of number `n` in the ring, if the ring has a slot for it.
@@ -156,11 +178,13 @@ impl<V> ReceiptMap<V> {
         Some(ReceiptKey::Name(name.clone()))
     }
 
-    pub(crate) fn contains(&self, id: &[u8]) -> bool {
+    /// Whether `id` is in the map.
+    pub fn contains(&self, id: &[u8]) -> bool {
         self.get(id).is_some()
     }
 
-    pub(crate) fn get(&self, id: &[u8]) -> Option<&V> {
+    /// The value of `id`.
+    pub fn get(&self, id: &[u8]) -> Option<&V> {
         if let Some(index) = generated_number(id).and_then(|n| self.index(n)) {
             if let Some(Some((_, value))) = self.ring.get(index) {
                 return Some(value);
@@ -172,7 +196,8 @@ impl<V> ReceiptMap<V> {
         self.named.get(id)
     }
 
-    pub(crate) fn get_mut(&mut self, id: &[u8]) -> Option<&mut V> {
+    /// The value of `id`, to change.
+    pub fn get_mut(&mut self, id: &[u8]) -> Option<&mut V> {
         if let Some(index) = generated_number(id).and_then(|n| self.index(n)) {
             if self.ring.get(index).is_some_and(Option::is_some) {
                 return self
@@ -199,28 +224,32 @@ impl<V> ReceiptMap<V> {
         }
     }
 
-    /// Inserts `value` under `id` (replacing what was there); returns the key it is under.
-    pub(crate) fn insert(&mut self, id: Bytes, value: V) -> ReceiptKey {
+    /// Inserts `value` under `id`; returns the value it replaces.
+    pub fn insert(&mut self, id: Bytes, value: V) -> Option<V> {
+        self.insert_keyed(id, value).1
+    }
+
+    /// Inserts `value` under `id`; returns the key it is under and the value it replaces.
+    pub(crate) fn insert_keyed(&mut self, id: Bytes, value: V) -> (ReceiptKey, Option<V>) {
         if let Some(slot) = self.named.get_mut(&id) {
-            *slot = value;
-            return ReceiptKey::Name(id);
+            let old = core::mem::replace(slot, value);
+            return (ReceiptKey::Name(id), Some(old));
         }
-        if let Some(n) = generated_number(&id) {
+        let number = generated_number(&id);
+        if let Some(n) = number {
             if let Some(index) = self.ring_slot(n) {
                 if let Some(slot) = self.ring.get_mut(index) {
-                    if slot.is_none() {
+                    let old = slot.replace((id, value)).map(|(_, old)| old);
+                    if old.is_none() {
                         self.in_ring += 1;
                     }
-                    *slot = Some((id, value));
-                    return ReceiptKey::Number(n);
+                    return (ReceiptKey::Number(n), old);
                 }
             }
-        }
-        if generated_number(&id).is_some() {
             self.named_numbered += 1;
         }
         self.named.insert(id.clone(), value);
-        ReceiptKey::Name(id)
+        (ReceiptKey::Name(id), None)
     }
 
     /// The ring's index for number `n`, growing the ring for it when that keeps the ring
@@ -255,7 +284,7 @@ impl<V> ReceiptMap<V> {
     }
 
     /// Removes `id`; returns its value.
-    pub(crate) fn remove(&mut self, id: &[u8]) -> Option<V> {
+    pub fn remove(&mut self, id: &[u8]) -> Option<V> {
         if let Some(index) = generated_number(id).and_then(|n| self.index(n)) {
             if let Some(entry) = self.ring.get_mut(index).and_then(Option::take) {
                 self.in_ring -= 1;
@@ -305,7 +334,7 @@ impl<V> ReceiptMap<V> {
     }
 
     /// Every entry: generated-form ids by number, then the others by their bytes.
-    pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = (&Bytes, &mut V)> {
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&Bytes, &mut V)> {
         let ring = self
             .ring
             .iter_mut()
@@ -314,7 +343,7 @@ impl<V> ReceiptMap<V> {
     }
 
     /// Removes every entry; returns them in the order of [`iter_mut`](Self::iter_mut).
-    pub(crate) fn drain(&mut self) -> impl Iterator<Item = (Bytes, V)> {
+    pub fn drain(&mut self) -> impl Iterator<Item = (Bytes, V)> {
         self.in_ring = 0;
         self.named_numbered = 0;
         let ring = core::mem::take(&mut self.ring).into_iter().flatten();
@@ -322,7 +351,7 @@ impl<V> ReceiptMap<V> {
     }
 
     /// Removes every entry.
-    pub(crate) fn clear(&mut self) {
+    pub fn clear(&mut self) {
         self.ring.clear();
         self.in_ring = 0;
         self.named.clear();
@@ -484,8 +513,8 @@ mod tests {
             };
             match random(4) {
                 0 | 1 => {
-                    let key = map.insert(id.clone(), step);
-                    model.insert(id.clone(), step);
+                    let (key, old) = map.insert_keyed(id.clone(), step);
+                    assert_eq!(old, model.insert(id.clone(), step));
                     assert_eq!(map.get_by_key(&key), Some(&step));
                 }
                 2 => assert_eq!(map.remove(&id), model.remove(&id)),
@@ -515,7 +544,7 @@ mod tests {
         }
         let drained: BTreeMap<Bytes, u32> = map.drain().collect();
         assert_eq!(drained, model);
-        assert_eq!(map.len(), 0);
+        assert!(map.is_empty());
         assert!(map.get(b"rcpt-1").is_none());
     }
 
@@ -531,6 +560,6 @@ mod tests {
         assert!(map.ring.len() <= 2 * 2 + RING_SLACK, "{}", map.ring.len());
         assert_eq!(map.len(), 1);
         assert!(map.remove(b"rcpt-1").is_some());
-        assert!(map.len() == 0 && map.ring.is_empty());
+        assert!(map.is_empty() && map.ring.is_empty());
     }
 }

@@ -79,7 +79,7 @@ impl<I: Copy + Ord> Pending<I> {
 
     pub(crate) fn insert(&mut self, id: Bytes, receipt: PendingReceipt<I>) {
         let deadline = receipt.deadline;
-        let key = self.by_id.insert(id, receipt);
+        let (key, _) = self.by_id.insert_keyed(id, receipt);
         self.deadlines.push_back((deadline, key));
     }
 

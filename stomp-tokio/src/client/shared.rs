@@ -38,7 +38,9 @@ use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use bytes::Bytes;
-use stomp_codec::{ClientSession, FrameOptions, SessionError, SessionEvent, UsageError};
+use stomp_codec::{
+    ClientSession, FrameOptions, ReceiptMap, SessionError, SessionEvent, UsageError,
+};
 use tokio::sync::{broadcast, mpsc, oneshot, Notify};
 
 use super::handles::ReceivedMessage;
@@ -124,11 +126,11 @@ impl<T> Slot<T> {
     }
 }
 
-/// The hasher of the receipt map: FxHash's multiply-rotate over 8-byte words, several times
-/// cheaper than SipHash on ids like `rcpt-123`. The ids come from this client's session (or
-/// its own caller), not from the network, so there is no flooding to resist.
+/// The hasher of the subscription map: FxHash's multiply-rotate over 8-byte words, several
+/// times cheaper than SipHash on ids like `sub-12`, looked up for every MESSAGE. The ids in
+/// the map come from this client, not from the network, so there is no flooding to resist.
 #[derive(Default)]
-struct IdHasher(u64);
+pub(crate) struct IdHasher(u64);
 
 impl Hasher for IdHasher {
     fn write(&mut self, bytes: &[u8]) {
@@ -180,8 +182,10 @@ pub(crate) struct Shared {
     events: VecDeque<SessionEvent>,
     /// The client is over: its driver finished, or the last `Client` was dropped.
     closed: bool,
-    pub(crate) subscriptions: HashMap<Bytes, mpsc::Sender<ReceivedMessage>>,
-    receipts: HashMap<Bytes, Slot<()>, BuildHasherDefault<IdHasher>>,
+    pub(crate) subscriptions:
+        HashMap<Bytes, mpsc::Sender<ReceivedMessage>, BuildHasherDefault<IdHasher>>,
+    /// Calls waiting for a receipt, by its id (the session's `rcpt-N`: by number, no hashing).
+    receipts: ReceiptMap<Slot<()>>,
     /// Offline SENDs without receipt; the outcome is their position once on a connection.
     offline: HashMap<u64, Slot<u64>>,
     next_offline: u64,
@@ -230,8 +234,8 @@ impl Shared {
             session,
             events: VecDeque::new(),
             closed: false,
-            subscriptions: HashMap::new(),
-            receipts: HashMap::default(),
+            subscriptions: HashMap::default(),
+            receipts: ReceiptMap::new(),
             offline: HashMap::new(),
             next_offline: 0,
             disconnecting: Vec::new(),
@@ -440,7 +444,7 @@ impl Shared {
         self.events.clear();
         self.subscriptions.clear();
         self.deferred.clear();
-        for slot in self.receipts.values_mut() {
+        for (_, slot) in self.receipts.iter_mut() {
             if slot.outcome.is_none() {
                 slot.outcome = Some(Err(ClientError::Closed));
             }
