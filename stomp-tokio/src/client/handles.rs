@@ -80,9 +80,8 @@ impl ReceivedMessage {
 
     async fn acknowledge(&self, nack: bool, options: FrameOptions) -> Result<(), ClientError> {
         let delivery = &self.delivery;
-        let wait = self
-            .link
-            .call(|shared, now| {
+        self.link
+            .call_wait(|shared, now| {
                 let receipt = if nack {
                     shared.session.nack(now, delivery, options.clone())?
                 } else {
@@ -90,8 +89,7 @@ impl ReceivedMessage {
                 };
                 Ok(shared.receipt_wait(receipt))
             })
-            .await?;
-        self.link.wait(wait).await
+            .await
     }
 }
 
@@ -221,9 +219,8 @@ impl Transaction {
     async fn finish(&mut self, command: Stomp) -> Result<(), ClientError> {
         self.open = false;
         let id = &self.id;
-        let wait = self
-            .link
-            .call(|shared, now| {
+        self.link
+            .call_wait(|shared, now| {
                 let options = FrameOptions::new().receipt();
                 let receipt = if command == Stomp::Commit {
                     shared.session.commit(now, id, options)?
@@ -232,8 +229,7 @@ impl Transaction {
                 };
                 Ok(shared.receipt_wait(receipt))
             })
-            .await?;
-        self.link.wait(wait).await
+            .await
     }
 }
 

@@ -559,6 +559,18 @@ impl Link {
         }
     }
 
+    /// [`call`](Link::call), then waits for what the op's [`Wait`] says: one future, and
+    /// one lock for the op and the first look at its outcome.
+    pub(crate) fn call_wait<F>(&self, op: F) -> CallWait<'_, F>
+    where
+        F: FnMut(&mut Shared, Instant) -> Result<Wait, SessionError> + Unpin,
+    {
+        CallWait {
+            call: self.call(op),
+            done: None,
+        }
+    }
+
     /// Waits for what a call's [`Wait`] says.
     pub(crate) fn wait(&self, wait: Wait) -> Done<'_> {
         Done {
@@ -622,8 +634,23 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         let mut shared = this.link.0.lock();
+        this.poll_locked(&mut shared, cx)
+    }
+}
+
+impl<'a, F> Call<'a, F> {
+    /// [`Future::poll`] with the lock held.
+    fn poll_locked<T>(
+        &mut self,
+        shared: &mut Locked<'a>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<T, ClientError>>
+    where
+        F: FnMut(&mut Shared, Instant) -> Result<T, SessionError>,
+    {
+        let this = self;
         if shared.is_closed() {
-            this.leave(&mut shared);
+            this.leave(shared);
             return Poll::Ready(Err(ClientError::Closed));
         }
         let turn = match this.ticket {
@@ -631,12 +658,12 @@ where
             Some(ticket) => shared.room.front().map(|(t, _)| *t) == Some(ticket),
         };
         if turn && this.tried.is_none_or(|epoch| shared.room_epoch > epoch) {
-            match (this.op)(&mut shared, Instant::now()) {
+            match (this.op)(shared, Instant::now()) {
                 Err(SessionError::Usage(UsageError::OutputFull { .. })) => {
                     this.tried = Some(shared.room_epoch);
                 }
                 result => {
-                    this.leave(&mut shared);
+                    this.leave(shared);
                     return Poll::Ready(result.map_err(ClientError::from));
                 }
             }
@@ -669,6 +696,37 @@ impl<F> Drop for Call<'_, F> {
     }
 }
 
+/// The future of [`Link::call_wait`].
+pub(crate) struct CallWait<'a, F> {
+    call: Call<'a, F>,
+    /// Once the op ran: what it waits for.
+    done: Option<Done<'a>>,
+}
+
+impl<F> Future for CallWait<'_, F>
+where
+    F: FnMut(&mut Shared, Instant) -> Result<Wait, SessionError> + Unpin,
+{
+    type Output = Result<(), ClientError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let mut shared = this.call.link.0.lock();
+        let done = match &mut this.done {
+            Some(done) => done,
+            None => {
+                let wait = match this.call.poll_locked(&mut shared, cx) {
+                    Poll::Ready(Ok(wait)) => wait,
+                    Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
+                    Poll::Pending => return Poll::Pending,
+                };
+                this.done.insert(this.call.link.wait(wait))
+            }
+        };
+        done.poll_locked(&mut shared, cx)
+    }
+}
+
 /// The future of [`Link::wait`].
 pub(crate) struct Done<'a> {
     link: &'a Link,
@@ -683,6 +741,18 @@ impl Future for Done<'_> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         let mut shared = this.link.0.lock();
+        this.poll_locked(&mut shared, cx)
+    }
+}
+
+impl Done<'_> {
+    /// [`Future::poll`] with the lock held.
+    fn poll_locked(
+        &mut self,
+        shared: &mut Shared,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<(), ClientError>> {
+        let this = self;
         loop {
             match &this.wait {
                 Wait::Now => return Poll::Ready(Ok(())),
