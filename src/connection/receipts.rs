@@ -22,13 +22,17 @@ const RING_SLACK: usize = 64;
 /// generated): one number per id and one id per number, so the number can stand for it.
 pub(crate) fn generated_number(id: &[u8]) -> Option<u64> {
     let digits = id.strip_prefix(PREFIX)?;
-    if digits.is_empty() || (digits.len() > 1 && digits[0] == b'0') {
-        return None;
+    match digits {
+        [] | [b'0', _, ..] => None,
+        // Up to 19 digits cannot overflow: the common case goes without the checks.
+        _ if digits.len() <= 19 => digits.iter().try_fold(0u64, |n, &d| {
+            d.is_ascii_digit().then(|| n * 10 + u64::from(d - b'0'))
+        }),
+        _ => digits.iter().try_fold(0u64, |n, &d| {
+            d.is_ascii_digit()
+                .then(|| n.checked_mul(10)?.checked_add(u64::from(d - b'0')))?
+        }),
     }
-    digits.iter().try_fold(0u64, |n, d| {
-        d.is_ascii_digit()
-            .then(|| n.checked_mul(10)?.checked_add(u64::from(d - b'0')))?
-    })
 }
 
 /// Appends the generated id `rcpt-N` to `dst`, without the formatting machinery.
@@ -231,11 +235,24 @@ impl<V> ReceiptMap<V> {
 
     /// Inserts `value` under `id`; returns the key it is under and the value it replaces.
     pub(crate) fn insert_keyed(&mut self, id: Bytes, value: V) -> (ReceiptKey, Option<V>) {
-        if let Some(slot) = self.named.get_mut(&id) {
-            let old = core::mem::replace(slot, value);
-            return (ReceiptKey::Name(id), Some(old));
-        }
         let number = generated_number(&id);
+        self.insert_numbered(id, number, value)
+    }
+
+    /// [`insert_keyed`](Self::insert_keyed) of an id whose [`generated_number`] the caller
+    /// has.
+    fn insert_numbered(
+        &mut self,
+        id: Bytes,
+        number: Option<u64>,
+        value: V,
+    ) -> (ReceiptKey, Option<V>) {
+        if !self.named.is_empty() {
+            if let Some(slot) = self.named.get_mut(&id) {
+                let old = core::mem::replace(slot, value);
+                return (ReceiptKey::Name(id), Some(old));
+            }
+        }
         if let Some(n) = number {
             if let Some(index) = self.ring_slot(n) {
                 if let Some(slot) = self.ring.get_mut(index) {
@@ -300,6 +317,22 @@ impl<V> ReceiptMap<V> {
             self.named_numbered -= 1;
         }
         Some(removed)
+    }
+
+    /// Removes `id` and drops its value where it is (no move out); returns whether it was
+    /// there.
+    pub fn discard(&mut self, id: &[u8]) -> bool {
+        if let Some(index) = generated_number(id).and_then(|n| self.index(n)) {
+            if let Some(slot) = self.ring.get_mut(index) {
+                if slot.is_some() {
+                    *slot = None;
+                    self.in_ring -= 1;
+                    self.trim();
+                    return true;
+                }
+            }
+        }
+        !self.named.is_empty() && self.remove(id).is_some()
     }
 
     /// Removes the entry of `key`; returns its id and value.
@@ -408,7 +441,8 @@ impl Receipts {
     pub(crate) fn insert(&mut self, id: Bytes, command: Command) {
         // `id == self.next_id()`, by number: the id's number, if it has the generated form, is
         // the next free one (those before it all pending).
-        if let Some(m) = generated_number(&id) {
+        let number = generated_number(&id);
+        if let Some(m) = number {
             if m >= self.next && !self.pending.contains_number(m) && self.next_number() == m {
                 self.next = m.saturating_add(1);
                 self.next = self.next_number();
@@ -417,7 +451,7 @@ impl Receipts {
         if command == Command::Disconnect {
             self.disconnect = Some(id.clone());
         }
-        self.pending.insert(id, command);
+        self.pending.insert_numbered(id, number, command);
     }
 
     /// Matches a RECEIPT's `receipt-id`: the command it confirms, if it was pending.
@@ -517,7 +551,8 @@ mod tests {
                     assert_eq!(old, model.insert(id.clone(), step));
                     assert_eq!(map.get_by_key(&key), Some(&step));
                 }
-                2 => assert_eq!(map.remove(&id), model.remove(&id)),
+                2 if step % 2 == 0 => assert_eq!(map.remove(&id), model.remove(&id)),
+                2 => assert_eq!(map.discard(&id), model.remove(&id).is_some()),
                 _ => {
                     let key = map.key_of(&id);
                     assert_eq!(key.is_some(), model.contains_key(&id));

@@ -1136,7 +1136,7 @@ impl<I: Timestamp> ClientSession<I> {
                     frame,
                 } => {
                     if let Some(id) = receipt_id {
-                        if self.pending.remove(&id).is_some() {
+                        if self.pending.remove(&id) {
                             self.forget_queued(&id);
                             self.clear_subscription_receipt(&id);
                             self.events.push_back(SessionEvent::ReceiptFailed {
@@ -1175,7 +1175,7 @@ impl<I: Timestamp> ClientSession<I> {
         if self.disconnect_receipt.as_ref() == Some(&receipt_id) {
             return;
         }
-        if self.pending.remove(&receipt_id).is_some() {
+        if self.pending.remove(&receipt_id) {
             self.clear_subscription_receipt(&receipt_id);
             self.events
                 .push_back(SessionEvent::ReceiptConfirmed { receipt_id });

@@ -800,7 +800,7 @@ impl Done<'_> {
                     };
                     match slot.outcome.take() {
                         Some(outcome) => {
-                            shared.receipts.remove(id);
+                            shared.receipts.discard(id);
                             this.wait = Wait::Now;
                             return Poll::Ready(outcome);
                         }
@@ -823,7 +823,7 @@ impl Drop for Done<'_> {
                 self.link.0.lock().offline.remove(key);
             }
             Wait::Receipt(id) => {
-                self.link.0.lock().receipts.remove(id);
+                self.link.0.lock().receipts.discard(id);
             }
             Wait::Now | Wait::Written(_) => {}
         }
