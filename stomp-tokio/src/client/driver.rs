@@ -15,6 +15,7 @@
 //! the bytes that keep coming are held (up to `HELD_INPUT`) without being decoded; they still
 //! count as the broker's heart-beats.
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Instant;
@@ -40,14 +41,20 @@ const READ_ROOM: usize = 64 * 1024;
 
 type Connecting = Pin<Box<dyn Future<Output = Result<Transport, TransportError>> + Send>>;
 
-/// A message its subscription had no room for, with that subscription's sender.
+/// A message for a subscription, with that subscription's sender.
 type Held = (mpsc::Sender<ReceivedMessage>, ReceivedMessage);
+
+/// Deliveries decoded before they are handed over: the first wakes the subscription's
+/// consumer, the others follow before it runs, so that a consumer faster than the decoding is
+/// woken once per batch instead of once per message.
+const DELIVERY_BATCH: usize = 32;
 
 /// What woke the driver.
 enum Woken {
     /// A notification (or the first turn): only look at the shared state.
     Look,
-    Room(Option<mpsc::OwnedPermit<ReceivedMessage>>),
+    /// The first held message's subscription has room (or is gone).
+    Room,
     Opened(Result<Transport, TransportError>),
     Read(Result<Received, TransportError>),
     Timer,
@@ -63,8 +70,11 @@ pub(crate) struct Driver {
     /// The writer of the current (or last) transport: a new transport waits for it to end.
     writer: Option<JoinHandle<()>>,
     input: BytesMut,
-    /// A message its subscription had no room for: nothing else is delivered before it.
-    held: Option<Held>,
+    /// Deliveries decoded in this pass, not handed over yet (at most `DELIVERY_BATCH`).
+    batch: Vec<Held>,
+    /// Messages their subscription had no room for (the first), and those decoded after it:
+    /// nothing else is delivered, and no other event handled, before them.
+    held: VecDeque<Held>,
     last_failure: String,
 }
 
@@ -84,7 +94,8 @@ impl Driver {
             reader: None,
             writer: None,
             input: BytesMut::new(),
-            held: None,
+            batch: Vec::new(),
+            held: VecDeque::new(),
             last_failure: String::from("no attempt yet"),
         }
     }
@@ -99,18 +110,18 @@ impl Driver {
                 self.apply(&mut shared, woken);
                 self.check_writer(&mut shared);
                 self.dispatch(&mut shared);
-                if shared.session.is_closed() && self.held.is_none() {
+                if shared.session.is_closed() && self.held.is_empty() {
                     break;
                 }
                 let deadline = shared.session.poll_timeout();
                 shared.driver_deadline = deadline;
                 deadline.map(tokio::time::Instant::from_std)
             };
-            let reading = self.held.is_none() || self.input.len() < HELD_INPUT;
+            let reading = self.held.is_empty() || self.input.len() < HELD_INPUT;
             woken = tokio::select! {
                 biased;
                 () = core.driver.notified() => Woken::Look,
-                room = room_for(&self.held), if self.held.is_some() => Woken::Room(room),
+                () = room_for(self.held.front()), if !self.held.is_empty() => Woken::Room,
                 opened = poll_connecting(&mut self.connecting) => Woken::Opened(opened),
                 read = read_from(&mut self.reader, &mut self.input), if reading => {
                     Woken::Read(read)
@@ -126,11 +137,11 @@ impl Driver {
         let now = Instant::now();
         match woken {
             Woken::Look => {}
-            Woken::Room(room) => self.deliver_held(shared, room),
+            Woken::Room => self.deliver_held(shared),
             Woken::Opened(opened) => self.on_connected(shared, opened),
             Woken::Read(read) => self.on_read(shared, read),
             Woken::Timer => {
-                if self.held.is_some() && !self.input.is_empty() {
+                if !self.held.is_empty() && !self.input.is_empty() {
                     // Undecoded bytes are the broker's life too.
                     shared.session.note_activity(now);
                 }
@@ -153,12 +164,33 @@ impl Driver {
 
     /// The session's events: transport instructions, deliveries, receipts, status. All of
     /// them in one pass (all the RECEIPTs of a read, say); the calls they complete are woken
-    /// once the lock is released.
+    /// once the lock is released. Deliveries go over in batches ([`DELIVERY_BATCH`]); once a
+    /// subscription has no room, everything waits behind its message.
     fn dispatch(&mut self, shared: &mut Shared) {
-        while self.held.is_none() {
+        while self.held.is_empty() {
             let Some(event) = shared.next_event() else {
+                self.hand_over();
                 return;
             };
+            if let SessionEvent::Delivery(delivery) = event {
+                let id = delivery.message.subscription.as_deref().unwrap_or_default();
+                if let Some(sender) = shared.subscriptions.get(id) {
+                    let message = ReceivedMessage::new(delivery, self.link.clone());
+                    self.batch.push((sender.clone(), message));
+                    if self.batch.len() >= DELIVERY_BATCH {
+                        self.hand_over();
+                    }
+                }
+                continue;
+            }
+            // Any other event comes after the deliveries before it.
+            if !self.batch.is_empty() {
+                self.hand_over();
+                if !self.held.is_empty() {
+                    shared.unread_event(event);
+                    return;
+                }
+            }
             match event {
                 SessionEvent::OpenTransport { attempt } => {
                     self.report(ClientStatus::Connecting { attempt });
@@ -182,20 +214,6 @@ impl Driver {
                     shared.room_changed();
                     if let Some(first) = self.first.take() {
                         let _ = first.send(Ok(()));
-                    }
-                }
-                SessionEvent::Delivery(delivery) => {
-                    let id = delivery.message.subscription.clone().unwrap_or_default();
-                    if let Some(sender) = shared.subscriptions.get(&id) {
-                        let message = ReceivedMessage::new(delivery, self.link.clone());
-                        match sender.try_send(message) {
-                            Ok(()) => {}
-                            Err(mpsc::error::TrySendError::Full(message)) => {
-                                self.held = Some((sender.clone(), message));
-                            }
-                            // Dropped: its UNSUBSCRIBE is on its way.
-                            Err(mpsc::error::TrySendError::Closed(_)) => {}
-                        }
                     }
                 }
                 SessionEvent::ReceiptConfirmed { receipt_id } => {
@@ -280,7 +298,7 @@ impl Driver {
         let now = Instant::now();
         match read {
             Ok(Received::Bytes(_)) => {
-                if self.held.is_none() {
+                if self.held.is_empty() {
                     let bytes = self.input.split().freeze();
                     shared.session.handle_input_bytes(now, bytes);
                 }
@@ -299,17 +317,37 @@ impl Driver {
         }
     }
 
-    /// Hands the held message over, then what was read meanwhile.
-    fn deliver_held(
-        &mut self,
-        shared: &mut Shared,
-        room: Option<mpsc::OwnedPermit<ReceivedMessage>>,
-    ) {
-        let Some((_, message)) = self.held.take() else {
-            return;
-        };
-        if let Some(permit) = room {
-            permit.send(message);
+    /// Hands the batch over, in order: a message its subscription has no room for, and every
+    /// one after it, is held.
+    fn hand_over(&mut self) {
+        for (sender, message) in self.batch.drain(..) {
+            if !self.held.is_empty() {
+                self.held.push_back((sender, message));
+                continue;
+            }
+            match sender.try_send(message) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(message)) => {
+                    self.held.push_back((sender, message));
+                }
+                // Dropped: its UNSUBSCRIBE is on its way.
+                Err(mpsc::error::TrySendError::Closed(_)) => {}
+            }
+        }
+    }
+
+    /// Hands the held messages over as far as there is room, then, once none is left, what
+    /// was read meanwhile.
+    fn deliver_held(&mut self, shared: &mut Shared) {
+        while let Some((sender, message)) = self.held.pop_front() {
+            match sender.try_send(message) {
+                // Closed: the subscription was dropped, its messages go with it.
+                Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => {}
+                Err(mpsc::error::TrySendError::Full(message)) => {
+                    self.held.push_front((sender, message));
+                    return;
+                }
+            }
         }
         if !self.input.is_empty() && self.reader.is_some() {
             let bytes = self.input.split().freeze();
@@ -413,10 +451,17 @@ async fn write_loop(link: Link, mut writer: TransportWriter, connection: u64) {
     core.lock().writer_ended();
 }
 
-async fn room_for(held: &Option<Held>) -> Option<mpsc::OwnedPermit<ReceivedMessage>> {
-    let sender = held.as_ref()?.0.clone();
-    // Closed (the subscription was dropped): the message is dropped with it.
-    sender.reserve_owned().await.ok()
+/// Waits until the first held message's subscription has room for it and for more: half its
+/// buffer (at least one), so that a consumer slower than the broker wakes this task once per
+/// batch of messages it takes, not once per message. Also returns when the subscription was
+/// dropped (its messages are dropped with it).
+async fn room_for(first: Option<&Held>) {
+    let Some((sender, _)) = first else {
+        return std::future::pending().await;
+    };
+    let batch = (sender.max_capacity() / 2).max(1);
+    // The permits go back at once: the room is what this task waited for.
+    let _ = sender.reserve_many(batch).await;
 }
 
 async fn poll_connecting(connecting: &mut Option<Connecting>) -> Result<Transport, TransportError> {

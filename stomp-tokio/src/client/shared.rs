@@ -270,6 +270,11 @@ impl Shared {
             .or_else(|| self.session.poll_event())
     }
 
+    /// Puts back an event the driver took but cannot handle yet: it comes first next time.
+    pub(crate) fn unread_event(&mut self, event: SessionEvent) {
+        self.events.push_front(event);
+    }
+
     // ---- what calls wait for --------------------------------------------------------------
 
     /// The wait for a call the session answered with `receipt`.
