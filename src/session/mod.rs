@@ -1020,6 +1020,7 @@ impl<I: Timestamp> ClientSession<I> {
         Ok(Some(id))
     }
 
+    #[inline]
     fn track(
         &mut self,
         now: I,

@@ -77,9 +77,10 @@ impl<I: Copy + Ord> Pending<I> {
         self.by_id.get_mut(id)
     }
 
+    #[inline]
     pub(crate) fn insert(&mut self, id: Bytes, receipt: PendingReceipt<I>) {
         let deadline = receipt.deadline;
-        let (key, _) = self.by_id.insert_keyed(id, receipt);
+        let key = self.by_id.insert_keyed(id, receipt);
         self.deadlines.push_back((deadline, key));
     }
 
