@@ -22,10 +22,11 @@ use std::time::Instant;
 
 use bytes::BytesMut;
 use stomp_codec::{CloseReason, DisconnectReason, SessionEvent};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use super::handles::ReceivedMessage;
+use super::inbox::{Batch, InboxSender};
 use super::shared::{Link, Shared};
 use super::{ClientError, ClientOptions, ClientStatus};
 use crate::transport::{connect, Received, Transport, TransportError, TransportOptions};
@@ -41,20 +42,17 @@ const READ_ROOM: usize = 64 * 1024;
 
 type Connecting = Pin<Box<dyn Future<Output = Result<Transport, TransportError>> + Send>>;
 
-/// A message for a subscription, with that subscription's sender.
-type Held = (mpsc::Sender<ReceivedMessage>, ReceivedMessage);
+/// Messages for one subscription, with its inbox.
+type Held = (InboxSender, Batch);
 
-/// Deliveries decoded before they are handed over: the first wakes the subscription's
-/// consumer, the others follow before it runs, so that a consumer faster than the decoding is
-/// woken once per batch instead of once per message.
-const DELIVERY_BATCH: usize = 32;
+/// Deliveries decoded before they are handed over, each subscription's as one batch (see
+/// `inbox.rs`).
+const DELIVERY_BATCH: usize = 64;
 
 /// What woke the driver.
 enum Woken {
     /// A notification (or the first turn): only look at the shared state.
     Look,
-    /// The first held message's subscription has room (or is gone).
-    Room,
     Opened(Result<Transport, TransportError>),
     Read(Result<Received, TransportError>),
     Timer,
@@ -70,10 +68,13 @@ pub(crate) struct Driver {
     /// The writer of the current (or last) transport: a new transport waits for it to end.
     writer: Option<JoinHandle<()>>,
     input: BytesMut,
-    /// Deliveries decoded in this pass, not handed over yet (at most `DELIVERY_BATCH`).
+    /// Deliveries decoded in this pass, not handed over yet, by subscription in order.
     batch: Vec<Held>,
-    /// Messages their subscription had no room for (the first), and those decoded after it:
-    /// nothing else is delivered, and no other event handled, before them.
+    /// Messages in `batch`.
+    batched: usize,
+    /// Messages their subscription had no room for (the first), and those decoded after them:
+    /// nothing else is delivered, and no other event handled, before them. The subscription
+    /// notifies the task once it has room.
     held: VecDeque<Held>,
     last_failure: String,
 }
@@ -95,6 +96,7 @@ impl Driver {
             writer: None,
             input: BytesMut::new(),
             batch: Vec::new(),
+            batched: 0,
             held: VecDeque::new(),
             last_failure: String::from("no attempt yet"),
         }
@@ -121,7 +123,6 @@ impl Driver {
             woken = tokio::select! {
                 biased;
                 () = core.driver.notified() => Woken::Look,
-                () = room_for(self.held.front()), if !self.held.is_empty() => Woken::Room,
                 opened = poll_connecting(&mut self.connecting) => Woken::Opened(opened),
                 read = read_from(&mut self.reader, &mut self.input), if reading => {
                     Woken::Read(read)
@@ -137,7 +138,6 @@ impl Driver {
         let now = Instant::now();
         match woken {
             Woken::Look => {}
-            Woken::Room => self.deliver_held(shared),
             Woken::Opened(opened) => self.on_connected(shared, opened),
             Woken::Read(read) => self.on_read(shared, read),
             Woken::Timer => {
@@ -167,6 +167,9 @@ impl Driver {
     /// once the lock is released. Deliveries go over in batches ([`DELIVERY_BATCH`]); once a
     /// subscription has no room, everything waits behind its message.
     fn dispatch(&mut self, shared: &mut Shared) {
+        if !self.held.is_empty() {
+            self.deliver_held(shared);
+        }
         while self.held.is_empty() {
             let Some(event) = shared.next_event() else {
                 self.hand_over();
@@ -176,8 +179,12 @@ impl Driver {
                 let id = delivery.message.subscription.as_deref().unwrap_or_default();
                 if let Some(sender) = shared.subscriptions.get(id) {
                     let message = ReceivedMessage::new(delivery, self.link.clone());
-                    self.batch.push((sender.clone(), message));
-                    if self.batch.len() >= DELIVERY_BATCH {
+                    match self.batch.last_mut() {
+                        Some((last, messages)) if last.same(sender) => messages.push(message),
+                        _ => self.batch.push((sender.clone(), vec![message])),
+                    }
+                    self.batched += 1;
+                    if self.batched >= DELIVERY_BATCH {
                         self.hand_over();
                     }
                 }
@@ -317,37 +324,43 @@ impl Driver {
         }
     }
 
-    /// Hands the batch over, in order: a message its subscription has no room for, and every
-    /// one after it, is held.
+    /// Hands the batches over, in order: what a subscription has no room for, and everything
+    /// after it, is held.
     fn hand_over(&mut self) {
-        for (sender, message) in self.batch.drain(..) {
-            if !self.held.is_empty() {
-                self.held.push_back((sender, message));
+        self.batched = 0;
+        for held in self.batch.drain(..) {
+            self.held.push_back(held);
+        }
+        self.give();
+    }
+
+    /// Hands the held messages over as far as there is room; `true` once none is left.
+    fn give(&mut self) -> bool {
+        while let Some((sender, mut messages)) = self.held.pop_front() {
+            if sender.is_closed() {
+                // Dropped: its messages go with it (its UNSUBSCRIBE is on its way).
                 continue;
             }
-            match sender.try_send(message) {
-                Ok(()) => {}
-                Err(mpsc::error::TrySendError::Full(message)) => {
-                    self.held.push_back((sender, message));
-                }
-                // Dropped: its UNSUBSCRIBE is on its way.
-                Err(mpsc::error::TrySendError::Closed(_)) => {}
+            if !sender.wait_for_room(messages.len()) {
+                self.held.push_front((sender, messages));
+                return false;
             }
+            let free = sender.free();
+            if free < messages.len() {
+                let rest = messages.split_off(free);
+                self.held.push_front((sender.clone(), rest));
+            }
+            // Closed meanwhile: dropped likewise.
+            let _ = sender.send(messages);
         }
+        true
     }
 
     /// Hands the held messages over as far as there is room, then, once none is left, what
     /// was read meanwhile.
     fn deliver_held(&mut self, shared: &mut Shared) {
-        while let Some((sender, message)) = self.held.pop_front() {
-            match sender.try_send(message) {
-                // Closed: the subscription was dropped, its messages go with it.
-                Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => {}
-                Err(mpsc::error::TrySendError::Full(message)) => {
-                    self.held.push_front((sender, message));
-                    return;
-                }
-            }
+        if !self.give() {
+            return;
         }
         if !self.input.is_empty() && self.reader.is_some() {
             let bytes = self.input.split().freeze();
@@ -449,19 +462,6 @@ async fn write_loop(link: Link, mut writer: TransportWriter, connection: u64) {
         let _ = writer.close().await;
     }
     core.lock().writer_ended();
-}
-
-/// Waits until the first held message's subscription has room for it and for more: half its
-/// buffer (at least one), so that a consumer slower than the broker wakes this task once per
-/// batch of messages it takes, not once per message. Also returns when the subscription was
-/// dropped (its messages are dropped with it).
-async fn room_for(first: Option<&Held>) {
-    let Some((sender, _)) = first else {
-        return std::future::pending().await;
-    };
-    let batch = (sender.max_capacity() / 2).max(1);
-    // The permits go back at once: the room is what this task waited for.
-    let _ = sender.reserve_many(batch).await;
 }
 
 async fn poll_connecting(connecting: &mut Option<Connecting>) -> Result<Transport, TransportError> {

@@ -7,8 +7,8 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use futures_util::Stream;
 use stomp_codec::{Command as Stomp, Delivery, Frame, FrameOptions};
-use tokio::sync::mpsc;
 
+use super::inbox::InboxReceiver;
 use super::shared::{Deferred, Link};
 use super::ClientError;
 
@@ -104,17 +104,13 @@ impl ReceivedMessage {
 #[derive(Debug)]
 pub struct Subscription {
     id: Bytes,
-    messages: mpsc::Receiver<ReceivedMessage>,
+    messages: InboxReceiver,
     link: Link,
     active: bool,
 }
 
 impl Subscription {
-    pub(crate) fn new(
-        id: Bytes,
-        messages: mpsc::Receiver<ReceivedMessage>,
-        link: Link,
-    ) -> Subscription {
+    pub(crate) fn new(id: Bytes, messages: InboxReceiver, link: Link) -> Subscription {
         Subscription {
             id,
             messages,
@@ -130,7 +126,7 @@ impl Subscription {
 
     /// The next message, or `None` once the client is closed.
     pub async fn next_message(&mut self) -> Option<ReceivedMessage> {
-        self.messages.recv().await
+        std::future::poll_fn(|cx| self.messages.poll_next(cx, &self.link.0.driver)).await
     }
 
     /// Sends UNSUBSCRIBE (S-6) and waits until it is queued for the wire.
@@ -152,13 +148,15 @@ impl Subscription {
 impl Stream for Subscription {
     type Item = ReceivedMessage;
 
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.messages.poll_recv(cx)
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        this.messages.poll_next(cx, &this.link.0.driver)
     }
 }
 
 impl Drop for Subscription {
     fn drop(&mut self) {
+        self.messages.close(&self.link.0.driver);
         if self.active {
             self.link
                 .call_from_drop(Deferred::Unsubscribe(self.id.clone()));

@@ -22,6 +22,7 @@
 
 mod driver;
 mod handles;
+mod inbox;
 mod shared;
 
 use std::future::Future;
@@ -34,7 +35,7 @@ use stomp_codec::{
     AckMode, ClientConfig, ClientSession, FrameOptions, Heartbeat, ReceiptFailure, ReconnectPolicy,
     SessionConfig, SessionError, Unconfirmed, Version,
 };
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, oneshot};
 
 use shared::{Core, Link};
 
@@ -419,7 +420,7 @@ impl Client {
                     shared
                         .session
                         .subscribe(now, &id, destination, ack, options.clone())?;
-                let (sender, messages) = mpsc::channel(link.0.buffer);
+                let (sender, messages) = inbox::inbox(link.0.buffer);
                 shared.subscriptions.insert(id.clone(), sender);
                 Ok((messages, shared.receipt_wait(receipt)))
             })

@@ -41,9 +41,9 @@ use bytes::Bytes;
 use stomp_codec::{
     ClientSession, FrameOptions, ReceiptMap, SessionError, SessionEvent, UsageError,
 };
-use tokio::sync::{broadcast, mpsc, oneshot, Notify};
+use tokio::sync::{broadcast, oneshot, Notify};
 
-use super::handles::ReceivedMessage;
+use super::inbox::InboxSender;
 use super::{ClientError, ClientStatus};
 
 /// The client's shared core: the state, and how to wake its two tasks.
@@ -182,8 +182,7 @@ pub(crate) struct Shared {
     events: VecDeque<SessionEvent>,
     /// The client is over: its driver finished, or the last `Client` was dropped.
     closed: bool,
-    pub(crate) subscriptions:
-        HashMap<Bytes, mpsc::Sender<ReceivedMessage>, BuildHasherDefault<IdHasher>>,
+    pub(crate) subscriptions: HashMap<Bytes, InboxSender, BuildHasherDefault<IdHasher>>,
     /// Calls waiting for a receipt, by its id (the session's `rcpt-N`: by number, no hashing).
     receipts: ReceiptMap<Slot<()>>,
     /// Offline SENDs without receipt; the outcome is their position once on a connection.
