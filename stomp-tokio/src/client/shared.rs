@@ -26,13 +26,13 @@
 //! until. Wakers and notifications are collected under the lock and fired after it is
 //! released ([`Locked`]'s `Drop`).
 
-use std::cmp::Ordering;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::future::Future;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::ops::{Deref, DerefMut};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
@@ -57,6 +57,11 @@ pub(crate) struct Core {
     pub(crate) status: broadcast::Sender<ClientStatus>,
     /// Messages buffered per subscription.
     pub(crate) buffer: usize,
+    /// [`Shared::written`], for a call to see its frame is out without the lock.
+    written_at: AtomicU64,
+    /// The end of the last range of lost positions (`u64::MAX` while one is open): a frame
+    /// ending past it and at or before `written_at` is out.
+    lost_up_to: AtomicU64,
 }
 
 impl Core {
@@ -68,7 +73,16 @@ impl Core {
             writer: Notify::new(),
             status,
             buffer,
+            written_at: AtomicU64::new(0),
+            lost_up_to: AtomicU64::new(0),
         }
+    }
+
+    /// Whether the frame ending at `end` is out, as far as can be seen without the lock
+    /// (`false`: look under the lock).
+    fn surely_written(&self, end: u64) -> bool {
+        // `written_at` first: a new value of it comes with the `lost_up_to` stored before it.
+        end <= self.written_at.load(SeqCst) && end > self.lost_up_to.load(SeqCst)
     }
 
     pub(crate) fn lock(&self) -> Locked<'_> {
@@ -150,28 +164,10 @@ impl Hasher for IdHasher {
     }
 }
 
-/// A call waiting for its frame to be written, in a min-heap by position.
+/// A call waiting for its frame to be written.
 struct WriteWaiter {
     end: u64,
     waker: Waker,
-}
-
-impl PartialEq for WriteWaiter {
-    fn eq(&self, other: &Self) -> bool {
-        self.end == other.end
-    }
-}
-impl Eq for WriteWaiter {}
-impl PartialOrd for WriteWaiter {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for WriteWaiter {
-    /// Reversed: `BinaryHeap` is a max-heap, the smallest position must come out first.
-    fn cmp(&self, other: &Self) -> Ordering {
-        other.end.cmp(&self.end)
-    }
 }
 
 /// Everything behind the mutex.
@@ -199,7 +195,13 @@ pub(crate) struct Shared {
     /// Ranges `(from, to]` of positions lost with their connection, in order; the last one is
     /// open (`to == u64::MAX`) between the end of a writer and the next connection.
     lost: Vec<(u64, u64)>,
-    write_waiters: BinaryHeap<WriteWaiter>,
+    /// In order of position: calls register in the order their frames were queued, nearly
+    /// always, so the writer takes them from the front (it did so from a heap, under the lock
+    /// the sending calls wait for).
+    write_waiters: VecDeque<WriteWaiter>,
+    /// `written` or `lost` changed: [`Core::written_at`] and [`Core::lost_up_to`] follow when
+    /// the lock goes.
+    positions_changed: bool,
 
     // ---- back-pressure --------------------------------------------------------------------
     /// Calls waiting for room in the output, in order: (ticket, waker).
@@ -241,7 +243,8 @@ impl Shared {
             drained: 0,
             written: 0,
             lost: Vec::new(),
-            write_waiters: BinaryHeap::new(),
+            write_waiters: VecDeque::new(),
+            positions_changed: false,
             room: VecDeque::new(),
             next_ticket: 0,
             room_epoch: 0,
@@ -352,13 +355,25 @@ impl Shared {
     /// The writer wrote and flushed up to `end`: the calls waiting for that are done.
     pub(crate) fn written(&mut self, end: u64) {
         self.written = self.written.max(end);
-        while let Some(top) = self.write_waiters.peek() {
-            if top.end > self.written {
+        self.positions_changed = true;
+        while let Some(first) = self.write_waiters.front() {
+            if first.end > self.written {
                 break;
             }
-            if let Some(waiter) = self.write_waiters.pop() {
+            if let Some(waiter) = self.write_waiters.pop_front() {
                 self.to_wake.push(waiter.waker);
             }
+        }
+    }
+
+    /// A call waits for the frame ending at `end`.
+    fn wait_written(&mut self, end: u64, waker: Waker) {
+        let waiter = WriteWaiter { end, waker };
+        if self.write_waiters.back().is_none_or(|last| last.end <= end) {
+            self.write_waiters.push_back(waiter);
+        } else {
+            let at = self.write_waiters.partition_point(|w| w.end <= end);
+            self.write_waiters.insert(at, waiter);
         }
     }
 
@@ -368,6 +383,7 @@ impl Shared {
         if self.lost.last().is_none_or(|&(_, to)| to != u64::MAX) {
             self.lost.push((self.written, u64::MAX));
         }
+        self.positions_changed = true;
         self.wake_all_writes();
         self.writer_idle = true;
     }
@@ -384,6 +400,7 @@ impl Shared {
         if self.lost.last().is_some_and(|&(from, to)| from >= to) {
             self.lost.pop();
         }
+        self.positions_changed = true;
         self.drained = end;
         self.written = end;
         self.writer_stop = false;
@@ -532,6 +549,11 @@ impl Drop for Locked<'_> {
             return;
         };
         shared.settle();
+        if std::mem::take(&mut shared.positions_changed) {
+            let lost = shared.lost.last().map_or(0, |&(_, to)| to);
+            self.core.lost_up_to.store(lost, SeqCst);
+            self.core.written_at.store(shared.written, SeqCst);
+        }
         let wakers = std::mem::take(&mut shared.to_wake);
         let driver = std::mem::take(&mut shared.kick_driver);
         let writer = std::mem::take(&mut shared.kick_writer);
@@ -715,6 +737,11 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
+        if let Some(done) = &mut this.done {
+            if done.written_without_lock() {
+                return Poll::Ready(Ok(()));
+            }
+        }
         let mut shared = this.call.link.0.lock();
         let done = match &mut this.done {
             Some(done) => done,
@@ -744,12 +771,27 @@ impl Future for Done<'_> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
+        if this.written_without_lock() {
+            return Poll::Ready(Ok(()));
+        }
         let mut shared = this.link.0.lock();
         this.poll_locked(&mut shared, cx)
     }
 }
 
 impl Done<'_> {
+    /// A written wait whose frame is out, seen without the lock (the common case once the
+    /// writer woke the call): done.
+    fn written_without_lock(&mut self) -> bool {
+        if let Wait::Written(end) = self.wait {
+            if self.link.0.surely_written(end) {
+                self.wait = Wait::Now;
+                return true;
+            }
+        }
+        false
+    }
+
     /// [`Future::poll`] with the lock held.
     fn poll_locked(
         &mut self,
@@ -772,7 +814,7 @@ impl Done<'_> {
                     {
                         let waker = cx.waker().clone();
                         this.registered = Some(waker.clone());
-                        shared.write_waiters.push(WriteWaiter { end, waker });
+                        shared.wait_written(end, waker);
                     }
                     return Poll::Pending;
                 }
