@@ -419,10 +419,15 @@ async fn write_loop(link: Link, mut writer: TransportWriter, connection: u64) {
     let core = &*link.0;
     let mut buf = BytesMut::new();
     let mut failed = false;
+    // The end of what the last write put out, told under the same lock as the next take.
+    let mut wrote_to = None;
     loop {
         buf.clear();
         let (end, stop) = {
             let mut shared = core.lock();
+            if let Some(end) = wrote_to.take() {
+                shared.written(end);
+            }
             // Never another connection's bytes (there is none while this writer lives).
             let n = if shared.session.connection_number() == connection {
                 shared.session.poll_transmit_into(&mut buf)
@@ -447,16 +452,14 @@ async fn write_loop(link: Link, mut writer: TransportWriter, connection: u64) {
             Ok(()) => writer.flush().await,
             Err(error) => Err(error),
         };
-        let mut shared = core.lock();
-        match wrote {
-            Ok(()) => shared.written(end),
-            Err(error) => {
-                shared.writer_failed = Some((connection, error.to_string()));
-                shared.kick_driver = true;
-                failed = true;
-                break;
-            }
+        if let Err(error) = wrote {
+            let mut shared = core.lock();
+            shared.writer_failed = Some((connection, error.to_string()));
+            shared.kick_driver = true;
+            failed = true;
+            break;
         }
+        wrote_to = Some(end);
     }
     if !failed {
         let _ = writer.close().await;
