@@ -230,10 +230,15 @@ impl<V> ReceiptMap<V> {
 
     /// Inserts `value` under `id`; returns the value it replaces.
     pub fn insert(&mut self, id: Bytes, value: V) -> Option<V> {
-        if let Some(old) = self.get_mut(&id) {
+        let number = generated_number(&id);
+        if let Some(index) = number.and_then(|n| self.index(n)) {
+            if let Some(Some((_, old))) = self.ring.get_mut(index) {
+                return Some(core::mem::replace(old, value));
+            }
+        }
+        if let Some(old) = self.named.get_mut(&id) {
             return Some(core::mem::replace(old, value));
         }
-        let number = generated_number(&id);
         self.put(id, number, value);
         None
     }

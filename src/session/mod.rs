@@ -769,12 +769,7 @@ impl<I: Timestamp> ClientSession<I> {
         };
         let sent_on = if self.ready() {
             let conn = self.conn.as_mut().ok_or(SessionError::Closed)?;
-            conn.send(
-                now,
-                destination,
-                outgoing.body.clone(),
-                outgoing.options.clone(),
-            )?;
+            conn.send_with_options(now, destination, outgoing.body.clone(), &outgoing.options)?;
             Some(self.connection)
         } else {
             let size = outgoing.size();
@@ -1259,12 +1254,8 @@ impl<I: Timestamp> ClientSession<I> {
             let Some(next) = self.outbox.front() else {
                 return;
             };
-            let sent = conn.send(
-                now,
-                &next.destination,
-                next.body.clone(),
-                next.options.clone(),
-            );
+            let sent =
+                conn.send_with_options(now, &next.destination, next.body.clone(), &next.options);
             if matches!(sent, Err(UsageError::OutputFull { .. })) {
                 return; // more once poll_transmit has drained some
             }
