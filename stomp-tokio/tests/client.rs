@@ -248,6 +248,45 @@ async fn a_slow_subscriber_holds_the_broker_back_and_heartbeats_keep_the_connect
 }
 
 #[tokio::test]
+async fn a_full_subscription_dropped_unblocks_the_others_and_batches_keep_order() {
+    let broker = TestBroker::start().await;
+    let options = fast_reconnect().subscription_buffer(3);
+    let client = Client::connect(&broker.url(), options).await.unwrap();
+    let full = client
+        .subscribe("/topic/full", AckMode::Auto)
+        .await
+        .unwrap();
+    let mut other = client
+        .subscribe("/topic/other", AckMode::Auto)
+        .await
+        .unwrap();
+    broker
+        .wait_for("two SUBSCRIBEs", |s| {
+            s.iter().filter(|f| f.command == Command::Subscribe).count() == 2
+        })
+        .await;
+    // Never read: its buffer fills and the client stops delivering (and reading) behind it.
+    for i in 0..50 {
+        broker.publish("/topic/full", format!("full {i}"));
+    }
+    for i in 0..50 {
+        broker.publish("/topic/other", format!("{i:02}"));
+    }
+    // Nothing for the other subscription gets past the full one...
+    assert!(
+        timeout(Duration::from_millis(300), other.next())
+            .await
+            .is_err(),
+        "a message was delivered past the full subscription"
+    );
+    // ...until the full one is dropped: its messages go with it, the rest flows, in order.
+    drop(full);
+    for i in 0..50 {
+        assert_eq!(next_body(&mut other).await, format!("{i:02}"));
+    }
+}
+
+#[tokio::test]
 async fn dropping_a_subscription_unsubscribes_s6() {
     let broker = TestBroker::start().await;
     let client = Client::connect(&broker.url(), fast_reconnect())
