@@ -35,6 +35,21 @@ pub(crate) fn generated_number(id: &[u8]) -> Option<u64> {
     }
 }
 
+/// The number `N` of a receipt id of the form [`ClientSession`](crate::ClientSession) and
+/// [`ClientConnection`](crate::ClientConnection) generate, `rcpt-N` (`N` in decimal without
+/// leading zeros, within `u64`); `None` for any other id. Distinct ids have distinct numbers,
+/// so a driver may key its own bookkeeping by it.
+///
+/// ```
+/// use stomp_codec::generated_receipt_number;
+/// assert_eq!(generated_receipt_number(b"rcpt-42"), Some(42));
+/// assert_eq!(generated_receipt_number(b"rcpt-042"), None);
+/// assert_eq!(generated_receipt_number(b"my-id"), None);
+/// ```
+pub fn generated_receipt_number(id: &[u8]) -> Option<u64> {
+    generated_number(id)
+}
+
 /// Appends the generated id `rcpt-N` to `dst`, without the formatting machinery.
 pub(crate) fn write_generated(n: u64, dst: &mut BytesMut) {
     let mut digits = [0u8; 20];
@@ -156,6 +171,18 @@ impl<V> ReceiptMap<V> {
     fn index(&self, n: u64) -> Option<usize> {
         let index = usize::try_from(n.checked_sub(self.base)?).ok()?;
         (index < self.ring.len()).then_some(index)
+    }
+
+    /// Every generated id `rcpt-N` with `N` below this is absent from the map (0 when that
+    /// cannot be told cheaply).
+    pub fn number_floor(&self) -> u64 {
+        if self.named_numbered > 0 {
+            0
+        } else if self.ring.is_empty() {
+            u64::MAX
+        } else {
+            self.base
+        }
     }
 
     /// Whether the generated id of number `n` is in the map.
@@ -581,6 +608,13 @@ mod tests {
             assert_eq!(map.len(), model.len());
             if let Some(n) = generated_number(&id) {
                 assert_eq!(map.contains_number(n), model.contains_key(&id));
+            }
+            if step % 100 == 0 {
+                let floor = map.number_floor();
+                assert!(model
+                    .keys()
+                    .filter_map(|k| generated_number(k))
+                    .all(|n| n >= floor));
             }
             if step % 1000 == 0 {
                 let mut seen: alloc::vec::Vec<_> =

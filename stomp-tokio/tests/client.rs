@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::TestBroker;
 use futures_util::StreamExt;
-use stomp_codec::{AckMode, Command, Heartbeat, ReconnectPolicy};
+use stomp_codec::{AckMode, Command, Heartbeat, ReceiptFailure, ReconnectPolicy};
 use stomp_tokio::client::{Client, ClientError, ClientOptions, ClientStatus};
 use tokio::time::timeout;
 
@@ -245,6 +245,36 @@ async fn a_slow_subscriber_holds_the_broker_back_and_heartbeats_keep_the_connect
             "the connection survived: {s:?}"
         );
     }
+}
+
+#[tokio::test]
+async fn receipts_that_expire_fail_their_calls_and_later_ones_still_complete_r2() {
+    let broker = TestBroker::start().await;
+    let options = fast_reconnect().receipt_timeout(Duration::from_millis(200));
+    let client = Client::connect(&broker.url(), options).await.unwrap();
+    broker.set_confirm(false);
+    let (a, b) = tokio::join!(
+        client.send_with_receipt("/queue/r", "a"),
+        client.send_with_receipt("/queue/r", "b")
+    );
+    for result in [a, b] {
+        assert!(
+            matches!(
+                result,
+                Err(ClientError::Receipt {
+                    reason: ReceiptFailure::Expired,
+                    ..
+                })
+            ),
+            "{result:?}"
+        );
+    }
+    broker.set_confirm(true);
+    let sends = (0..20).map(|i| client.send_with_receipt("/queue/r", format!("{i}")));
+    let results = timeout(LIMIT, futures_util::future::join_all(sends))
+        .await
+        .expect("confirmed in time");
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
 }
 
 #[tokio::test]

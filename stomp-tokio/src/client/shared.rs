@@ -9,13 +9,16 @@
 //! * **written**: every byte the session hands out has a position in one count that only
 //!   grows (over all connections). A SEND without receipt on a live connection records where
 //!   its frame ends; the writer task publishes how far it has written and flushed, and wakes
-//!   the calls whose frames are now out ([`Shared::written`], a min-heap of wakers). When a
-//!   connection's writer ends, the positions it had not written are lost
-//!   ([`ClientError::ConnectionLost`]).
+//!   the calls whose frames are now out ([`Shared::written`], a queue of wakers by position).
+//!   When a connection's writer ends, the positions it had not written are lost
+//!   ([`ClientError::ConnectionLost`]). The positions are also published in atomics, so that
+//!   a woken call sees its frame is out without the lock.
 //! * **offline**: a SEND without receipt queued while offline (or behind the offline queue)
 //!   waits for the queue to reach a connection; it then gets its position like the others.
 //! * **receipt**: a map receipt id → slot (outcome and waker), filled by the driver task for
-//!   all the RECEIPTs of one read in one pass.
+//!   all the RECEIPTs of one read in one pass: a confirmed receipt's slot is removed, a failed
+//!   one keeps the error. The lowest generated receipt number still in the map is published,
+//!   so that a woken call whose receipt was confirmed sees it without the lock.
 //!
 //! When the connection's output limit refuses a frame (`OutputFull`), the call takes a ticket
 //! and waits its turn: calls then go in the order they came (as the old command channel did),
@@ -39,7 +42,8 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use stomp_codec::{
-    ClientSession, FrameOptions, ReceiptMap, SessionError, SessionEvent, UsageError,
+    generated_receipt_number, ClientSession, FrameOptions, ReceiptMap, SessionError, SessionEvent,
+    UsageError,
 };
 use tokio::sync::{broadcast, oneshot, Notify};
 
@@ -62,6 +66,9 @@ pub(crate) struct Core {
     /// The end of the last range of lost positions (`u64::MAX` while one is open): a frame
     /// ending past it and at or before `written_at` is out.
     lost_up_to: AtomicU64,
+    /// [`ReceiptMap::number_floor`] of [`Shared::receipts`]: a call waiting for a generated
+    /// receipt numbered below it was confirmed (its slot is gone), seen without the lock.
+    receipts_floor: AtomicU64,
 }
 
 impl Core {
@@ -75,6 +82,7 @@ impl Core {
             buffer,
             written_at: AtomicU64::new(0),
             lost_up_to: AtomicU64::new(0),
+            receipts_floor: AtomicU64::new(0),
         }
     }
 
@@ -121,8 +129,9 @@ pub(crate) enum Wait {
     Written(u64),
     /// An offline SEND, by its key in [`Shared::offline`].
     Offline(u64),
-    /// A receipt, by its id in [`Shared::receipts`].
-    Receipt(Bytes),
+    /// A receipt, by its id in [`Shared::receipts`], and the id's number if it has the
+    /// generated form.
+    Receipt(Bytes, Option<u64>),
 }
 
 /// An outcome one task leaves for another, and the waker of the one waiting for it.
@@ -180,7 +189,11 @@ pub(crate) struct Shared {
     closed: bool,
     pub(crate) subscriptions: HashMap<Bytes, InboxSender, BuildHasherDefault<IdHasher>>,
     /// Calls waiting for a receipt, by its id (the session's `rcpt-N`: by number, no hashing).
+    /// A confirmed receipt's slot is removed by the driver (a call finding none was
+    /// confirmed); a failed one keeps the error for its call.
     receipts: ReceiptMap<Slot<()>>,
+    /// `receipts` changed: [`Core::receipts_floor`] follows when the lock goes.
+    receipts_changed: bool,
     /// Offline SENDs without receipt; the outcome is their position once on a connection.
     offline: HashMap<u64, Slot<u64>>,
     next_offline: u64,
@@ -237,6 +250,7 @@ impl Shared {
             closed: false,
             subscriptions: HashMap::default(),
             receipts: ReceiptMap::new(),
+            receipts_changed: false,
             offline: HashMap::new(),
             next_offline: 0,
             disconnecting: Vec::new(),
@@ -284,8 +298,10 @@ impl Shared {
         match receipt {
             Some(id) => {
                 self.receipts.insert(id.clone(), Slot::new());
+                self.receipts_changed = true;
                 self.timers_changed = true;
-                Wait::Receipt(id)
+                let number = generated_receipt_number(&id);
+                Wait::Receipt(id, number)
             }
             None => Wait::Now,
         }
@@ -332,11 +348,19 @@ impl Shared {
 
     /// The driver's answer to a receipt.
     pub(crate) fn complete_receipt(&mut self, id: &[u8], result: Result<(), ClientError>) {
-        if let Some(slot) = self.receipts.get_mut(id) {
-            slot.outcome = Some(result);
-            if let Some(waker) = slot.waker.take() {
-                self.to_wake.push(waker);
+        let Some(slot) = self.receipts.get_mut(id) else {
+            return;
+        };
+        if let Some(waker) = slot.waker.take() {
+            self.to_wake.push(waker);
+        }
+        match result {
+            // Confirmed: the slot goes now, its call finds none.
+            Ok(()) => {
+                self.receipts.discard(id);
+                self.receipts_changed = true;
             }
+            Err(error) => slot.outcome = Some(Err(error)),
         }
     }
 
@@ -549,6 +573,10 @@ impl Drop for Locked<'_> {
             return;
         };
         shared.settle();
+        if std::mem::take(&mut shared.receipts_changed) {
+            let floor = shared.receipts.number_floor();
+            self.core.receipts_floor.store(floor, SeqCst);
+        }
         if std::mem::take(&mut shared.positions_changed) {
             let lost = shared.lost.last().map_or(0, |&(_, to)| to);
             self.core.lost_up_to.store(lost, SeqCst);
@@ -738,7 +766,7 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         if let Some(done) = &mut this.done {
-            if done.written_without_lock() {
+            if done.done_without_lock() {
                 return Poll::Ready(Ok(()));
             }
         }
@@ -771,7 +799,7 @@ impl Future for Done<'_> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        if this.written_without_lock() {
+        if this.done_without_lock() {
             return Poll::Ready(Ok(()));
         }
         let mut shared = this.link.0.lock();
@@ -780,16 +808,19 @@ impl Future for Done<'_> {
 }
 
 impl Done<'_> {
-    /// A written wait whose frame is out, seen without the lock (the common case once the
-    /// writer woke the call): done.
-    fn written_without_lock(&mut self) -> bool {
-        if let Wait::Written(end) = self.wait {
-            if self.link.0.surely_written(end) {
-                self.wait = Wait::Now;
-                return true;
-            }
+    /// A frame seen to be out, or a generated receipt seen to be confirmed, without the lock
+    /// (the common cases once the writer or the driver woke the call): done.
+    fn done_without_lock(&mut self) -> bool {
+        let core = &self.link.0;
+        let done = match self.wait {
+            Wait::Written(end) => core.surely_written(end),
+            Wait::Receipt(_, Some(n)) => n < core.receipts_floor.load(SeqCst),
+            _ => false,
+        };
+        if done {
+            self.wait = Wait::Now;
         }
-        false
+        done
     }
 
     /// [`Future::poll`] with the lock held.
@@ -839,14 +870,16 @@ impl Done<'_> {
                         }
                     }
                 }
-                Wait::Receipt(id) => {
+                Wait::Receipt(id, _) => {
                     let Some(slot) = shared.receipts.get_mut(id) else {
+                        // The driver removed it: confirmed.
                         this.wait = Wait::Now;
-                        return Poll::Ready(Err(ClientError::Closed));
+                        return Poll::Ready(Ok(()));
                     };
                     match slot.outcome.take() {
                         Some(outcome) => {
                             shared.receipts.discard(id);
+                            shared.receipts_changed = true;
                             this.wait = Wait::Now;
                             return Poll::Ready(outcome);
                         }
@@ -868,8 +901,10 @@ impl Drop for Done<'_> {
             Wait::Offline(key) => {
                 self.link.0.lock().offline.remove(key);
             }
-            Wait::Receipt(id) => {
-                self.link.0.lock().receipts.discard(id);
+            Wait::Receipt(id, _) => {
+                let mut shared = self.link.0.lock();
+                shared.receipts.discard(id);
+                shared.receipts_changed = true;
             }
             Wait::Now | Wait::Written(_) => {}
         }
