@@ -334,12 +334,12 @@ pub use broker::{
     Broker, BrokerConfig, BrokerEvent, BrokerLimits, ConnectionId, DropReason, Overflow, Refusal,
 };
 pub use connection::{
-    Accept, AckMode, ClientConfig, ClientConnection, ClientEvent, ClientRole, CloseReason,
-    ConnectRequest, Connection, ConnectionError, ErrorReply, FrameOptions, Message, MessageIds,
-    PreparedMessage, Role, RuleViolation, ServerConfig, ServerConnection, ServerEvent, ServerRole,
-    SlowConsumer, Timestamp, UsageError, DEFAULT_CONNECT_TIMEOUT, DEFAULT_DISCONNECT_TIMEOUT,
-    DEFAULT_HEARTBEAT, DEFAULT_MAX_PENDING_TRANSMIT, DEFAULT_MAX_SUBSCRIPTIONS,
-    DEFAULT_MAX_TRANSACTIONS,
+    generated_receipt_number, Accept, AckMode, ClientConfig, ClientConnection, ClientEvent,
+    ClientRole, CloseReason, ConnectRequest, Connection, ConnectionError, ErrorReply, FrameOptions,
+    Message, MessageIds, PreparedMessage, ReceiptMap, Role, RuleViolation, ServerConfig,
+    ServerConnection, ServerEvent, ServerRole, SlowConsumer, Timestamp, UsageError,
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_DISCONNECT_TIMEOUT, DEFAULT_HEARTBEAT,
+    DEFAULT_MAX_PENDING_TRANSMIT, DEFAULT_MAX_SUBSCRIPTIONS, DEFAULT_MAX_TRANSACTIONS,
 };
 pub use decode::{Decoder, Item};
 pub use encode::Encoder;

@@ -411,14 +411,25 @@ impl<I: Timestamp> ClientConnection<I> {
         body: impl Into<Bytes>,
         options: FrameOptions,
     ) -> Result<Option<Bytes>, UsageError> {
-        let (destination, body) = (destination.as_ref(), body.into());
+        self.send_with_options(now, destination.as_ref(), body.into(), &options)
+    }
+
+    /// [`send`](Self::send) with the options borrowed: a caller that keeps them (the
+    /// session, to send again after a reconnect) copies nothing.
+    pub(crate) fn send_with_options(
+        &mut self,
+        now: I,
+        destination: &[u8],
+        body: Bytes,
+        options: &FrameOptions,
+    ) -> Result<Option<Bytes>, UsageError> {
         // An extra `receipt` or `transaction` header would be the one that counts (H-6): the
         // general path tracks and checks it.
         if options.headers.overrides() {
             let frame = self.build(
                 Command::Send,
                 &[(DESTINATION, destination)],
-                options,
+                options.clone(),
                 true,
                 body,
             );
@@ -426,10 +437,10 @@ impl<I: Timestamp> ClientConnection<I> {
         }
         // The same checks and effects as `submit` gives a SEND, without building the frame.
         self.check_state(&Command::Send)?;
-        let receipt = match options.receipt {
+        let receipt = match &options.receipt {
             ReceiptRequest::None => None,
             ReceiptRequest::Generated => Some(self.role.receipts.next_id()),
-            ReceiptRequest::Id(id) => Some(id),
+            ReceiptRequest::Id(id) => Some(id.clone()),
         };
         if let Some(id) = &receipt {
             self.role.receipts.check(id)?;

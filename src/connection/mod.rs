@@ -28,6 +28,8 @@ use crate::version::{Version, VersionSet};
 pub use client::{ClientConfig, ClientConnection, ClientRole};
 pub use common::{Connection, Role};
 pub use error::{ConnectionError, RuleViolation, UsageError};
+pub use receipts::{generated_receipt_number, ReceiptMap};
+pub(crate) use receipts::{IdBlock, ReceiptKey};
 pub use server::{
     Accept, ErrorReply, MessageIds, PreparedMessage, ServerConfig, ServerConnection, ServerRole,
     SlowConsumer,

@@ -7,7 +7,6 @@ mod policy;
 
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;
-use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
@@ -17,7 +16,7 @@ use bytes::{Bytes, BytesMut};
 
 use crate::connection::{
     AckMode, ClientConfig, ClientConnection, ClientEvent, CloseReason, ConnectionError,
-    FrameOptions, Message, ReceiptRequest, Timestamp, UsageError,
+    FrameOptions, IdBlock, Message, ReceiptRequest, Timestamp, UsageError,
 };
 use crate::error::shown;
 use crate::frame::{Command, Frame};
@@ -449,6 +448,11 @@ pub struct ClientSession {
     outbox_bytes: usize,
     pending: Pending<I>,
     next_receipt: u64,
+    /// Where the generated receipt ids are cut from.
+    receipt_ids: IdBlock,
+    /// The destination of the last SEND kept (for a receipt, or offline): the next one to
+    /// the same destination shares it instead of copying it again.
+    last_destination: Bytes,
     next_seq: u64,
     /// The DISCONNECT's receipt: its confirmation is the connection's business.
     disconnect_receipt: Option<Bytes>,
@@ -484,6 +488,8 @@ impl<I: Timestamp> ClientSession<I> {
             outbox_bytes: 0,
             pending: Pending::new(),
             next_receipt: 1,
+            receipt_ids: IdBlock::default(),
+            last_destination: Bytes::new(),
             next_seq: 0,
             disconnect_receipt: None,
             events,
@@ -746,22 +752,24 @@ impl<I: Timestamp> ClientSession<I> {
             });
         }
         let receipt = self.take_receipt(&mut options)?;
+        let (destination, body) = (destination.as_ref(), body.into());
+        if receipt.is_none() && self.ready() {
+            // Nothing to keep: straight to the connection.
+            let conn = self.conn.as_mut().ok_or(SessionError::Closed)?;
+            conn.send(now, destination, body, options)?;
+            return Ok(None);
+        }
         self.next_seq += 1;
         let outgoing = Outgoing {
             seq: self.next_seq,
-            destination: Bytes::copy_from_slice(destination.as_ref()),
-            body: body.into(),
+            destination: self.kept_destination(destination),
+            body,
             options,
             receipt: receipt.clone(),
         };
         let sent_on = if self.ready() {
             let conn = self.conn.as_mut().ok_or(SessionError::Closed)?;
-            conn.send(
-                now,
-                &outgoing.destination,
-                outgoing.body.clone(),
-                outgoing.options.clone(),
-            )?;
+            conn.send_with_options(now, destination, outgoing.body.clone(), &outgoing.options)?;
             Some(self.connection)
         } else {
             let size = outgoing.size();
@@ -966,13 +974,20 @@ impl<I: Timestamp> ClientSession<I> {
     }
 
     fn fresh_receipt_id(&mut self) -> Bytes {
-        loop {
-            let id = Bytes::from(format!("rcpt-{}", self.next_receipt));
+        while self.pending.contains_number(self.next_receipt) {
             self.next_receipt = self.next_receipt.saturating_add(1);
-            if !self.pending.contains(&id) {
-                return id;
-            }
         }
+        let id = self.receipt_ids.id(self.next_receipt);
+        self.next_receipt = self.next_receipt.saturating_add(1);
+        id
+    }
+
+    /// `destination` as `Bytes` to keep: the last one kept when it is the same.
+    fn kept_destination(&mut self, destination: &[u8]) -> Bytes {
+        if self.last_destination != destination {
+            self.last_destination = Bytes::copy_from_slice(destination);
+        }
+        self.last_destination.clone()
     }
 
     /// Turns the options' receipt request into a session-wide id, checked against the
@@ -1000,6 +1015,7 @@ impl<I: Timestamp> ClientSession<I> {
         Ok(Some(id))
     }
 
+    #[inline]
     fn track(
         &mut self,
         now: I,
@@ -1116,7 +1132,7 @@ impl<I: Timestamp> ClientSession<I> {
                     frame,
                 } => {
                     if let Some(id) = receipt_id {
-                        if self.pending.remove(&id).is_some() {
+                        if self.pending.remove(&id) {
                             self.forget_queued(&id);
                             self.clear_subscription_receipt(&id);
                             self.events.push_back(SessionEvent::ReceiptFailed {
@@ -1155,7 +1171,7 @@ impl<I: Timestamp> ClientSession<I> {
         if self.disconnect_receipt.as_ref() == Some(&receipt_id) {
             return;
         }
-        if self.pending.remove(&receipt_id).is_some() {
+        if self.pending.remove(&receipt_id) {
             self.clear_subscription_receipt(&receipt_id);
             self.events
                 .push_back(SessionEvent::ReceiptConfirmed { receipt_id });
@@ -1238,12 +1254,8 @@ impl<I: Timestamp> ClientSession<I> {
             let Some(next) = self.outbox.front() else {
                 return;
             };
-            let sent = conn.send(
-                now,
-                &next.destination,
-                next.body.clone(),
-                next.options.clone(),
-            );
+            let sent =
+                conn.send_with_options(now, &next.destination, next.body.clone(), &next.options);
             if matches!(sent, Err(UsageError::OutputFull { .. })) {
                 return; // more once poll_transmit has drained some
             }

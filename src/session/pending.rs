@@ -1,11 +1,11 @@
 //! Receipts a session waits for, across connections: their deadlines and, for SEND, what to
 //! send again after a reconnect.
 
-use alloc::collections::{BTreeMap, VecDeque};
+use alloc::collections::VecDeque;
 
 use bytes::Bytes;
 
-use crate::connection::FrameOptions;
+use crate::connection::{FrameOptions, ReceiptKey, ReceiptMap};
 use crate::frame::Command;
 
 /// A SEND as the application asked for it, kept until it is on a connection (offline queue)
@@ -42,19 +42,20 @@ pub(crate) struct PendingReceipt<I> {
     pub(crate) send: Option<Outgoing>,
 }
 
-/// Pending receipts by id, and their deadlines in order.
+/// Pending receipts by id (the session's own `rcpt-N` ids by number), and their deadlines in
+/// order.
 #[derive(Debug)]
 pub(crate) struct Pending<I> {
-    by_id: BTreeMap<Bytes, PendingReceipt<I>>,
+    by_id: ReceiptMap<PendingReceipt<I>>,
     /// Deadlines in the order they fall (the timeout is one constant and `now` never goes
     /// back, so that is insertion order). Entries of confirmed receipts are removed lazily.
-    deadlines: VecDeque<(I, Bytes)>,
+    deadlines: VecDeque<(I, ReceiptKey)>,
 }
 
 impl<I: Copy + Ord> Pending<I> {
     pub(crate) fn new() -> Pending<I> {
         Pending {
-            by_id: BTreeMap::new(),
+            by_id: ReceiptMap::new(),
             deadlines: VecDeque::new(),
         }
     }
@@ -64,21 +65,28 @@ impl<I: Copy + Ord> Pending<I> {
     }
 
     pub(crate) fn contains(&self, id: &[u8]) -> bool {
-        self.by_id.contains_key(id)
+        self.by_id.contains(id)
+    }
+
+    /// Whether the generated id `rcpt-n` is pending.
+    pub(crate) fn contains_number(&self, n: u64) -> bool {
+        self.by_id.contains_number(n)
     }
 
     pub(crate) fn get_mut(&mut self, id: &[u8]) -> Option<&mut PendingReceipt<I>> {
         self.by_id.get_mut(id)
     }
 
+    #[inline]
     pub(crate) fn insert(&mut self, id: Bytes, receipt: PendingReceipt<I>) {
-        self.deadlines.push_back((receipt.deadline, id.clone()));
-        self.by_id.insert(id, receipt);
+        let deadline = receipt.deadline;
+        let key = self.by_id.insert_keyed(id, receipt);
+        self.deadlines.push_back((deadline, key));
     }
 
     /// Removes `id`, confirmed or failed.
-    pub(crate) fn remove(&mut self, id: &[u8]) -> Option<PendingReceipt<I>> {
-        let removed = self.by_id.remove(id);
+    pub(crate) fn remove(&mut self, id: &[u8]) -> bool {
+        let removed = self.by_id.discard(id);
         self.trim();
         removed
     }
@@ -87,20 +95,20 @@ impl<I: Copy + Ord> Pending<I> {
     pub(crate) fn next_deadline(&self) -> Option<I> {
         self.deadlines
             .iter()
-            .find(|(deadline, id)| self.is_live(*deadline, id))
+            .find(|(deadline, key)| self.is_live(*deadline, key))
             .map(|(deadline, _)| *deadline)
     }
 
     /// Removes and returns the receipts whose deadline is at or before `now`.
     pub(crate) fn take_expired(&mut self, now: I) -> VecDeque<(Bytes, PendingReceipt<I>)> {
         let mut expired = VecDeque::new();
-        while let Some((deadline, id)) = self.deadlines.front() {
+        while let Some((deadline, key)) = self.deadlines.front() {
             if *deadline > now {
                 break;
             }
-            if self.is_live(*deadline, id) {
-                if let Some(receipt) = self.by_id.remove(id) {
-                    expired.push_back((id.clone(), receipt));
+            if self.is_live(*deadline, key) {
+                if let Some(entry) = self.by_id.remove_by_key(key) {
+                    expired.push_back(entry);
                 }
             }
             self.deadlines.pop_front();
@@ -108,7 +116,8 @@ impl<I: Copy + Ord> Pending<I> {
         expired
     }
 
-    /// Ids in the order they were asked for, with their receipts.
+    /// Every id with its receipt: the generated ones by number, then the others by their
+    /// bytes.
     pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = (&Bytes, &mut PendingReceipt<I>)> {
         self.by_id.iter_mut()
     }
@@ -116,27 +125,32 @@ impl<I: Copy + Ord> Pending<I> {
     /// Removes every receipt.
     pub(crate) fn drain(&mut self) -> impl Iterator<Item = (Bytes, PendingReceipt<I>)> {
         self.deadlines.clear();
-        core::mem::take(&mut self.by_id).into_iter()
+        self.by_id.drain()
     }
 
-    fn is_live(&self, deadline: I, id: &Bytes) -> bool {
-        self.by_id.get(id).is_some_and(|r| r.deadline == deadline)
+    fn is_live(&self, deadline: I, key: &ReceiptKey) -> bool {
+        self.by_id
+            .get_by_key(key)
+            .is_some_and(|r| r.deadline == deadline)
     }
 
     /// Drops stale deadline entries: from the front as receipts are confirmed (mostly in
     /// order), and all of them when they outnumber the live ones, so that the queue stays
     /// within twice the pending count however the receipts come back.
     fn trim(&mut self) {
-        while let Some((deadline, id)) = self.deadlines.front() {
-            if self.is_live(*deadline, id) {
+        while let Some((deadline, key)) = self.deadlines.front() {
+            if self.is_live(*deadline, key) {
                 break;
             }
             self.deadlines.pop_front();
         }
         if self.deadlines.len() > 2 * self.by_id.len() + 16 {
             let by_id = &self.by_id;
-            self.deadlines
-                .retain(|(deadline, id)| by_id.get(id).is_some_and(|r| r.deadline == *deadline));
+            self.deadlines.retain(|(deadline, key)| {
+                by_id
+                    .get_by_key(key)
+                    .is_some_and(|r| r.deadline == *deadline)
+            });
         }
     }
 }
@@ -161,7 +175,7 @@ mod tests {
         p.insert(Bytes::from("a"), receipt(10));
         p.insert(Bytes::from("b"), receipt(20));
         p.insert(Bytes::from("c"), receipt(30));
-        assert!(p.remove(b"b").is_some());
+        assert!(p.remove(b"b"));
         assert_eq!(p.next_deadline(), Some(Duration::from_millis(10)));
         let gone: Vec<_> = p
             .take_expired(Duration::from_millis(25))

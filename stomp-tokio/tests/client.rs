@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::TestBroker;
 use futures_util::StreamExt;
-use stomp_codec::{AckMode, Command, Heartbeat, ReconnectPolicy};
+use stomp_codec::{AckMode, Command, Heartbeat, ReceiptFailure, ReconnectPolicy};
 use stomp_tokio::client::{Client, ClientError, ClientOptions, ClientStatus};
 use tokio::time::timeout;
 
@@ -244,6 +244,75 @@ async fn a_slow_subscriber_holds_the_broker_back_and_heartbeats_keep_the_connect
             !matches!(s, ClientStatus::Disconnected { .. }),
             "the connection survived: {s:?}"
         );
+    }
+}
+
+#[tokio::test]
+async fn receipts_that_expire_fail_their_calls_and_later_ones_still_complete_r2() {
+    let broker = TestBroker::start().await;
+    let options = fast_reconnect().receipt_timeout(Duration::from_millis(200));
+    let client = Client::connect(&broker.url(), options).await.unwrap();
+    broker.set_confirm(false);
+    let (a, b) = tokio::join!(
+        client.send_with_receipt("/queue/r", "a"),
+        client.send_with_receipt("/queue/r", "b")
+    );
+    for result in [a, b] {
+        assert!(
+            matches!(
+                result,
+                Err(ClientError::Receipt {
+                    reason: ReceiptFailure::Expired,
+                    ..
+                })
+            ),
+            "{result:?}"
+        );
+    }
+    broker.set_confirm(true);
+    let sends = (0..20).map(|i| client.send_with_receipt("/queue/r", format!("{i}")));
+    let results = timeout(LIMIT, futures_util::future::join_all(sends))
+        .await
+        .expect("confirmed in time");
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+}
+
+#[tokio::test]
+async fn a_full_subscription_dropped_unblocks_the_others_and_batches_keep_order() {
+    let broker = TestBroker::start().await;
+    let options = fast_reconnect().subscription_buffer(3);
+    let client = Client::connect(&broker.url(), options).await.unwrap();
+    let full = client
+        .subscribe("/topic/full", AckMode::Auto)
+        .await
+        .unwrap();
+    let mut other = client
+        .subscribe("/topic/other", AckMode::Auto)
+        .await
+        .unwrap();
+    broker
+        .wait_for("two SUBSCRIBEs", |s| {
+            s.iter().filter(|f| f.command == Command::Subscribe).count() == 2
+        })
+        .await;
+    // Never read: its buffer fills and the client stops delivering (and reading) behind it.
+    for i in 0..50 {
+        broker.publish("/topic/full", format!("full {i}"));
+    }
+    for i in 0..50 {
+        broker.publish("/topic/other", format!("{i:02}"));
+    }
+    // Nothing for the other subscription gets past the full one...
+    assert!(
+        timeout(Duration::from_millis(300), other.next())
+            .await
+            .is_err(),
+        "a message was delivered past the full subscription"
+    );
+    // ...until the full one is dropped: its messages go with it, the rest flows, in order.
+    drop(full);
+    for i in 0..50 {
+        assert_eq!(next_body(&mut other).await, format!("{i:02}"));
     }
 }
 

@@ -15,16 +15,18 @@
 //! the bytes that keep coming are held (up to `HELD_INPUT`) without being decoded; they still
 //! count as the broker's heart-beats.
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Instant;
 
 use bytes::BytesMut;
 use stomp_codec::{CloseReason, DisconnectReason, SessionEvent};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use super::handles::ReceivedMessage;
+use super::inbox::{Batch, InboxSender};
 use super::shared::{Link, Shared};
 use super::{ClientError, ClientOptions, ClientStatus};
 use crate::transport::{connect, Received, Transport, TransportError, TransportOptions};
@@ -40,14 +42,17 @@ const READ_ROOM: usize = 64 * 1024;
 
 type Connecting = Pin<Box<dyn Future<Output = Result<Transport, TransportError>> + Send>>;
 
-/// A message its subscription had no room for, with that subscription's sender.
-type Held = (mpsc::Sender<ReceivedMessage>, ReceivedMessage);
+/// Messages for one subscription, with its inbox.
+type Held = (InboxSender, Batch);
+
+/// Deliveries decoded before they are handed over, each subscription's as one batch (see
+/// `inbox.rs`).
+const DELIVERY_BATCH: usize = 64;
 
 /// What woke the driver.
 enum Woken {
     /// A notification (or the first turn): only look at the shared state.
     Look,
-    Room(Option<mpsc::OwnedPermit<ReceivedMessage>>),
     Opened(Result<Transport, TransportError>),
     Read(Result<Received, TransportError>),
     Timer,
@@ -63,8 +68,14 @@ pub(crate) struct Driver {
     /// The writer of the current (or last) transport: a new transport waits for it to end.
     writer: Option<JoinHandle<()>>,
     input: BytesMut,
-    /// A message its subscription had no room for: nothing else is delivered before it.
-    held: Option<Held>,
+    /// Deliveries decoded in this pass, not handed over yet, by subscription in order.
+    batch: Vec<Held>,
+    /// Messages in `batch`.
+    batched: usize,
+    /// Messages their subscription had no room for (the first), and those decoded after them:
+    /// nothing else is delivered, and no other event handled, before them. The subscription
+    /// notifies the task once it has room.
+    held: VecDeque<Held>,
     last_failure: String,
 }
 
@@ -84,7 +95,9 @@ impl Driver {
             reader: None,
             writer: None,
             input: BytesMut::new(),
-            held: None,
+            batch: Vec::new(),
+            batched: 0,
+            held: VecDeque::new(),
             last_failure: String::from("no attempt yet"),
         }
     }
@@ -99,18 +112,17 @@ impl Driver {
                 self.apply(&mut shared, woken);
                 self.check_writer(&mut shared);
                 self.dispatch(&mut shared);
-                if shared.session.is_closed() && self.held.is_none() {
+                if shared.session.is_closed() && self.held.is_empty() {
                     break;
                 }
                 let deadline = shared.session.poll_timeout();
                 shared.driver_deadline = deadline;
                 deadline.map(tokio::time::Instant::from_std)
             };
-            let reading = self.held.is_none() || self.input.len() < HELD_INPUT;
+            let reading = self.held.is_empty() || self.input.len() < HELD_INPUT;
             woken = tokio::select! {
                 biased;
                 () = core.driver.notified() => Woken::Look,
-                room = room_for(&self.held), if self.held.is_some() => Woken::Room(room),
                 opened = poll_connecting(&mut self.connecting) => Woken::Opened(opened),
                 read = read_from(&mut self.reader, &mut self.input), if reading => {
                     Woken::Read(read)
@@ -126,11 +138,10 @@ impl Driver {
         let now = Instant::now();
         match woken {
             Woken::Look => {}
-            Woken::Room(room) => self.deliver_held(shared, room),
             Woken::Opened(opened) => self.on_connected(shared, opened),
             Woken::Read(read) => self.on_read(shared, read),
             Woken::Timer => {
-                if self.held.is_some() && !self.input.is_empty() {
+                if !self.held.is_empty() && !self.input.is_empty() {
                     // Undecoded bytes are the broker's life too.
                     shared.session.note_activity(now);
                 }
@@ -153,12 +164,40 @@ impl Driver {
 
     /// The session's events: transport instructions, deliveries, receipts, status. All of
     /// them in one pass (all the RECEIPTs of a read, say); the calls they complete are woken
-    /// once the lock is released.
+    /// once the lock is released. Deliveries go over in batches ([`DELIVERY_BATCH`]); once a
+    /// subscription has no room, everything waits behind its message.
     fn dispatch(&mut self, shared: &mut Shared) {
-        while self.held.is_none() {
+        if !self.held.is_empty() {
+            self.deliver_held(shared);
+        }
+        while self.held.is_empty() {
             let Some(event) = shared.next_event() else {
+                self.hand_over();
                 return;
             };
+            if let SessionEvent::Delivery(delivery) = event {
+                let id = delivery.message.subscription.as_deref().unwrap_or_default();
+                if let Some(sender) = shared.subscriptions.get(id) {
+                    let message = ReceivedMessage::new(delivery, self.link.clone());
+                    match self.batch.last_mut() {
+                        Some((last, messages)) if last.same(sender) => messages.push(message),
+                        _ => self.batch.push((sender.clone(), vec![message])),
+                    }
+                    self.batched += 1;
+                    if self.batched >= DELIVERY_BATCH {
+                        self.hand_over();
+                    }
+                }
+                continue;
+            }
+            // Any other event comes after the deliveries before it.
+            if !self.batch.is_empty() {
+                self.hand_over();
+                if !self.held.is_empty() {
+                    shared.unread_event(event);
+                    return;
+                }
+            }
             match event {
                 SessionEvent::OpenTransport { attempt } => {
                     self.report(ClientStatus::Connecting { attempt });
@@ -182,20 +221,6 @@ impl Driver {
                     shared.room_changed();
                     if let Some(first) = self.first.take() {
                         let _ = first.send(Ok(()));
-                    }
-                }
-                SessionEvent::Delivery(delivery) => {
-                    let id = delivery.message.subscription.clone().unwrap_or_default();
-                    if let Some(sender) = shared.subscriptions.get(&id) {
-                        let message = ReceivedMessage::new(delivery, self.link.clone());
-                        match sender.try_send(message) {
-                            Ok(()) => {}
-                            Err(mpsc::error::TrySendError::Full(message)) => {
-                                self.held = Some((sender.clone(), message));
-                            }
-                            // Dropped: its UNSUBSCRIBE is on its way.
-                            Err(mpsc::error::TrySendError::Closed(_)) => {}
-                        }
                     }
                 }
                 SessionEvent::ReceiptConfirmed { receipt_id } => {
@@ -280,7 +305,7 @@ impl Driver {
         let now = Instant::now();
         match read {
             Ok(Received::Bytes(_)) => {
-                if self.held.is_none() {
+                if self.held.is_empty() {
                     let bytes = self.input.split().freeze();
                     shared.session.handle_input_bytes(now, bytes);
                 }
@@ -299,17 +324,43 @@ impl Driver {
         }
     }
 
-    /// Hands the held message over, then what was read meanwhile.
-    fn deliver_held(
-        &mut self,
-        shared: &mut Shared,
-        room: Option<mpsc::OwnedPermit<ReceivedMessage>>,
-    ) {
-        let Some((_, message)) = self.held.take() else {
+    /// Hands the batches over, in order: what a subscription has no room for, and everything
+    /// after it, is held.
+    fn hand_over(&mut self) {
+        self.batched = 0;
+        for held in self.batch.drain(..) {
+            self.held.push_back(held);
+        }
+        self.give();
+    }
+
+    /// Hands the held messages over as far as there is room; `true` once none is left.
+    fn give(&mut self) -> bool {
+        while let Some((sender, mut messages)) = self.held.pop_front() {
+            if sender.is_closed() {
+                // Dropped: its messages go with it (its UNSUBSCRIBE is on its way).
+                continue;
+            }
+            if !sender.wait_for_room(messages.len()) {
+                self.held.push_front((sender, messages));
+                return false;
+            }
+            let free = sender.free();
+            if free < messages.len() {
+                let rest = messages.split_off(free);
+                self.held.push_front((sender.clone(), rest));
+            }
+            // Closed meanwhile: dropped likewise.
+            let _ = sender.send(messages);
+        }
+        true
+    }
+
+    /// Hands the held messages over as far as there is room, then, once none is left, what
+    /// was read meanwhile.
+    fn deliver_held(&mut self, shared: &mut Shared) {
+        if !self.give() {
             return;
-        };
-        if let Some(permit) = room {
-            permit.send(message);
         }
         if !self.input.is_empty() && self.reader.is_some() {
             let bytes = self.input.split().freeze();
@@ -368,10 +419,15 @@ async fn write_loop(link: Link, mut writer: TransportWriter, connection: u64) {
     let core = &*link.0;
     let mut buf = BytesMut::new();
     let mut failed = false;
+    // The end of what the last write put out, told under the same lock as the next take.
+    let mut wrote_to = None;
     loop {
         buf.clear();
         let (end, stop) = {
             let mut shared = core.lock();
+            if let Some(end) = wrote_to.take() {
+                shared.written(end);
+            }
             // Never another connection's bytes (there is none while this writer lives).
             let n = if shared.session.connection_number() == connection {
                 shared.session.poll_transmit_into(&mut buf)
@@ -396,27 +452,19 @@ async fn write_loop(link: Link, mut writer: TransportWriter, connection: u64) {
             Ok(()) => writer.flush().await,
             Err(error) => Err(error),
         };
-        let mut shared = core.lock();
-        match wrote {
-            Ok(()) => shared.written(end),
-            Err(error) => {
-                shared.writer_failed = Some((connection, error.to_string()));
-                shared.kick_driver = true;
-                failed = true;
-                break;
-            }
+        if let Err(error) = wrote {
+            let mut shared = core.lock();
+            shared.writer_failed = Some((connection, error.to_string()));
+            shared.kick_driver = true;
+            failed = true;
+            break;
         }
+        wrote_to = Some(end);
     }
     if !failed {
         let _ = writer.close().await;
     }
     core.lock().writer_ended();
-}
-
-async fn room_for(held: &Option<Held>) -> Option<mpsc::OwnedPermit<ReceivedMessage>> {
-    let sender = held.as_ref()?.0.clone();
-    // Closed (the subscription was dropped): the message is dropped with it.
-    sender.reserve_owned().await.ok()
 }
 
 async fn poll_connecting(connecting: &mut Option<Connecting>) -> Result<Transport, TransportError> {

@@ -7,8 +7,8 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use futures_util::Stream;
 use stomp_codec::{Command as Stomp, Delivery, Frame, FrameOptions};
-use tokio::sync::mpsc;
 
+use super::inbox::InboxReceiver;
 use super::shared::{Deferred, Link};
 use super::ClientError;
 
@@ -80,9 +80,8 @@ impl ReceivedMessage {
 
     async fn acknowledge(&self, nack: bool, options: FrameOptions) -> Result<(), ClientError> {
         let delivery = &self.delivery;
-        let wait = self
-            .link
-            .call(|shared, now| {
+        self.link
+            .call_wait(|shared, now| {
                 let receipt = if nack {
                     shared.session.nack(now, delivery, options.clone())?
                 } else {
@@ -90,8 +89,7 @@ impl ReceivedMessage {
                 };
                 Ok(shared.receipt_wait(receipt))
             })
-            .await?;
-        self.link.wait(wait).await
+            .await
     }
 }
 
@@ -106,17 +104,13 @@ impl ReceivedMessage {
 #[derive(Debug)]
 pub struct Subscription {
     id: Bytes,
-    messages: mpsc::Receiver<ReceivedMessage>,
+    messages: InboxReceiver,
     link: Link,
     active: bool,
 }
 
 impl Subscription {
-    pub(crate) fn new(
-        id: Bytes,
-        messages: mpsc::Receiver<ReceivedMessage>,
-        link: Link,
-    ) -> Subscription {
+    pub(crate) fn new(id: Bytes, messages: InboxReceiver, link: Link) -> Subscription {
         Subscription {
             id,
             messages,
@@ -132,7 +126,7 @@ impl Subscription {
 
     /// The next message, or `None` once the client is closed.
     pub async fn next_message(&mut self) -> Option<ReceivedMessage> {
-        self.messages.recv().await
+        std::future::poll_fn(|cx| self.messages.poll_next(cx, &self.link.0.driver)).await
     }
 
     /// Sends UNSUBSCRIBE (S-6) and waits until it is queued for the wire.
@@ -154,13 +148,15 @@ impl Subscription {
 impl Stream for Subscription {
     type Item = ReceivedMessage;
 
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.messages.poll_recv(cx)
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        this.messages.poll_next(cx, &this.link.0.driver)
     }
 }
 
 impl Drop for Subscription {
     fn drop(&mut self) {
+        self.messages.close(&self.link.0.driver);
         if self.active {
             self.link
                 .call_from_drop(Deferred::Unsubscribe(self.id.clone()));
@@ -221,9 +217,8 @@ impl Transaction {
     async fn finish(&mut self, command: Stomp) -> Result<(), ClientError> {
         self.open = false;
         let id = &self.id;
-        let wait = self
-            .link
-            .call(|shared, now| {
+        self.link
+            .call_wait(|shared, now| {
                 let options = FrameOptions::new().receipt();
                 let receipt = if command == Stomp::Commit {
                     shared.session.commit(now, id, options)?
@@ -232,8 +227,7 @@ impl Transaction {
                 };
                 Ok(shared.receipt_wait(receipt))
             })
-            .await?;
-        self.link.wait(wait).await
+            .await
     }
 }
 

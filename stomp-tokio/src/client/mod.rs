@@ -22,6 +22,7 @@
 
 mod driver;
 mod handles;
+mod inbox;
 mod shared;
 
 use std::future::Future;
@@ -34,9 +35,9 @@ use stomp_codec::{
     AckMode, ClientConfig, ClientSession, FrameOptions, Heartbeat, ReceiptFailure, ReconnectPolicy,
     SessionConfig, SessionError, Unconfirmed, Version,
 };
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, oneshot};
 
-use shared::{Core, Link, Wait};
+use shared::{Core, Link};
 
 use crate::transport::{TransportError, TransportOptions};
 use crate::url::{StompUrl, UrlError};
@@ -419,7 +420,7 @@ impl Client {
                     shared
                         .session
                         .subscribe(now, &id, destination, ack, options.clone())?;
-                let (sender, messages) = mpsc::channel(link.0.buffer);
+                let (sender, messages) = inbox::inbox(link.0.buffer);
                 shared.subscriptions.insert(id.clone(), sender);
                 Ok((messages, shared.receipt_wait(receipt)))
             })
@@ -467,7 +468,8 @@ impl Client {
 /// SEND, for [`Client`] and [`Transaction`]: the session queues the frame in the caller's
 /// task; then the call waits for its receipt, or for its bytes to be written.
 /// One future for all of them, an `async` block that keeps the arguments once (an `async fn`,
-/// or one inside another, would keep copies).
+/// or one inside another, would keep copies); the queueing and the first look at the outcome
+/// take the lock once ([`Link::call_wait`]).
 #[allow(clippy::manual_async_fn)]
 pub(crate) fn send<'a, D: AsRef<[u8]> + 'a>(
     link: &'a Link,
@@ -477,23 +479,17 @@ pub(crate) fn send<'a, D: AsRef<[u8]> + 'a>(
 ) -> impl Future<Output = Result<(), ClientError>> + 'a {
     async move {
         let destination = destination.as_ref();
-        let wait = link
-            .call(|shared, now| {
-                // On the wire now, or in the offline queue (behind what waits there)?
-                let ready = shared.session.is_connected() && shared.session.offline_queued().0 == 0;
-                let receipt =
-                    shared
-                        .session
-                        .send(now, destination, body.clone(), options.clone())?;
-                Ok(match receipt {
-                    Some(_) => shared.receipt_wait(receipt),
-                    None => shared.send_wait(ready),
-                })
+        link.call_wait(|shared, now| {
+            // On the wire now, or in the offline queue (behind what waits there)?
+            let ready = shared.session.is_connected() && shared.session.offline_queued().0 == 0;
+            let receipt = shared
+                .session
+                .send(now, destination, body.clone(), options.clone())?;
+            Ok(match receipt {
+                Some(_) => shared.receipt_wait(receipt),
+                None => shared.send_wait(ready),
             })
-            .await?;
-        if let Wait::Now = wait {
-            return Ok(());
-        }
-        link.wait(wait).await
+        })
+        .await
     }
 }

@@ -9,13 +9,16 @@
 //! * **written**: every byte the session hands out has a position in one count that only
 //!   grows (over all connections). A SEND without receipt on a live connection records where
 //!   its frame ends; the writer task publishes how far it has written and flushed, and wakes
-//!   the calls whose frames are now out ([`Shared::written`], a min-heap of wakers). When a
-//!   connection's writer ends, the positions it had not written are lost
-//!   ([`ClientError::ConnectionLost`]).
+//!   the calls whose frames are now out ([`Shared::written`], a queue of wakers by position).
+//!   When a connection's writer ends, the positions it had not written are lost
+//!   ([`ClientError::ConnectionLost`]). The positions are also published in atomics, so that
+//!   a woken call sees its frame is out without the lock.
 //! * **offline**: a SEND without receipt queued while offline (or behind the offline queue)
 //!   waits for the queue to reach a connection; it then gets its position like the others.
 //! * **receipt**: a map receipt id → slot (outcome and waker), filled by the driver task for
-//!   all the RECEIPTs of one read in one pass.
+//!   all the RECEIPTs of one read in one pass: a confirmed receipt's slot is removed, a failed
+//!   one keeps the error. The lowest generated receipt number still in the map is published,
+//!   so that a woken call whose receipt was confirmed sees it without the lock.
 //!
 //! When the connection's output limit refuses a frame (`OutputFull`), the call takes a ticket
 //! and waits its turn: calls then go in the order they came (as the old command channel did),
@@ -26,22 +29,25 @@
 //! until. Wakers and notifications are collected under the lock and fired after it is
 //! released ([`Locked`]'s `Drop`).
 
-use std::cmp::Ordering;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::future::Future;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::ops::{Deref, DerefMut};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use bytes::Bytes;
-use stomp_codec::{ClientSession, FrameOptions, SessionError, SessionEvent, UsageError};
-use tokio::sync::{broadcast, mpsc, oneshot, Notify};
+use stomp_codec::{
+    generated_receipt_number, ClientSession, FrameOptions, ReceiptMap, SessionError, SessionEvent,
+    UsageError,
+};
+use tokio::sync::{broadcast, oneshot, Notify};
 
-use super::handles::ReceivedMessage;
+use super::inbox::InboxSender;
 use super::{ClientError, ClientStatus};
 
 /// The client's shared core: the state, and how to wake its two tasks.
@@ -55,6 +61,14 @@ pub(crate) struct Core {
     pub(crate) status: broadcast::Sender<ClientStatus>,
     /// Messages buffered per subscription.
     pub(crate) buffer: usize,
+    /// [`Shared::written`], for a call to see its frame is out without the lock.
+    written_at: AtomicU64,
+    /// The end of the last range of lost positions (`u64::MAX` while one is open): a frame
+    /// ending past it and at or before `written_at` is out.
+    lost_up_to: AtomicU64,
+    /// [`ReceiptMap::number_floor`] of [`Shared::receipts`]: a call waiting for a generated
+    /// receipt numbered below it was confirmed (its slot is gone), seen without the lock.
+    receipts_floor: AtomicU64,
 }
 
 impl Core {
@@ -66,7 +80,17 @@ impl Core {
             writer: Notify::new(),
             status,
             buffer,
+            written_at: AtomicU64::new(0),
+            lost_up_to: AtomicU64::new(0),
+            receipts_floor: AtomicU64::new(0),
         }
+    }
+
+    /// Whether the frame ending at `end` is out, as far as can be seen without the lock
+    /// (`false`: look under the lock).
+    fn surely_written(&self, end: u64) -> bool {
+        // `written_at` first: a new value of it comes with the `lost_up_to` stored before it.
+        end <= self.written_at.load(SeqCst) && end > self.lost_up_to.load(SeqCst)
     }
 
     pub(crate) fn lock(&self) -> Locked<'_> {
@@ -105,8 +129,9 @@ pub(crate) enum Wait {
     Written(u64),
     /// An offline SEND, by its key in [`Shared::offline`].
     Offline(u64),
-    /// A receipt, by its id in [`Shared::receipts`].
-    Receipt(Bytes),
+    /// A receipt, by its id in [`Shared::receipts`], and the id's number if it has the
+    /// generated form.
+    Receipt(Bytes, Option<u64>),
 }
 
 /// An outcome one task leaves for another, and the waker of the one waiting for it.
@@ -124,11 +149,11 @@ impl<T> Slot<T> {
     }
 }
 
-/// The hasher of the receipt map: FxHash's multiply-rotate over 8-byte words, several times
-/// cheaper than SipHash on ids like `rcpt-123`. The ids come from this client's session (or
-/// its own caller), not from the network, so there is no flooding to resist.
+/// The hasher of the subscription map: FxHash's multiply-rotate over 8-byte words, several
+/// times cheaper than SipHash on ids like `sub-12`, looked up for every MESSAGE. The ids in
+/// the map come from this client, not from the network, so there is no flooding to resist.
 #[derive(Default)]
-struct IdHasher(u64);
+pub(crate) struct IdHasher(u64);
 
 impl Hasher for IdHasher {
     fn write(&mut self, bytes: &[u8]) {
@@ -148,28 +173,10 @@ impl Hasher for IdHasher {
     }
 }
 
-/// A call waiting for its frame to be written, in a min-heap by position.
+/// A call waiting for its frame to be written.
 struct WriteWaiter {
     end: u64,
     waker: Waker,
-}
-
-impl PartialEq for WriteWaiter {
-    fn eq(&self, other: &Self) -> bool {
-        self.end == other.end
-    }
-}
-impl Eq for WriteWaiter {}
-impl PartialOrd for WriteWaiter {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for WriteWaiter {
-    /// Reversed: `BinaryHeap` is a max-heap, the smallest position must come out first.
-    fn cmp(&self, other: &Self) -> Ordering {
-        other.end.cmp(&self.end)
-    }
 }
 
 /// Everything behind the mutex.
@@ -180,8 +187,13 @@ pub(crate) struct Shared {
     events: VecDeque<SessionEvent>,
     /// The client is over: its driver finished, or the last `Client` was dropped.
     closed: bool,
-    pub(crate) subscriptions: HashMap<Bytes, mpsc::Sender<ReceivedMessage>>,
-    receipts: HashMap<Bytes, Slot<()>, BuildHasherDefault<IdHasher>>,
+    pub(crate) subscriptions: HashMap<Bytes, InboxSender, BuildHasherDefault<IdHasher>>,
+    /// Calls waiting for a receipt, by its id (the session's `rcpt-N`: by number, no hashing).
+    /// A confirmed receipt's slot is removed by the driver (a call finding none was
+    /// confirmed); a failed one keeps the error for its call.
+    receipts: ReceiptMap<Slot<()>>,
+    /// `receipts` changed: [`Core::receipts_floor`] follows when the lock goes.
+    receipts_changed: bool,
     /// Offline SENDs without receipt; the outcome is their position once on a connection.
     offline: HashMap<u64, Slot<u64>>,
     next_offline: u64,
@@ -196,7 +208,13 @@ pub(crate) struct Shared {
     /// Ranges `(from, to]` of positions lost with their connection, in order; the last one is
     /// open (`to == u64::MAX`) between the end of a writer and the next connection.
     lost: Vec<(u64, u64)>,
-    write_waiters: BinaryHeap<WriteWaiter>,
+    /// In order of position: calls register in the order their frames were queued, nearly
+    /// always, so the writer takes them from the front (it did so from a heap, under the lock
+    /// the sending calls wait for).
+    write_waiters: VecDeque<WriteWaiter>,
+    /// `written` or `lost` changed: [`Core::written_at`] and [`Core::lost_up_to`] follow when
+    /// the lock goes.
+    positions_changed: bool,
 
     // ---- back-pressure --------------------------------------------------------------------
     /// Calls waiting for room in the output, in order: (ticket, waker).
@@ -230,15 +248,17 @@ impl Shared {
             session,
             events: VecDeque::new(),
             closed: false,
-            subscriptions: HashMap::new(),
-            receipts: HashMap::default(),
+            subscriptions: HashMap::default(),
+            receipts: ReceiptMap::new(),
+            receipts_changed: false,
             offline: HashMap::new(),
             next_offline: 0,
             disconnecting: Vec::new(),
             drained: 0,
             written: 0,
             lost: Vec::new(),
-            write_waiters: BinaryHeap::new(),
+            write_waiters: VecDeque::new(),
+            positions_changed: false,
             room: VecDeque::new(),
             next_ticket: 0,
             room_epoch: 0,
@@ -266,6 +286,11 @@ impl Shared {
             .or_else(|| self.session.poll_event())
     }
 
+    /// Puts back an event the driver took but cannot handle yet: it comes first next time.
+    pub(crate) fn unread_event(&mut self, event: SessionEvent) {
+        self.events.push_front(event);
+    }
+
     // ---- what calls wait for --------------------------------------------------------------
 
     /// The wait for a call the session answered with `receipt`.
@@ -273,8 +298,10 @@ impl Shared {
         match receipt {
             Some(id) => {
                 self.receipts.insert(id.clone(), Slot::new());
+                self.receipts_changed = true;
                 self.timers_changed = true;
-                Wait::Receipt(id)
+                let number = generated_receipt_number(&id);
+                Wait::Receipt(id, number)
             }
             None => Wait::Now,
         }
@@ -321,11 +348,19 @@ impl Shared {
 
     /// The driver's answer to a receipt.
     pub(crate) fn complete_receipt(&mut self, id: &[u8], result: Result<(), ClientError>) {
-        if let Some(slot) = self.receipts.get_mut(id) {
-            slot.outcome = Some(result);
-            if let Some(waker) = slot.waker.take() {
-                self.to_wake.push(waker);
+        let Some(slot) = self.receipts.get_mut(id) else {
+            return;
+        };
+        if let Some(waker) = slot.waker.take() {
+            self.to_wake.push(waker);
+        }
+        match result {
+            // Confirmed: the slot goes now, its call finds none.
+            Ok(()) => {
+                self.receipts.discard(id);
+                self.receipts_changed = true;
             }
+            Err(error) => slot.outcome = Some(Err(error)),
         }
     }
 
@@ -344,13 +379,25 @@ impl Shared {
     /// The writer wrote and flushed up to `end`: the calls waiting for that are done.
     pub(crate) fn written(&mut self, end: u64) {
         self.written = self.written.max(end);
-        while let Some(top) = self.write_waiters.peek() {
-            if top.end > self.written {
+        self.positions_changed = true;
+        while let Some(first) = self.write_waiters.front() {
+            if first.end > self.written {
                 break;
             }
-            if let Some(waiter) = self.write_waiters.pop() {
+            if let Some(waiter) = self.write_waiters.pop_front() {
                 self.to_wake.push(waiter.waker);
             }
+        }
+    }
+
+    /// A call waits for the frame ending at `end`.
+    fn wait_written(&mut self, end: u64, waker: Waker) {
+        let waiter = WriteWaiter { end, waker };
+        if self.write_waiters.back().is_none_or(|last| last.end <= end) {
+            self.write_waiters.push_back(waiter);
+        } else {
+            let at = self.write_waiters.partition_point(|w| w.end <= end);
+            self.write_waiters.insert(at, waiter);
         }
     }
 
@@ -360,6 +407,7 @@ impl Shared {
         if self.lost.last().is_none_or(|&(_, to)| to != u64::MAX) {
             self.lost.push((self.written, u64::MAX));
         }
+        self.positions_changed = true;
         self.wake_all_writes();
         self.writer_idle = true;
     }
@@ -376,6 +424,7 @@ impl Shared {
         if self.lost.last().is_some_and(|&(from, to)| from >= to) {
             self.lost.pop();
         }
+        self.positions_changed = true;
         self.drained = end;
         self.written = end;
         self.writer_stop = false;
@@ -440,7 +489,7 @@ impl Shared {
         self.events.clear();
         self.subscriptions.clear();
         self.deferred.clear();
-        for slot in self.receipts.values_mut() {
+        for (_, slot) in self.receipts.iter_mut() {
             if slot.outcome.is_none() {
                 slot.outcome = Some(Err(ClientError::Closed));
             }
@@ -524,6 +573,15 @@ impl Drop for Locked<'_> {
             return;
         };
         shared.settle();
+        if std::mem::take(&mut shared.receipts_changed) {
+            let floor = shared.receipts.number_floor();
+            self.core.receipts_floor.store(floor, SeqCst);
+        }
+        if std::mem::take(&mut shared.positions_changed) {
+            let lost = shared.lost.last().map_or(0, |&(_, to)| to);
+            self.core.lost_up_to.store(lost, SeqCst);
+            self.core.written_at.store(shared.written, SeqCst);
+        }
         let wakers = std::mem::take(&mut shared.to_wake);
         let driver = std::mem::take(&mut shared.kick_driver);
         let writer = std::mem::take(&mut shared.kick_writer);
@@ -552,6 +610,18 @@ impl Link {
             op,
             ticket: None,
             tried: None,
+        }
+    }
+
+    /// [`call`](Link::call), then waits for what the op's [`Wait`] says: one future, and
+    /// one lock for the op and the first look at its outcome.
+    pub(crate) fn call_wait<F>(&self, op: F) -> CallWait<'_, F>
+    where
+        F: FnMut(&mut Shared, Instant) -> Result<Wait, SessionError> + Unpin,
+    {
+        CallWait {
+            call: self.call(op),
+            done: None,
         }
     }
 
@@ -618,8 +688,23 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         let mut shared = this.link.0.lock();
+        this.poll_locked(&mut shared, cx)
+    }
+}
+
+impl<'a, F> Call<'a, F> {
+    /// [`Future::poll`] with the lock held.
+    fn poll_locked<T>(
+        &mut self,
+        shared: &mut Locked<'a>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<T, ClientError>>
+    where
+        F: FnMut(&mut Shared, Instant) -> Result<T, SessionError>,
+    {
+        let this = self;
         if shared.is_closed() {
-            this.leave(&mut shared);
+            this.leave(shared);
             return Poll::Ready(Err(ClientError::Closed));
         }
         let turn = match this.ticket {
@@ -627,12 +712,12 @@ where
             Some(ticket) => shared.room.front().map(|(t, _)| *t) == Some(ticket),
         };
         if turn && this.tried.is_none_or(|epoch| shared.room_epoch > epoch) {
-            match (this.op)(&mut shared, Instant::now()) {
+            match (this.op)(shared, Instant::now()) {
                 Err(SessionError::Usage(UsageError::OutputFull { .. })) => {
                     this.tried = Some(shared.room_epoch);
                 }
                 result => {
-                    this.leave(&mut shared);
+                    this.leave(shared);
                     return Poll::Ready(result.map_err(ClientError::from));
                 }
             }
@@ -665,6 +750,42 @@ impl<F> Drop for Call<'_, F> {
     }
 }
 
+/// The future of [`Link::call_wait`].
+pub(crate) struct CallWait<'a, F> {
+    call: Call<'a, F>,
+    /// Once the op ran: what it waits for.
+    done: Option<Done<'a>>,
+}
+
+impl<F> Future for CallWait<'_, F>
+where
+    F: FnMut(&mut Shared, Instant) -> Result<Wait, SessionError> + Unpin,
+{
+    type Output = Result<(), ClientError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        if let Some(done) = &mut this.done {
+            if done.done_without_lock() {
+                return Poll::Ready(Ok(()));
+            }
+        }
+        let mut shared = this.call.link.0.lock();
+        let done = match &mut this.done {
+            Some(done) => done,
+            None => {
+                let wait = match this.call.poll_locked(&mut shared, cx) {
+                    Poll::Ready(Ok(wait)) => wait,
+                    Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
+                    Poll::Pending => return Poll::Pending,
+                };
+                this.done.insert(this.call.link.wait(wait))
+            }
+        };
+        done.poll_locked(&mut shared, cx)
+    }
+}
+
 /// The future of [`Link::wait`].
 pub(crate) struct Done<'a> {
     link: &'a Link,
@@ -678,7 +799,37 @@ impl Future for Done<'_> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
+        if this.done_without_lock() {
+            return Poll::Ready(Ok(()));
+        }
         let mut shared = this.link.0.lock();
+        this.poll_locked(&mut shared, cx)
+    }
+}
+
+impl Done<'_> {
+    /// A frame seen to be out, or a generated receipt seen to be confirmed, without the lock
+    /// (the common cases once the writer or the driver woke the call): done.
+    fn done_without_lock(&mut self) -> bool {
+        let core = &self.link.0;
+        let done = match self.wait {
+            Wait::Written(end) => core.surely_written(end),
+            Wait::Receipt(_, Some(n)) => n < core.receipts_floor.load(SeqCst),
+            _ => false,
+        };
+        if done {
+            self.wait = Wait::Now;
+        }
+        done
+    }
+
+    /// [`Future::poll`] with the lock held.
+    fn poll_locked(
+        &mut self,
+        shared: &mut Shared,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<(), ClientError>> {
+        let this = self;
         loop {
             match &this.wait {
                 Wait::Now => return Poll::Ready(Ok(())),
@@ -694,7 +845,7 @@ impl Future for Done<'_> {
                     {
                         let waker = cx.waker().clone();
                         this.registered = Some(waker.clone());
-                        shared.write_waiters.push(WriteWaiter { end, waker });
+                        shared.wait_written(end, waker);
                     }
                     return Poll::Pending;
                 }
@@ -719,14 +870,16 @@ impl Future for Done<'_> {
                         }
                     }
                 }
-                Wait::Receipt(id) => {
+                Wait::Receipt(id, _) => {
                     let Some(slot) = shared.receipts.get_mut(id) else {
+                        // The driver removed it: confirmed.
                         this.wait = Wait::Now;
-                        return Poll::Ready(Err(ClientError::Closed));
+                        return Poll::Ready(Ok(()));
                     };
                     match slot.outcome.take() {
                         Some(outcome) => {
-                            shared.receipts.remove(id);
+                            shared.receipts.discard(id);
+                            shared.receipts_changed = true;
                             this.wait = Wait::Now;
                             return Poll::Ready(outcome);
                         }
@@ -748,8 +901,10 @@ impl Drop for Done<'_> {
             Wait::Offline(key) => {
                 self.link.0.lock().offline.remove(key);
             }
-            Wait::Receipt(id) => {
-                self.link.0.lock().receipts.remove(id);
+            Wait::Receipt(id, _) => {
+                let mut shared = self.link.0.lock();
+                shared.receipts.discard(id);
+                shared.receipts_changed = true;
             }
             Wait::Now | Wait::Written(_) => {}
         }
