@@ -17,10 +17,9 @@ it kills only the processes it started itself, by their PID.
         (a socket here) must read the ERROR that says why: CONNECTED, then ERROR with
         message:relay connection lost and a body naming URL. Prints the CLI's output and a line
         "refused: ..." with that ERROR; exits 1 when both held (what scripts/interop.sh's
-        expect_failure wants), 0 when the CLI succeeded, 2 otherwise. The CLI's own reason
-        ("send failed: the client is closed") does not carry the ERROR's message, and its
-        "server ERROR: ..." status line is printed by a task that the exit may cut short, hence
-        the socket.
+        expect_failure wants), 0 when the CLI succeeded, 2 otherwise. The CLI's one-line reason
+        must name the ERROR's message too; the socket checks the whole frame (its body names
+        the URL).
 
 Topic messages go only to subscriptions that exist when they are published, so `order` waits
 until RabbitMQ shows the subscriber's binding (amq.topic, routing key room.5) before sending:
@@ -274,6 +273,9 @@ def refused(a):
             return 0
         if rc != 1:
             raise Failed(f"stomp send exited {rc}, expected 1: {send.last_err()}")
+        # Its one-line reason names the ERROR (Client::last_failure), however soon it came.
+        if "relay connection lost" not in send.last_err():
+            raise Failed(f"stomp send's reason does not name the ERROR: {send.last_err()}")
         t = time.monotonic()
         frames = raw_error(C.port)
         got = [f[0] for f in frames]

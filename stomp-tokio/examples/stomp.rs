@@ -208,22 +208,13 @@ fn watch(client: &Client, who: &str) {
     });
 }
 
-/// The last ERROR the server sent, if any, as ": the server said: ..." for a failure's reason
-/// (the status receiver was taken at connect time, so nothing since is missed).
-fn server_said(status: &mut tokio::sync::broadcast::Receiver<ClientStatus>) -> String {
-    let mut said = String::new();
-    loop {
-        match status.try_recv() {
-            Ok(ClientStatus::ServerError { message }) => {
-                said = format!(
-                    " (the server sent ERROR: {})",
-                    message.as_deref().unwrap_or("no message")
-                );
-            }
-            Ok(_) | Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => {}
-            Err(_) => return said,
-        }
-    }
+/// The client's last connection failure (a server's ERROR, a transport error), if any, as
+/// " (last failure: ...)" for a failure's reason.
+fn last_failure(client: &Client) -> String {
+    client
+        .last_failure()
+        .map(|f| format!(" (last failure: {f})"))
+        .unwrap_or_default()
 }
 
 async fn connect(args: &Args, who: &str) -> Result<Client, String> {
@@ -240,7 +231,6 @@ async fn connect(args: &Args, who: &str) -> Result<Client, String> {
 
 async fn send(args: &Args) -> Result<(), String> {
     let client = connect(args, "").await?;
-    let mut errors = client.status();
     let mut options = frame_options(args);
     if args.receipt {
         options = options.receipt();
@@ -278,7 +268,11 @@ async fn send(args: &Args) -> Result<(), String> {
             biased;
             Some(result) = in_flight.next(), if !in_flight.is_empty() => {
                 let result: Result<(), ClientError> = result;
-                result.map_err(|e| format!("send failed: {e}{}", server_said(&mut errors)))?;
+                result.map_err(|e| match e {
+                    // Its text names the last failure already.
+                    ClientError::Closed { .. } => format!("send failed: {e}"),
+                    e => format!("send failed: {e}{}", last_failure(&client)),
+                })?;
                 sent += 1;
             }
             next = async {
@@ -346,7 +340,6 @@ async fn subscribe(args: &Args) -> Result<(), String> {
         .map(|s| tokio::time::Instant::now() + Duration::from_secs_f64(s.max(0.0)));
     let work = async {
         let client = connect(args, "").await?;
-        let mut errors = client.status();
         let mut messages = client
             .subscribe_with(&args.destination, args.ack, frame_options(args))
             .await
@@ -355,7 +348,7 @@ async fn subscribe(args: &Args) -> Result<(), String> {
         let stdout = std::io::stdout();
         while args.count.is_none_or(|n| received < n) {
             let Some(message) = messages.next().await else {
-                return Err(format!("the client closed{}", server_said(&mut errors)));
+                return Err(format!("the client closed{}", last_failure(&client)));
             };
             {
                 let mut out = stdout.lock();

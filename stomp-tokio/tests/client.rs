@@ -10,6 +10,7 @@ use common::TestBroker;
 use futures_util::StreamExt;
 use stomp_codec::{AckMode, Command, Heartbeat, ReceiptFailure, ReconnectPolicy};
 use stomp_tokio::client::{Client, ClientError, ClientOptions, ClientStatus};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::timeout;
 
 const LIMIT: Duration = Duration::from_secs(10);
@@ -392,10 +393,58 @@ async fn disconnect_is_orderly_and_final_r5() {
         timeout(LIMIT, sub.next()).await.unwrap().is_none(),
         "the stream ends"
     );
+    // The application closed it: no failure to name.
     assert!(matches!(
         client.send("/q", "late").await,
-        Err(ClientError::Closed)
+        Err(ClientError::Closed { reason: None })
     ));
+}
+
+/// A server that accepts the CONNECT and at once sends ERROR and closes (as a relaying server
+/// does when its own broker is gone): the client, not reconnecting, closes, and the ERROR's
+/// message is there to read afterwards, even though no one watched `status` when it came
+/// (C-9: the server closes after ERROR).
+#[tokio::test]
+async fn an_error_right_after_connected_is_the_reason_a_closed_client_gives() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut connect = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !connect.contains(&0) {
+            let n = socket.read(&mut buf).await.unwrap();
+            assert!(n > 0, "the client closed before its CONNECT");
+            connect.extend_from_slice(&buf[..n]);
+        }
+        socket
+            .write_all(b"CONNECTED\nversion:1.2\n\n\0ERROR\nmessage:relay connection lost\n\n\0")
+            .await
+            .unwrap();
+        // Hold the socket open until the client goes: the ERROR alone must end it.
+        let _ = socket.read(&mut buf).await;
+    });
+    let options = ClientOptions::new()
+        .heartbeat(Heartbeat::new(0, 0))
+        .reconnect(ReconnectPolicy::never());
+    let client = Client::connect(&format!("stomp://{addr}"), options)
+        .await
+        .unwrap();
+    let failure = timeout(LIMIT, async {
+        loop {
+            match client.send("/q", "x").await {
+                Err(ClientError::Closed { reason }) => break reason,
+                _ => tokio::time::sleep(Duration::from_millis(10)).await,
+            }
+        }
+    })
+    .await
+    .expect("the client closes after the ERROR");
+    let failure = failure.expect("a reason");
+    assert!(failure.contains("relay connection lost"), "{failure}");
+    assert_eq!(client.last_failure().as_deref(), Some(failure.as_str()));
+    drop(client);
+    timeout(LIMIT, server).await.unwrap().unwrap();
 }
 
 #[tokio::test]

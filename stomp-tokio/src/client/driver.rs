@@ -76,7 +76,6 @@ pub(crate) struct Driver {
     /// nothing else is delivered, and no other event handled, before them. The subscription
     /// notifies the task once it has room.
     held: VecDeque<Held>,
-    last_failure: String,
 }
 
 impl Driver {
@@ -98,7 +97,6 @@ impl Driver {
             batch: Vec::new(),
             batched: 0,
             held: VecDeque::new(),
-            last_failure: String::from("no attempt yet"),
         }
     }
 
@@ -155,7 +153,7 @@ impl Driver {
     fn check_writer(&mut self, shared: &mut Shared) {
         if let Some((connection, error)) = shared.writer_failed.take() {
             if connection == shared.session.connection_number() && self.reader.is_some() {
-                self.last_failure = error;
+                shared.last_failure = Some(error);
                 self.close_transport(shared);
                 shared.session.handle_close(Instant::now());
             }
@@ -234,10 +232,10 @@ impl Driver {
                     shared.complete_receipt(&receipt_id, Err(error));
                 }
                 SessionEvent::ErrorReceived { message, .. } => {
-                    self.last_failure = format!(
+                    shared.last_failure = Some(format!(
                         "the server sent ERROR: {}",
                         message.as_deref().unwrap_or("(no message)")
-                    );
+                    ));
                     self.report(ClientStatus::ServerError { message });
                 }
                 SessionEvent::Disconnected { reason } => self.on_disconnected(shared, reason),
@@ -249,7 +247,7 @@ impl Driver {
                     if let Some(first) = self.first.take() {
                         let _ = first.send(Err(ClientError::GaveUp {
                             attempts,
-                            last: self.last_failure.clone(),
+                            last: shared.failure(),
                         }));
                     }
                 }
@@ -280,7 +278,7 @@ impl Driver {
                 self.reader = Some(reader);
                 self.input.clear();
                 if let Err(error) = shared.session.handle_transport_opened(now) {
-                    self.last_failure = error.to_string();
+                    shared.last_failure = Some(error.to_string());
                 }
                 let connection = shared.session.connection_number();
                 self.writer = Some(tokio::spawn(write_loop(
@@ -290,7 +288,7 @@ impl Driver {
                 )));
             }
             Err(error) => {
-                self.last_failure = error.to_string();
+                shared.last_failure = Some(error.to_string());
                 if error.is_permanent() {
                     // An untrusted certificate or a wrong URL: no delay will cure it.
                     shared.session.give_up(now);
@@ -312,12 +310,12 @@ impl Driver {
             }
             Ok(Received::Activity) => shared.session.note_activity(now),
             Ok(Received::Closed) => {
-                self.last_failure = "the broker closed the connection".into();
+                shared.last_failure = Some("the broker closed the connection".into());
                 self.close_transport(shared);
                 shared.session.handle_close(now);
             }
             Err(error) => {
-                self.last_failure = error.to_string();
+                shared.last_failure = Some(error.to_string());
                 self.close_transport(shared);
                 shared.session.handle_close(now);
             }
@@ -373,9 +371,11 @@ impl Driver {
             // The ERROR's message, or what the reader saw, is already the better reason.
             DisconnectReason::Closed(CloseReason::ErrorReceived | CloseReason::PeerClosed) => {}
             DisconnectReason::Closed(CloseReason::Failed(error)) => {
-                self.last_failure = error.to_string();
+                shared.last_failure = Some(error.to_string());
             }
-            DisconnectReason::Closed(other) => self.last_failure = format!("{other:?}"),
+            DisconnectReason::Closed(other) => {
+                shared.last_failure = Some(format!("{other:?}"));
+            }
             // The transport error was recorded when the attempt failed.
             _ => {}
         }
@@ -385,7 +385,7 @@ impl Driver {
         // Calls waiting for room now go to the offline queue.
         shared.room_changed();
         self.report(ClientStatus::Disconnected {
-            reason: self.last_failure.clone(),
+            reason: shared.failure(),
         });
     }
 
@@ -405,7 +405,7 @@ impl Driver {
         if let Some(first) = self.first.take() {
             let _ = first.send(Err(ClientError::GaveUp {
                 attempts: 1,
-                last: self.last_failure.clone(),
+                last: shared.failure(),
             }));
         }
     }

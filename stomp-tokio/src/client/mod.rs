@@ -245,8 +245,19 @@ pub enum ClientError {
         last: String,
     },
     /// The client is closed (disconnected, gave up, or its task is gone).
-    #[error("the client is closed")]
-    Closed,
+    #[error("the client is closed{}", closed_text(.reason))]
+    Closed {
+        /// The last connection failure the client saw, in words (a server's ERROR, a
+        /// transport error), if any: why it closed, unless the application closed it.
+        reason: Option<String>,
+    },
+}
+
+fn closed_text(reason: &Option<String>) -> String {
+    reason
+        .as_deref()
+        .map(|r| format!(" (last failure: {r})"))
+        .unwrap_or_default()
 }
 
 fn failure_text(reason: &ReceiptFailure) -> String {
@@ -324,7 +335,7 @@ impl Client {
                 next_id: AtomicU64::new(1),
             }),
         };
-        first.await.map_err(|_| ClientError::Closed)??;
+        first.await.map_err(|_| client.closed_error())??;
         Ok(client)
     }
 
@@ -332,6 +343,18 @@ impl Client {
     /// receiver that falls 256 reports behind misses the oldest.
     pub fn status(&self) -> broadcast::Receiver<ClientStatus> {
         self.inner.link.0.status.subscribe()
+    }
+
+    /// The last connection failure the client saw, in words: a server's ERROR (with its
+    /// `message`), a transport error, a refused attempt; `None` while nothing failed. Read it
+    /// when a call fails with [`ClientError::Closed`] or a subscription ends, to tell why
+    /// without having watched [`status`](Client::status) from the start.
+    pub fn last_failure(&self) -> Option<String> {
+        self.link().0.lock().last_failure.clone()
+    }
+
+    fn closed_error(&self) -> ClientError {
+        self.link().0.lock().closed_error()
     }
 
     fn link(&self) -> &Link {
@@ -461,7 +484,7 @@ impl Client {
                 Ok(done)
             })
             .await?;
-        done.await.map_err(|_| ClientError::Closed)?
+        done.await.map_err(|_| self.closed_error())?
     }
 }
 

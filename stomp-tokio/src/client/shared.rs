@@ -198,6 +198,9 @@ pub(crate) struct Shared {
     offline: HashMap<u64, Slot<u64>>,
     next_offline: u64,
     pub(crate) disconnecting: Vec<oneshot::Sender<Result<(), ClientError>>>,
+    /// The last connection failure, in words: a server's ERROR, a transport error, a
+    /// refused attempt (`None` before the first).
+    pub(crate) last_failure: Option<String>,
 
     // ---- positions in the written count -------------------------------------------------
     /// Bytes handed out by the session to writers, over all connections, plus the bytes
@@ -246,6 +249,7 @@ impl Shared {
     fn new(session: ClientSession) -> Shared {
         Shared {
             session,
+            last_failure: None,
             events: VecDeque::new(),
             closed: false,
             subscriptions: HashMap::default(),
@@ -478,11 +482,29 @@ impl Shared {
         }
     }
 
+    /// The last connection failure, in words (what a failed first attempt reports).
+    pub(crate) fn failure(&self) -> String {
+        self.last_failure
+            .clone()
+            .unwrap_or_else(|| "no attempt yet".into())
+    }
+
+    /// The error of a call made on a closed client.
+    pub(crate) fn closed_error(&self) -> ClientError {
+        ClientError::Closed {
+            reason: self.last_failure.clone(),
+        }
+    }
+
     // ---- the end --------------------------------------------------------------------------
 
     /// The client is over (its session ended, or the last `Client` went): every call still
     /// waiting learns it, subscriptions end, the writer writes what is left and closes.
     pub(crate) fn shut_down(&mut self) {
+        let reason = self.last_failure.clone();
+        let closed = || ClientError::Closed {
+            reason: reason.clone(),
+        };
         self.closed = true;
         self.writer_stop = true;
         self.kick_writer = true;
@@ -491,13 +513,13 @@ impl Shared {
         self.deferred.clear();
         for (_, slot) in self.receipts.iter_mut() {
             if slot.outcome.is_none() {
-                slot.outcome = Some(Err(ClientError::Closed));
+                slot.outcome = Some(Err(closed()));
             }
             self.to_wake.extend(slot.waker.take());
         }
         for slot in self.offline.values_mut() {
             if slot.outcome.is_none() {
-                slot.outcome = Some(Err(ClientError::Closed));
+                slot.outcome = Some(Err(closed()));
             }
             self.to_wake.extend(slot.waker.take());
         }
@@ -505,7 +527,7 @@ impl Shared {
             self.to_wake.extend(waker.take());
         }
         for reply in self.disconnecting.drain(..) {
-            let _ = reply.send(Err(ClientError::Closed));
+            let _ = reply.send(Err(closed()));
         }
     }
 
@@ -705,7 +727,7 @@ impl<'a, F> Call<'a, F> {
         let this = self;
         if shared.is_closed() {
             this.leave(shared);
-            return Poll::Ready(Err(ClientError::Closed));
+            return Poll::Ready(Err(shared.closed_error()));
         }
         let turn = match this.ticket {
             None => shared.room.is_empty(),
@@ -852,7 +874,7 @@ impl Done<'_> {
                 &Wait::Offline(key) => {
                     let Some(slot) = shared.offline.get_mut(&key) else {
                         this.wait = Wait::Now;
-                        return Poll::Ready(Err(ClientError::Closed));
+                        return Poll::Ready(Err(shared.closed_error()));
                     };
                     match slot.outcome.take() {
                         Some(Ok(end)) => {
