@@ -5,7 +5,7 @@
 //! client-bench --broker chat_broker=127.0.0.1:61700@live --broker rabbitmq=127.0.0.1:61613 \
 //!              [--messages 50000] [--broker-messages chat_broker=200000] [--size 128] \
 //!              [--reps 3] [--window 1000] \
-//!              [--clients ours,ours-seq,iridium-stomp,async-stomp] \
+//!              [--clients ours,ours-seq,ours-publish,iridium-stomp,async-stomp] \
 //!              [--measurements publish,receipts,consume] [--timeout 60] [--warmup 5000] \
 //!              [--runtime multi-thread|current-thread]
 //! ```
@@ -134,6 +134,7 @@ fn parse_args() -> Result<Args, String> {
         clients: vec![
             Peer::Ours,
             Peer::OursSequential,
+            Peer::OursPublish,
             Peer::Iridium,
             Peer::AsyncStomp,
         ],
@@ -358,7 +359,8 @@ fn cpu_us(sample: &Sample, messages: usize) -> f64 {
 }
 
 fn applies(client: Peer, measurement: Measurement) -> bool {
-    client != Peer::OursSequential || measurement == Measurement::Publish
+    !matches!(client, Peer::OursSequential | Peer::OursPublish)
+        || measurement == Measurement::Publish
 }
 
 fn report(args: &Args, outcomes: &[Outcome]) -> String {

@@ -29,6 +29,9 @@ pub enum Peer {
     /// stomp-tokio's client, one `send().await` after another (publish without receipts
     /// only): the plainest usage, for reference.
     OursSequential,
+    /// stomp-tokio's client, one `publish().await` after another (completes once queued:
+    /// the counterpart of a `Sink`'s `feed`; publish without receipts only).
+    OursPublish,
     Iridium,
     AsyncStomp,
 }
@@ -38,6 +41,7 @@ impl Peer {
         match self {
             Peer::Ours => "ours",
             Peer::OursSequential => "ours-seq",
+            Peer::OursPublish => "ours-publish",
             Peer::Iridium => "iridium-stomp",
             Peer::AsyncStomp => "async-stomp",
         }
@@ -47,6 +51,7 @@ impl Peer {
         [
             Peer::Ours,
             Peer::OursSequential,
+            Peer::OursPublish,
             Peer::Iridium,
             Peer::AsyncStomp,
         ]
@@ -83,6 +88,9 @@ pub fn publish_mode(peer: Peer, receipts: bool) -> &'static str {
         (Peer::Ours, false) => "send() futures, up to `window` at once, then one send_with_receipt",
         (Peer::Ours, true) => "send_with_receipt() futures, up to `window` at once",
         (Peer::OursSequential, _) => "send().await one after another, then one send_with_receipt",
+        (Peer::OursPublish, _) => {
+            "publish().await one after another (completes when queued), then one send_with_receipt"
+        }
         (Peer::Iridium, false) => {
             "send_frame().await one after another (completes when queued), then one receipt"
         }
@@ -102,6 +110,7 @@ pub async fn publish(peer: Peer, job: &Job, receipts: bool) -> Result<Sample, St
     match peer {
         Peer::Ours => ours::publish(job, receipts, job.window).await,
         Peer::OursSequential => ours::publish(job, receipts, 1).await,
+        Peer::OursPublish => ours::publish_queued(job).await,
         Peer::Iridium => iridium::publish(job, receipts).await,
         Peer::AsyncStomp => async_stomp_client::publish(job, receipts).await,
     }
@@ -109,7 +118,7 @@ pub async fn publish(peer: Peer, job: &Job, receipts: bool) -> Result<Sample, St
 
 pub async fn consume(peer: Peer, job: &Job, go: Go) -> Result<Sample, String> {
     match peer {
-        Peer::Ours | Peer::OursSequential => ours::consume(job, go).await,
+        Peer::Ours | Peer::OursSequential | Peer::OursPublish => ours::consume(job, go).await,
         Peer::Iridium => iridium::consume(job, go).await,
         Peer::AsyncStomp => async_stomp_client::consume(job, go).await,
     }
@@ -178,6 +187,27 @@ mod ours {
                 .await
                 .map_err(|e| error("final receipt")(&e))?;
         }
+        let sample = meter.stop();
+        disconnect(client).await;
+        Ok(sample)
+    }
+
+    /// `publish().await` one after another, then one `send_with_receipt` that confirms the
+    /// broker has them all.
+    pub async fn publish_queued(job: &Job) -> Result<Sample, String> {
+        let client = connect(job).await?;
+        let meter = Meter::start();
+        let destination = job.destination.as_str();
+        for _ in 0..job.messages {
+            client
+                .publish(destination, job.body.clone())
+                .await
+                .map_err(|e| error("publish")(&e))?;
+        }
+        client
+            .send_with_receipt(destination, Bytes::from_static(b"end"))
+            .await
+            .map_err(|e| error("final receipt")(&e))?;
         let sample = meter.stop();
         disconnect(client).await;
         Ok(sample)

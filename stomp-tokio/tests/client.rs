@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::TestBroker;
 use futures_util::StreamExt;
-use stomp_codec::{AckMode, Command, Heartbeat, ReceiptFailure, ReconnectPolicy};
+use stomp_codec::{AckMode, Command, FrameOptions, Heartbeat, ReceiptFailure, ReconnectPolicy};
 use stomp_tokio::client::{Client, ClientError, ClientOptions, ClientStatus};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::timeout;
@@ -86,6 +86,61 @@ async fn send_completes_once_written_and_frames_arrive_in_order() {
         .collect();
     let expected: Vec<String> = (0..200).map(|i| i.to_string()).collect();
     assert_eq!(bodies, expected);
+}
+
+/// `publish` completes once the SEND is queued, without waiting for the write: a burst of
+/// them, then one SEND with a receipt, and the broker has them all, in order (S-3, R-2); a
+/// transaction in `publish_with` reaches the broker too. On a closed client it fails.
+#[tokio::test]
+async fn publish_queues_without_waiting_and_frames_arrive_in_order() {
+    let broker = TestBroker::start().await;
+    let client = Client::connect(&broker.url(), fast_reconnect())
+        .await
+        .unwrap();
+    let n = 5_000;
+    for i in 0..n {
+        timeout(LIMIT, client.publish("/queue/p", format!("{i}")))
+            .await
+            .expect("room in time")
+            .unwrap();
+    }
+    client.send_with_receipt("/queue/p", "last").await.unwrap();
+    let bodies: Vec<String> = broker
+        .seen_commands(Command::Send)
+        .into_iter()
+        .map(|f| f.body)
+        .collect();
+    let expected: Vec<String> = (0..n)
+        .map(|i| i.to_string())
+        .chain(["last".to_string()])
+        .collect();
+    assert_eq!(
+        bodies, expected,
+        "the receipt of the last one came after all"
+    );
+
+    let tx = client.begin().await.unwrap();
+    client
+        .publish_with(
+            "/queue/p",
+            "in tx",
+            FrameOptions::new().transaction(tx.id()),
+        )
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    broker
+        .wait_for("the transaction's SEND", |s| {
+            s.iter()
+                .any(|f| f.body == "in tx" && f.transaction.is_some())
+        })
+        .await;
+
+    client.disconnect().await.unwrap();
+    assert!(matches!(
+        client.publish("/queue/p", "late").await,
+        Err(ClientError::Closed { .. })
+    ));
 }
 
 #[tokio::test]

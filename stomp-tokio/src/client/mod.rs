@@ -37,7 +37,7 @@ use stomp_codec::{
 };
 use tokio::sync::{broadcast, oneshot};
 
-use shared::{Core, Link};
+use shared::{Core, Link, Wait};
 
 use crate::transport::{TransportError, TransportOptions};
 use crate::url::{StompUrl, UrlError};
@@ -414,6 +414,40 @@ impl Client {
         send(self.link(), destination, body.into(), options)
     }
 
+    /// Publishes without waiting for the wire: completes as soon as the SEND is queued (in
+    /// the connection's output, or in the offline queue while disconnected), like a `Sink`'s
+    /// `feed` or stompjs' `publish`. It waits only while the output is full (back-pressure),
+    /// and fails only when the client refuses the frame (closed, offline queue full). A frame
+    /// lost with its connection before it was written is not reported: use
+    /// [`send`](Client::send) to learn that, or a receipt to be sure the broker has it.
+    pub fn publish<'a, D, B>(
+        &'a self,
+        destination: D,
+        body: B,
+    ) -> impl Future<Output = Result<(), ClientError>> + 'a
+    where
+        D: AsRef<[u8]> + 'a,
+        B: Into<Bytes>,
+    {
+        publish(self.link(), destination, body.into(), FrameOptions::new())
+    }
+
+    /// [`publish`](Client::publish) with options (extra headers, a content type, a
+    /// transaction). A receipt asked for here is kept by the session (resent after a
+    /// reconnect, at least once) but not waited for.
+    pub fn publish_with<'a, D, B>(
+        &'a self,
+        destination: D,
+        body: B,
+        options: FrameOptions,
+    ) -> impl Future<Output = Result<(), ClientError>> + 'a
+    where
+        D: AsRef<[u8]> + 'a,
+        B: Into<Bytes>,
+    {
+        publish(self.link(), destination, body.into(), options)
+    }
+
     /// Subscribes to `destination` (S-4): a [`Stream`](futures_util::Stream) of messages,
     /// kept across reconnects. Dropping it (or [`Subscription::unsubscribe`]) sends
     /// UNSUBSCRIBE.
@@ -485,6 +519,27 @@ impl Client {
             })
             .await?;
         done.await.map_err(|_| self.closed_error())?
+    }
+}
+
+/// [`Client::publish`]: the SEND queued, nothing waited for but room (one `async` block,
+/// as [`send`]).
+#[allow(clippy::manual_async_fn)]
+fn publish<'a, D: AsRef<[u8]> + 'a>(
+    link: &'a Link,
+    destination: D,
+    body: Bytes,
+    options: FrameOptions,
+) -> impl Future<Output = Result<(), ClientError>> + 'a {
+    async move {
+        let destination = destination.as_ref();
+        link.call_wait(|shared, now| {
+            shared
+                .session
+                .send(now, destination, body.clone(), options.clone())?;
+            Ok(Wait::Now)
+        })
+        .await
     }
 }
 
