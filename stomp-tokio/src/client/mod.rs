@@ -1,4 +1,4 @@
-//! The async client: a [`ClientSession`](stomp_codec::ClientSession) driven by one tokio task
+//! The async client: a [`ClientSession`] driven by one tokio task
 //! over a [`transport`](crate::transport), with handles for the application.
 //!
 //! ```no_run
