@@ -108,9 +108,9 @@ pub const CONSUME_MODE: &str = "auto-ack subscription, counting messages";
 
 pub async fn publish(peer: Peer, job: &Job, receipts: bool) -> Result<Sample, String> {
     match peer {
-        Peer::Ours => ours::publish(job, receipts, job.window).await,
-        Peer::OursSequential => ours::publish(job, receipts, 1).await,
-        Peer::OursPublish => ours::publish_queued(job).await,
+        Peer::Ours => ours::publish(job, receipts, ours::Sending::Futures(job.window)).await,
+        Peer::OursSequential => ours::publish(job, receipts, ours::Sending::Futures(1)).await,
+        Peer::OursPublish => ours::publish(job, receipts, ours::Sending::Queued).await,
         Peer::Iridium => iridium::publish(job, receipts).await,
         Peer::AsyncStomp => async_stomp_client::publish(job, receipts).await,
     }
@@ -148,9 +148,17 @@ mod ours {
         let _ = tokio::time::timeout(DISCONNECT_TIMEOUT, client.disconnect()).await;
     }
 
-    /// `window` send futures at once in a `FuturesUnordered` (1: one after another). Without
-    /// receipts, one last `send_with_receipt` confirms the broker has them all.
-    pub async fn publish(job: &Job, receipts: bool, window: usize) -> Result<Sample, String> {
+    /// How the messages are sent.
+    pub enum Sending {
+        /// `window` send futures at once in a `FuturesUnordered` (1: one after another).
+        Futures(usize),
+        /// `publish().await` one after another (each completes once queued).
+        Queued,
+    }
+
+    /// The messages sent as `sending` says. Without receipts, one last `send_with_receipt`
+    /// confirms the broker has them all.
+    pub async fn publish(job: &Job, receipts: bool, sending: Sending) -> Result<Sample, String> {
         let client = connect(job).await?;
         let options = if receipts {
             FrameOptions::new().receipt()
@@ -159,26 +167,41 @@ mod ours {
         };
         let meter = Meter::start();
         let destination = job.destination.as_str();
-        if window <= 1 {
-            for _ in 0..job.messages {
-                client
-                    .send_with(destination, job.body.clone(), options.clone())
-                    .await
-                    .map_err(|e| error("send")(&e))?;
-            }
-        } else {
-            let mut in_flight = FuturesUnordered::new();
-            for _ in 0..job.messages {
-                if in_flight.len() >= window {
-                    let next: Option<Result<(), ClientError>> = in_flight.next().await;
-                    if let Some(done) = next {
-                        done.map_err(|e| error("send")(&e))?;
-                    }
+        match sending {
+            Sending::Queued => {
+                for _ in 0..job.messages {
+                    client
+                        .publish_with(destination, job.body.clone(), options.clone())
+                        .await
+                        .map_err(|e| error("publish")(&e))?;
                 }
-                in_flight.push(client.send_with(destination, job.body.clone(), options.clone()));
             }
-            while let Some(done) = in_flight.next().await {
-                done.map_err(|e| error("send")(&e))?;
+            Sending::Futures(0 | 1) => {
+                for _ in 0..job.messages {
+                    client
+                        .send_with(destination, job.body.clone(), options.clone())
+                        .await
+                        .map_err(|e| error("send")(&e))?;
+                }
+            }
+            Sending::Futures(window) => {
+                let mut in_flight = FuturesUnordered::new();
+                for _ in 0..job.messages {
+                    if in_flight.len() >= window {
+                        let next: Option<Result<(), ClientError>> = in_flight.next().await;
+                        if let Some(done) = next {
+                            done.map_err(|e| error("send")(&e))?;
+                        }
+                    }
+                    in_flight.push(client.send_with(
+                        destination,
+                        job.body.clone(),
+                        options.clone(),
+                    ));
+                }
+                while let Some(done) = in_flight.next().await {
+                    done.map_err(|e| error("send")(&e))?;
+                }
             }
         }
         if !receipts {
@@ -187,27 +210,6 @@ mod ours {
                 .await
                 .map_err(|e| error("final receipt")(&e))?;
         }
-        let sample = meter.stop();
-        disconnect(client).await;
-        Ok(sample)
-    }
-
-    /// `publish().await` one after another, then one `send_with_receipt` that confirms the
-    /// broker has them all.
-    pub async fn publish_queued(job: &Job) -> Result<Sample, String> {
-        let client = connect(job).await?;
-        let meter = Meter::start();
-        let destination = job.destination.as_str();
-        for _ in 0..job.messages {
-            client
-                .publish(destination, job.body.clone())
-                .await
-                .map_err(|e| error("publish")(&e))?;
-        }
-        client
-            .send_with_receipt(destination, Bytes::from_static(b"end"))
-            .await
-            .map_err(|e| error("final receipt")(&e))?;
         let sample = meter.stop();
         disconnect(client).await;
         Ok(sample)

@@ -194,7 +194,14 @@ impl Transaction {
         body: impl Into<Bytes>,
     ) -> Result<(), ClientError> {
         let options = FrameOptions::new().transaction(&self.id);
-        super::send(&self.link, destination, body.into(), options).await
+        super::send(
+            &self.link,
+            destination,
+            body.into(),
+            options,
+            super::Until::Outcome,
+        )
+        .await
     }
 
     /// Acknowledges `message` in the transaction.

@@ -381,7 +381,13 @@ impl Client {
         D: AsRef<[u8]> + 'a,
         B: Into<Bytes>,
     {
-        send(self.link(), destination, body.into(), FrameOptions::new())
+        send(
+            self.link(),
+            destination,
+            body.into(),
+            FrameOptions::new(),
+            Until::Outcome,
+        )
     }
 
     /// Sends with a receipt and completes once the broker confirms it: at least once,
@@ -396,7 +402,13 @@ impl Client {
         B: Into<Bytes>,
     {
         let options = FrameOptions::new().receipt();
-        send(self.link(), destination, body.into(), options)
+        send(
+            self.link(),
+            destination,
+            body.into(),
+            options,
+            Until::Outcome,
+        )
     }
 
     /// Sends with options: extra headers, a content type, a receipt (then it completes when
@@ -411,7 +423,13 @@ impl Client {
         D: AsRef<[u8]> + 'a,
         B: Into<Bytes>,
     {
-        send(self.link(), destination, body.into(), options)
+        send(
+            self.link(),
+            destination,
+            body.into(),
+            options,
+            Until::Outcome,
+        )
     }
 
     /// Publishes without waiting for the wire: completes as soon as the SEND is queued (in
@@ -429,7 +447,13 @@ impl Client {
         D: AsRef<[u8]> + 'a,
         B: Into<Bytes>,
     {
-        publish(self.link(), destination, body.into(), FrameOptions::new())
+        send(
+            self.link(),
+            destination,
+            body.into(),
+            FrameOptions::new(),
+            Until::Queued,
+        )
     }
 
     /// [`publish`](Client::publish) with options (extra headers, a content type, a
@@ -445,7 +469,13 @@ impl Client {
         D: AsRef<[u8]> + 'a,
         B: Into<Bytes>,
     {
-        publish(self.link(), destination, body.into(), options)
+        send(
+            self.link(),
+            destination,
+            body.into(),
+            options,
+            Until::Queued,
+        )
     }
 
     /// Subscribes to `destination` (S-4): a [`Stream`](futures_util::Stream) of messages,
@@ -522,29 +552,17 @@ impl Client {
     }
 }
 
-/// [`Client::publish`]: the SEND queued, nothing waited for but room (one `async` block,
-/// as [`send`]).
-#[allow(clippy::manual_async_fn)]
-fn publish<'a, D: AsRef<[u8]> + 'a>(
-    link: &'a Link,
-    destination: D,
-    body: Bytes,
-    options: FrameOptions,
-) -> impl Future<Output = Result<(), ClientError>> + 'a {
-    async move {
-        let destination = destination.as_ref();
-        link.call_wait(|shared, now| {
-            shared
-                .session
-                .send(now, destination, body.clone(), options.clone())?;
-            Ok(Wait::Now)
-        })
-        .await
-    }
+/// What a SEND call waits for once the frame is queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Until {
+    /// Nothing more ([`Client::publish`]).
+    Queued,
+    /// Its receipt if it asked for one, else its bytes written ([`Client::send`]).
+    Outcome,
 }
 
 /// SEND, for [`Client`] and [`Transaction`]: the session queues the frame in the caller's
-/// task; then the call waits for its receipt, or for its bytes to be written.
+/// task; then the call waits for what `until` says.
 /// One future for all of them, an `async` block that keeps the arguments once (an `async fn`,
 /// or one inside another, would keep copies); the queueing and the first look at the outcome
 /// take the lock once ([`Link::call_wait`]).
@@ -554,6 +572,7 @@ pub(crate) fn send<'a, D: AsRef<[u8]> + 'a>(
     destination: D,
     body: Bytes,
     options: FrameOptions,
+    until: Until,
 ) -> impl Future<Output = Result<(), ClientError>> + 'a {
     async move {
         let destination = destination.as_ref();
@@ -563,9 +582,11 @@ pub(crate) fn send<'a, D: AsRef<[u8]> + 'a>(
             let receipt = shared
                 .session
                 .send(now, destination, body.clone(), options.clone())?;
-            Ok(match receipt {
-                Some(_) => shared.receipt_wait(receipt),
-                None => shared.send_wait(ready),
+            // A publish's receipt is the session's alone: no slot that nobody would take.
+            Ok(match (until, receipt) {
+                (Until::Queued, _) => Wait::Now,
+                (Until::Outcome, Some(id)) => shared.receipt_wait(Some(id)),
+                (Until::Outcome, None) => shared.send_wait(ready),
             })
         })
         .await
