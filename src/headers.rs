@@ -421,20 +421,13 @@ impl Draft {
     }
 }
 
-/// The [`SIDE_HEADER`] octets of a list built by hand: `count` entries, text up to `text_end`,
-/// spans from `spans_at`.
-#[inline(always)]
-fn draft_header(count: usize, text_end: usize, spans_at: usize) -> [u8; SIDE_HEADER] {
-    let mut header = side_header(0, 0, false, count, text_end);
-    header[12..16].copy_from_slice(&(spans_at as u32).to_le_bytes());
-    header
-}
-
-/// Writes [`draft_header`] into the first [`SIDE_HEADER`] octets of `buf`, one field at a time.
+/// Writes the [`SIDE_HEADER`] octets of a list built by hand into `buf`: the layout of
+/// [`side_header`] with no compact lines and no raw entries, `count` entries, text up to
+/// `text_end`, spans from `spans_at`.
 //
-// Not a copy of `draft_header`'s array: that array, built on the stack with narrow stores and
-// read back with one wide load, stalled the load (store forwarding fails across stores) at
-// every `build`.
+// One field at a time, into the buffer: an array built on the stack with narrow stores and
+// copied with one wide load stalled the load (store forwarding fails across stores) at every
+// `build`.
 #[inline(always)]
 fn write_draft_header(buf: &mut [u8], count: usize, text_end: usize, spans_at: usize) {
     buf[..4].copy_from_slice(&[0; 4]);
@@ -470,7 +463,8 @@ fn frozen(buf: &[u8], count: usize, text_end: usize, spans_at: usize) -> Table {
         return Table::Owned(Bytes::new());
     }
     let mut side = Vec::with_capacity(text_end + count * ENTRY_LEN);
-    side.extend_from_slice(&draft_header(count, text_end, text_end));
+    side.resize(SIDE_HEADER, 0);
+    write_draft_header(&mut side, count, text_end, text_end);
     side.extend_from_slice(&buf[SIDE_HEADER..text_end]);
     side.extend_from_slice(&buf[spans_at..spans_at + count * ENTRY_LEN]);
     // Length equal to capacity: the `Bytes` owns the allocation without a shared count.
