@@ -258,6 +258,12 @@ impl Sim {
     }
 }
 
+/// The last `n` events (all of them when there are fewer), without their times.
+fn last_events(events: &[(Duration, SessionEvent)], n: usize) -> Vec<SessionEvent> {
+    let from = events.len().saturating_sub(n);
+    events[from..].iter().map(|(_, e)| e.clone()).collect()
+}
+
 fn sub(id: &str, destination: &str) -> Seen {
     Seen::Subscribe {
         id: id.into(),
@@ -666,13 +672,7 @@ fn gives_up_after_max_attempts_and_fails_what_is_pending() {
     sim.advance_to(Duration::from_secs(10));
     let events = sim.take_events();
     assert_eq!(opened_at(&events).len(), 3);
-    let tail: Vec<SessionEvent> = events
-        .iter()
-        .rev()
-        .take(3)
-        .rev()
-        .map(|(_, e)| e.clone())
-        .collect();
+    let tail = last_events(&events, 3);
     assert_eq!(
         tail,
         [
@@ -1056,13 +1056,7 @@ fn give_up_ends_the_session_at_once_for_a_failure_waiting_will_not_cure() {
     sim.session.give_up(sim.t);
     sim.pump();
     let events = sim.take_events();
-    let tail: Vec<SessionEvent> = events
-        .iter()
-        .rev()
-        .take(3)
-        .rev()
-        .map(|(_, e)| e.clone())
-        .collect();
+    let tail = last_events(&events, 3);
     assert_eq!(
         tail,
         [
