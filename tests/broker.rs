@@ -46,12 +46,14 @@ impl Net {
 
     /// A client connected as `login`; returns its index.
     fn join(&mut self, login: &str) -> usize {
+        self.join_with(ClientConfig::new("/").login(login))
+    }
+
+    /// A client of `config` (heart-beats off), connected; returns its index.
+    fn join_with(&mut self, config: ClientConfig) -> usize {
         let id = self.broker.open(self.t);
-        let mut conn = ClientConnection::with_timestamp_type(
-            ClientConfig::new("/")
-                .login(login)
-                .heartbeat(Heartbeat::new(0, 0)),
-        );
+        let mut conn =
+            ClientConnection::with_timestamp_type(config.heartbeat(Heartbeat::new(0, 0)));
         conn.connect(self.t).unwrap();
         self.peers.push(Peer {
             id,
@@ -148,21 +150,11 @@ impl Net {
 
     /// A client that offers only `version`.
     fn join_version(&mut self, login: &str, version: Version) -> usize {
-        let id = self.broker.open(self.t);
-        let mut conn = ClientConnection::with_timestamp_type(
+        self.join_with(
             ClientConfig::new("/")
                 .login(login)
-                .heartbeat(Heartbeat::new(0, 0))
                 .versions(VersionSet::EMPTY.with(version)),
-        );
-        conn.connect(self.t).unwrap();
-        self.peers.push(Peer {
-            id,
-            conn,
-            events: Vec::new(),
-        });
-        self.pump();
-        self.peers.len() - 1
+        )
     }
 
     /// The transport of peer `i` breaks.
