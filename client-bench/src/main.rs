@@ -5,7 +5,7 @@
 //! client-bench --broker chat_broker=127.0.0.1:61700@live --broker rabbitmq=127.0.0.1:61613 \
 //!              [--messages 50000] [--broker-messages chat_broker=200000] [--size 128] \
 //!              [--reps 3] [--window 1000] \
-//!              [--clients ours,ours-seq,ours-publish,iridium-stomp,async-stomp] \
+//!              [--clients ours,ours-seq,ours-publish,iridium-stomp,async-stomp,ceiling] \
 //!              [--measurements publish,receipts,consume] [--timeout 60] [--warmup 5000] \
 //!              [--runtime multi-thread|current-thread]
 //! ```
@@ -14,6 +14,10 @@
 //! For each repetition, broker, measurement and client (clients in a rotating order, so that
 //! drift does not favour one), it prints one JSON line; at the end two Markdown tables of
 //! medians: throughput with the ratio ours ÷ the better peer, and client CPU per message.
+//!
+//! `ceiling` is no client library at all (`ceiling.rs`): pre-encoded frames on a plain
+//! socket, replies only counted. Its throughput is the most any client could reach on that
+//! broker, so `ceiling ÷ better peer` bounds the ratio any client could show in that row.
 //!
 //! * `publish`: `messages` SENDs of `size` bytes to a fresh topic nobody subscribes to (so the
 //!   broker routes and drops them and does not store them), timed from the first send until
@@ -30,6 +34,7 @@
 //! CPU is the process's user + system time around the timed part (`getrusage`), divided by the
 //! messages: every thread of this process, the brokers excluded (other processes).
 
+mod ceiling;
 mod cpu;
 mod peers;
 mod raw;
@@ -137,6 +142,7 @@ fn parse_args() -> Result<Args, String> {
             Peer::OursPublish,
             Peer::Iridium,
             Peer::AsyncStomp,
+            Peer::Ceiling,
         ],
         measurements: vec![
             Measurement::Publish,
@@ -420,19 +426,23 @@ fn report(args: &Args, outcomes: &[Outcome]) -> String {
         let _ = write!(header, " {} msg/s |", c.name());
         rule.push_str("---:|");
     }
-    header.push_str(" ours ÷ better peer |");
-    rule.push_str("---:|");
+    header.push_str(" ours ÷ better peer | ceiling ÷ better peer |");
+    rule.push_str("---:|---:|");
     let _ = writeln!(out, "Throughput (messages per second):\n\n{header}\n{rule}");
     for ((b, m), group) in &groups {
         let mut line = format!("| {} | {} |", args.brokers[*b].name, m.title());
         let mut best_peer: Option<f64> = None;
         let mut ours = None;
+        let mut ceiling = None;
         for &c in &args.clients {
             if !applies(c, *m) {
                 line.push_str(" — |");
                 continue;
             }
             let (r, _, failed) = stats(group, c);
+            if c == Peer::Ceiling {
+                ceiling = r;
+            }
             let _ = write!(line, " {} |", cell(r, failed, 0));
             if c.is_peer() {
                 if let Some(r) = r {
@@ -443,11 +453,13 @@ fn report(args: &Args, outcomes: &[Outcome]) -> String {
                 ours = r;
             }
         }
-        match (ours, best_peer) {
-            (Some(o), Some(p)) => {
-                let _ = write!(line, " {:.2}× |", o / p);
+        for value in [ours, ceiling] {
+            match (value, best_peer) {
+                (Some(v), Some(p)) => {
+                    let _ = write!(line, " {:.2}× |", v / p);
+                }
+                _ => line.push_str(" — |"),
             }
-            _ => line.push_str(" — |"),
         }
         let _ = writeln!(out, "{line}");
     }

@@ -34,6 +34,9 @@ pub enum Peer {
     OursPublish,
     Iridium,
     AsyncStomp,
+    /// No client library: pre-encoded frames on a plain socket, replies only counted
+    /// (`ceiling.rs`). The most any client could reach on the same broker.
+    Ceiling,
 }
 
 impl Peer {
@@ -44,6 +47,7 @@ impl Peer {
             Peer::OursPublish => "ours-publish",
             Peer::Iridium => "iridium-stomp",
             Peer::AsyncStomp => "async-stomp",
+            Peer::Ceiling => "ceiling",
         }
     }
 
@@ -54,6 +58,7 @@ impl Peer {
             Peer::OursPublish,
             Peer::Iridium,
             Peer::AsyncStomp,
+            Peer::Ceiling,
         ]
         .into_iter()
         .find(|p| p.name() == name)
@@ -101,9 +106,14 @@ pub fn publish_mode(peer: Peer, receipts: bool) -> &'static str {
         (Peer::AsyncStomp, true) => {
             "split Sink/Stream: feed SENDs with receipt headers, up to `window` unanswered"
         }
+        (Peer::Ceiling, false) => "pre-encoded SENDs written in 256 KiB blocks, then one receipt",
+        (Peer::Ceiling, true) => {
+            "pre-encoded SENDs with receipts, refilled to `window` unanswered, RECEIPTs counted"
+        }
     }
 }
 
+/// How every client consumes (the ceiling counts NUL octets instead of decoding).
 pub const CONSUME_MODE: &str = "auto-ack subscription, counting messages";
 
 pub async fn publish(peer: Peer, job: &Job, receipts: bool) -> Result<Sample, String> {
@@ -113,6 +123,7 @@ pub async fn publish(peer: Peer, job: &Job, receipts: bool) -> Result<Sample, St
         Peer::OursPublish => ours::publish(job, receipts, ours::Sending::Queued).await,
         Peer::Iridium => iridium::publish(job, receipts).await,
         Peer::AsyncStomp => async_stomp_client::publish(job, receipts).await,
+        Peer::Ceiling => crate::ceiling::publish(job, receipts).await,
     }
 }
 
@@ -121,6 +132,7 @@ pub async fn consume(peer: Peer, job: &Job, go: Go) -> Result<Sample, String> {
         Peer::Ours | Peer::OursSequential | Peer::OursPublish => ours::consume(job, go).await,
         Peer::Iridium => iridium::consume(job, go).await,
         Peer::AsyncStomp => async_stomp_client::consume(job, go).await,
+        Peer::Ceiling => crate::ceiling::consume(job, go).await,
     }
 }
 
