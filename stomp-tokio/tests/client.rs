@@ -459,6 +459,86 @@ async fn disconnect_is_orderly_and_final_r5() {
 /// does when its own broker is gone): the client, not reconnecting, closes, and the ERROR's
 /// message is there to read afterwards, even though no one watched `status` when it came
 /// (C-9: the server closes after ERROR).
+/// Reads from `socket` until `frames` NUL-terminated frames came; returns them.
+async fn read_frames(socket: &mut tokio::net::TcpStream, frames: usize) -> Vec<Vec<u8>> {
+    let (mut seen, mut buf) = (Vec::new(), vec![0u8; 64 * 1024]);
+    while seen.iter().filter(|&&b| b == 0).count() < frames {
+        let n = socket.read(&mut buf).await.unwrap();
+        assert!(n > 0, "the client closed early");
+        seen.extend_from_slice(&buf[..n]);
+    }
+    seen.split(|&b| b == 0)
+        .take(frames)
+        .map(|frame| frame.trim_ascii_start().to_vec())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_read_of_many_frames_completes_every_receipt_and_delivers_every_message_in_order() {
+    // The driver decodes a large read a slice at a time, letting the application run between
+    // slices: nothing of the read may be lost or reordered (R-1 receipts, S-7 messages).
+    const SENDS: usize = 600;
+    const MESSAGES: usize = 2_000;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        read_frames(&mut socket, 1).await;
+        socket
+            .write_all(b"CONNECTED\nversion:1.2\n\n\0")
+            .await
+            .unwrap();
+        // The SUBSCRIBE and every SEND, then all the answers in one write of about 150 KB.
+        let frames = read_frames(&mut socket, 1 + SENDS).await;
+        let header = |frame: &[u8], name: &str| {
+            let text = String::from_utf8_lossy(frame).into_owned();
+            text.lines()
+                .find_map(|line| line.strip_prefix(&format!("{name}:")).map(str::to_string))
+                .unwrap_or_else(|| panic!("no {name} in {text:?}"))
+        };
+        let subscription = header(&frames[0], "id");
+        let mut answer = Vec::new();
+        for (i, send) in frames[1..].iter().enumerate() {
+            answer.extend_from_slice(
+                format!("RECEIPT\nreceipt-id:{}\n\n\0", header(send, "receipt")).as_bytes(),
+            );
+            // Messages between the receipts, so that the slices cut through both kinds.
+            for m in (i * MESSAGES / SENDS)..((i + 1) * MESSAGES / SENDS) {
+                answer.extend_from_slice(
+                    format!("MESSAGE\nsubscription:{subscription}\nmessage-id:{m}\ndestination:/queue/big\n\nbody {m:05}\0").as_bytes(),
+                );
+            }
+        }
+        assert!(answer.len() > 100 * 1024, "{} octets", answer.len());
+        socket.write_all(&answer).await.unwrap();
+        let mut buf = [0u8; 1024];
+        while socket.read(&mut buf).await.is_ok_and(|n| n > 0) {}
+    });
+    let options = ClientOptions::new()
+        .heartbeat(Heartbeat::new(0, 0))
+        .reconnect(ReconnectPolicy::never());
+    let client = Client::connect(&format!("stomp://{addr}"), options)
+        .await
+        .unwrap();
+    let mut sub = client.subscribe("/queue/big", AckMode::Auto).await.unwrap();
+    let sends = (0..SENDS).map(|i| client.send_with_receipt("/queue/in", format!("{i}")));
+    // Read while the receipts come: a full subscription holds back what follows its messages.
+    let receive = async {
+        for m in 0..MESSAGES {
+            assert_eq!(next_body(&mut sub).await, format!("body {m:05}"));
+        }
+    };
+    let (results, ()) = timeout(LIMIT, async {
+        tokio::join!(futures_util::future::join_all(sends), receive)
+    })
+    .await
+    .expect("every receipt and message in time");
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    drop(sub);
+    drop(client);
+    timeout(LIMIT, server).await.unwrap().unwrap();
+}
+
 #[tokio::test]
 async fn an_error_right_after_connected_is_the_reason_a_closed_client_gives() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

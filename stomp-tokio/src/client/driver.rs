@@ -3,6 +3,8 @@
 //! * The **driver** (one per client) opens transports when the session asks, reads and
 //!   feeds the session, fires its timers and dispatches its events (deliveries to the
 //!   subscriptions, receipts to the calls waiting for them, status reports). It never writes.
+//!   A large read is decoded a slice at a time ([`INPUT_SLICE`]), with a turn for the other
+//!   tasks between slices.
 //! * The **writer** (one per transport) takes everything the session has pending in one go
 //!   (the session's buffer is swapped out, not copied), writes and flushes it, and tells the
 //!   calls waiting for those bytes. It sleeps while there is nothing to write; the first call
@@ -40,6 +42,13 @@ const HELD_INPUT: usize = 256 * 1024;
 /// Room made in the read buffer before each read: reads of up to this much at once.
 const READ_ROOM: usize = 64 * 1024;
 
+/// Octets handed to the session in one pass; the rest of a read waits for the next pass, after
+/// the task has let the others run. A read of many RECEIPTs then completes its calls a slice at
+/// a time: the application sends again, and the writer writes, while the rest is decoded. Without
+/// it a whole window goes back and forth as one batch, and the client and the broker take
+/// turns instead of working at once.
+const INPUT_SLICE: usize = 8 * 1024;
+
 type Connecting = Pin<Box<dyn Future<Output = Result<Transport, TransportError>> + Send>>;
 
 /// Messages for one subscription, with its inbox.
@@ -55,6 +64,8 @@ enum Woken {
     Look,
     Opened(Result<Transport, TransportError>),
     Read(Result<Received, TransportError>),
+    /// The rest of the last read, after the others had their turn.
+    More,
     Timer,
 }
 
@@ -117,11 +128,18 @@ impl Driver {
                 shared.driver_deadline = deadline;
                 deadline.map(tokio::time::Instant::from_std)
             };
-            let reading = self.held.is_empty() || self.input.len() < HELD_INPUT;
+            // Undecoded input is decoded before more is read, unless it is held.
+            let more = self.held.is_empty() && !self.input.is_empty() && self.reader.is_some();
+            let reading = if self.held.is_empty() {
+                !more
+            } else {
+                self.input.len() < HELD_INPUT
+            };
             woken = tokio::select! {
                 biased;
                 () = core.driver.notified() => Woken::Look,
                 opened = poll_connecting(&mut self.connecting) => Woken::Opened(opened),
+                () = tokio::task::yield_now(), if more => Woken::More,
                 read = read_from(&mut self.reader, &mut self.input), if reading => {
                     Woken::Read(read)
                 }
@@ -138,6 +156,11 @@ impl Driver {
             Woken::Look => {}
             Woken::Opened(opened) => self.on_connected(shared, opened),
             Woken::Read(read) => self.on_read(shared, read),
+            Woken::More => {
+                if self.held.is_empty() {
+                    self.decode_slice(shared, now);
+                }
+            }
             Woken::Timer => {
                 if !self.held.is_empty() && !self.input.is_empty() {
                     // Undecoded bytes are the broker's life too.
@@ -304,8 +327,7 @@ impl Driver {
         match read {
             Ok(Received::Bytes(_)) => {
                 if self.held.is_empty() {
-                    let bytes = self.input.split().freeze();
-                    shared.session.handle_input_bytes(now, bytes);
+                    self.decode_slice(shared, now);
                 }
             }
             Ok(Received::Activity) => shared.session.note_activity(now),
@@ -361,9 +383,15 @@ impl Driver {
             return;
         }
         if !self.input.is_empty() && self.reader.is_some() {
-            let bytes = self.input.split().freeze();
-            shared.session.handle_input_bytes(Instant::now(), bytes);
+            self.decode_slice(shared, Instant::now());
         }
+    }
+
+    /// Hands the session the next [`INPUT_SLICE`] octets of what was read.
+    fn decode_slice(&mut self, shared: &mut Shared, now: Instant) {
+        let slice = self.input.len().min(INPUT_SLICE);
+        let bytes = self.input.split_to(slice).freeze();
+        shared.session.handle_input_bytes(now, bytes);
     }
 
     fn on_disconnected(&mut self, shared: &mut Shared, reason: DisconnectReason) {

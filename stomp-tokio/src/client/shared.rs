@@ -1,5 +1,5 @@
 //! What the application's calls and the connection's tasks share: the
-//! [`ClientSession`](stomp_codec::ClientSession) and the bookkeeping around it, behind one
+//! [`ClientSession`] and the bookkeeping around it, behind one
 //! `std::sync::Mutex` that is never held across an `.await`.
 //!
 //! A call (`send`, `ack`, `subscribe`...) runs the session method in the caller's own task,
