@@ -64,9 +64,14 @@ impl Peer {
         .find(|p| p.name() == name)
     }
 
-    /// Whether this is one of the peers (not a variant of ours).
+    /// Whether this is one of the peers (not a variant of ours, not the ceiling).
     pub fn is_peer(self) -> bool {
         matches!(self, Peer::Iridium | Peer::AsyncStomp)
+    }
+
+    /// Whether this is stomp-tokio's client, used one way or another.
+    pub fn is_ours(self) -> bool {
+        matches!(self, Peer::Ours | Peer::OursSequential | Peer::OursPublish)
     }
 }
 
