@@ -8,7 +8,7 @@
 //!
 //! * **written**: every byte the session hands out has a position in one count that only
 //!   grows (over all connections). A SEND without receipt on a live connection records where
-//!   its frame ends; the writer task publishes how far it has written and flushed, and wakes
+//!   its frame ends; the writer publishes how far it has written and flushed, and wakes
 //!   the calls whose frames are now out ([`Shared::written`], a queue of wakers by position).
 //!   When a connection's writer ends, the positions it had not written are lost
 //!   ([`ClientError::ConnectionLost`]). The positions are also published in atomics, so that
@@ -50,13 +50,13 @@ use tokio::sync::{broadcast, oneshot, Notify};
 use super::inbox::InboxSender;
 use super::{ClientError, ClientStatus};
 
-/// The client's shared core: the state, and how to wake its two tasks.
+/// The client's shared core: the state, and how to wake its driver and its writer.
 pub(crate) struct Core {
     shared: Mutex<Shared>,
     /// Wakes the driver task: session events to dispatch, an earlier deadline, a writer that
     /// failed.
     pub(crate) driver: Notify,
-    /// Wakes the writer task: output to write while it was idle, or time to stop.
+    /// Wakes the writer (polled in the driver's task): output to write while it was idle, or time to stop.
     pub(crate) writer: Notify,
     pub(crate) status: broadcast::Sender<ClientStatus>,
     /// Messages buffered per subscription.
