@@ -167,11 +167,19 @@ fn frame_options(args: &Args) -> FrameOptions {
         .fold(FrameOptions::new(), |o, (n, v)| o.header(n, v))
 }
 
-/// Reports the connection's state on stderr, as it changes.
+/// The tasks printing the clients' states: a failure's reason waits for them, so that it is
+/// the last line on stderr.
+static WATCHERS: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// How long a failure's reason waits for the state lines still to come.
+const WATCHERS_END: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Reports the connection's state on stderr, as it changes, until the client is gone.
 fn watch(client: &Client, who: &str) {
     let mut status = client.status();
     let who = who.to_string();
-    tokio::spawn(async move {
+    let watcher = tokio::spawn(async move {
         while let Ok(s) = status.recv().await {
             let line = match s {
                 ClientStatus::Connecting { attempt } if attempt > 1 => {
@@ -206,6 +214,21 @@ fn watch(client: &Client, who: &str) {
             eprintln!("stomp{who}: {line}");
         }
     });
+    WATCHERS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .push(watcher);
+}
+
+/// Waits (bounded) until the clients' state lines are all printed: the commands have
+/// returned, so their clients are gone and the status channels close.
+async fn watchers_done() {
+    let watchers = std::mem::take(
+        &mut *WATCHERS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner),
+    );
+    let _ = tokio::time::timeout(WATCHERS_END, futures_util::future::join_all(watchers)).await;
 }
 
 /// The client's last connection failure (a server's ERROR, a transport error), if any, as
@@ -536,6 +559,7 @@ async fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(reason) => {
+            watchers_done().await;
             eprintln!("stomp: {}", reason.replace('\n', " "));
             ExitCode::from(1)
         }
