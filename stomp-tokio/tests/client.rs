@@ -583,6 +583,33 @@ async fn an_error_right_after_connected_is_the_reason_a_closed_client_gives() {
 }
 
 #[tokio::test]
+async fn frames_published_before_the_client_is_dropped_still_go_out() {
+    // `publish` completes once queued: dropping the last `Client` right after must not lose
+    // what was queued (the writer writes it, then closes the transport).
+    let broker = TestBroker::start().await;
+    let client = Client::connect(&broker.url(), fast_reconnect())
+        .await
+        .unwrap();
+    let n = 2_000;
+    for i in 0..n {
+        client.publish("/queue/d", format!("{i}")).await.unwrap();
+    }
+    drop(client);
+    broker
+        .wait_for("every published SEND", |s| {
+            s.iter().filter(|f| f.command == Command::Send).count() == n
+        })
+        .await;
+    let bodies: Vec<String> = broker
+        .seen_commands(Command::Send)
+        .into_iter()
+        .map(|f| f.body)
+        .collect();
+    let expected: Vec<String> = (0..n).map(|i| i.to_string()).collect();
+    assert_eq!(bodies, expected);
+}
+
+#[tokio::test]
 async fn dropping_the_client_stops_its_task() {
     let broker = TestBroker::start().await;
     let client = Client::connect(&broker.url(), fast_reconnect())

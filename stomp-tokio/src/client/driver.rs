@@ -132,7 +132,8 @@ impl Driver {
                 self.apply(&mut shared, woken);
                 self.check_writer(&mut shared);
                 self.dispatch(&mut shared);
-                if shared.session.is_closed() && self.held.is_empty() {
+                // The session over and every message handed over, or the last `Client` gone.
+                if (shared.session.is_closed() && self.held.is_empty()) || shared.is_shut_down() {
                     break;
                 }
                 let deadline = shared.session.poll_timeout();

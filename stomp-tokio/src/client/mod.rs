@@ -280,19 +280,17 @@ impl From<TransportError> for ClientError {
     }
 }
 
-/// Stops the driver task when the last [`Client`] clone goes.
+/// Ends the client when the last [`Client`] clone goes.
 #[derive(Debug)]
 struct Inner {
     link: Link,
-    task: tokio::task::JoinHandle<()>,
     next_id: AtomicU64,
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        self.task.abort();
-        // The driver will not finish by itself: calls, subscriptions and the writer learn
-        // the end here.
+        // Calls and subscriptions learn the end here; the driver, woken, ends at once, and its
+        // writer writes what was queued (a `publish` completed once queued), then closes.
         self.link.0.lock().shut_down();
     }
 }
@@ -327,11 +325,10 @@ impl Client {
         )));
         let (connected, first) = oneshot::channel();
         let driver = driver::Driver::new(link.clone(), url, &options, connected);
-        let task = tokio::spawn(driver.run());
+        tokio::spawn(driver.run());
         let client = Client {
             inner: Arc::new(Inner {
                 link,
-                task,
                 next_id: AtomicU64::new(1),
             }),
         };

@@ -283,6 +283,11 @@ impl Shared {
         self.closed || self.session.is_closed()
     }
 
+    /// Whether the client was shut down ([`shut_down`](Shared::shut_down)): the driver ends.
+    pub(crate) fn is_shut_down(&self) -> bool {
+        self.closed
+    }
+
     /// The next event for the driver: those others took out first, then the session's.
     pub(crate) fn next_event(&mut self) -> Option<SessionEvent> {
         self.events
@@ -508,6 +513,7 @@ impl Shared {
         self.closed = true;
         self.writer_stop = true;
         self.kick_writer = true;
+        self.kick_driver = true;
         self.events.clear();
         self.subscriptions.clear();
         self.deferred.clear();
