@@ -583,29 +583,54 @@ async fn an_error_right_after_connected_is_the_reason_a_closed_client_gives() {
 }
 
 #[tokio::test]
-async fn frames_published_before_the_client_is_dropped_still_go_out() {
+async fn frames_published_before_the_client_is_dropped_still_go_out_then_the_socket_closes() {
     // `publish` completes once queued: dropping the last `Client` right after must not lose
-    // what was queued (the writer writes it, then closes the transport).
-    let broker = TestBroker::start().await;
-    let client = Client::connect(&broker.url(), fast_reconnect())
+    // what was queued. The writer writes it, then closes the transport: the server reads
+    // every SEND, in order, then the end of the stream (no task of the client holds it open).
+    const N: usize = 2_000;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        read_frames(&mut socket, 1).await;
+        socket
+            .write_all(b"CONNECTED\nversion:1.2\n\n\0")
+            .await
+            .unwrap();
+        let mut seen = Vec::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = socket.read(&mut buf).await.unwrap();
+            if n == 0 {
+                break;
+            }
+            seen.extend_from_slice(&buf[..n]);
+        }
+        seen
+    });
+    let options = ClientOptions::new()
+        .heartbeat(Heartbeat::new(0, 0))
+        .reconnect(ReconnectPolicy::never());
+    let client = Client::connect(&format!("stomp://{addr}"), options)
         .await
         .unwrap();
-    let n = 2_000;
-    for i in 0..n {
-        client.publish("/queue/d", format!("{i}")).await.unwrap();
+    for i in 0..N {
+        client.publish("/queue/d", format!("m{i}")).await.unwrap();
     }
     drop(client);
-    broker
-        .wait_for("every published SEND", |s| {
-            s.iter().filter(|f| f.command == Command::Send).count() == n
+    let seen = timeout(LIMIT, server)
+        .await
+        .expect("the client closes its socket after the drop")
+        .unwrap();
+    let bodies: Vec<String> = seen
+        .split(|&b| b == 0)
+        .filter(|frame| frame.trim_ascii_start().starts_with(b"SEND\n"))
+        .map(|frame| {
+            let text = String::from_utf8_lossy(frame);
+            text.split("\n\n").nth(1).unwrap_or_default().to_string()
         })
-        .await;
-    let bodies: Vec<String> = broker
-        .seen_commands(Command::Send)
-        .into_iter()
-        .map(|f| f.body)
         .collect();
-    let expected: Vec<String> = (0..n).map(|i| i.to_string()).collect();
+    let expected: Vec<String> = (0..N).map(|i| format!("m{i}")).collect();
     assert_eq!(bodies, expected);
 }
 
