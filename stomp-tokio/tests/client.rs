@@ -455,10 +455,6 @@ async fn disconnect_is_orderly_and_final_r5() {
     ));
 }
 
-/// A server that accepts the CONNECT and at once sends ERROR and closes (as a relaying server
-/// does when its own broker is gone): the client, not reconnecting, closes, and the ERROR's
-/// message is there to read afterwards, even though no one watched `status` when it came
-/// (C-9: the server closes after ERROR).
 /// Reads from `socket` until `frames` NUL-terminated frames came; returns them.
 async fn read_frames(socket: &mut tokio::net::TcpStream, frames: usize) -> Vec<Vec<u8>> {
     let (mut seen, mut buf) = (Vec::new(), vec![0u8; 64 * 1024]);
@@ -539,6 +535,74 @@ async fn a_read_of_many_frames_completes_every_receipt_and_delivers_every_messag
     timeout(LIMIT, server).await.unwrap().unwrap();
 }
 
+/// a RECEIPT already read, but in a slice not yet decoded when the receipt's deadline
+/// passes (the application held the thread meanwhile), confirms its call: what was read is
+/// decoded before any deadline is looked at.
+#[tokio::test]
+async fn a_receipt_read_before_its_deadline_is_not_expired_by_it_r2() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        read_frames(&mut socket, 1).await;
+        socket
+            .write_all(b"CONNECTED\nversion:1.2\n\n\0")
+            .await
+            .unwrap();
+        let frames = read_frames(&mut socket, 2).await;
+        let header = |frame: &[u8], name: &str| {
+            let text = String::from_utf8_lossy(frame).into_owned();
+            text.lines()
+                .find_map(|line| line.strip_prefix(&format!("{name}:")).map(str::to_string))
+                .unwrap_or_else(|| panic!("no {name} in {text:?}"))
+        };
+        let subscription = header(&frames[0], "id");
+        let receipt = header(&frames[1], "receipt");
+        // Messages for several slices, then the RECEIPT, in one write.
+        let mut answer = Vec::new();
+        for m in 0..300 {
+            answer.extend_from_slice(
+                format!(
+                    "MESSAGE\nsubscription:{subscription}\nmessage-id:{m}\ndestination:/queue/s\n\n{m:080}\0"
+                )
+                .as_bytes(),
+            );
+        }
+        answer.extend_from_slice(format!("RECEIPT\nreceipt-id:{receipt}\n\n\0").as_bytes());
+        socket.write_all(&answer).await.unwrap();
+        let mut buf = [0u8; 1024];
+        while socket.read(&mut buf).await.is_ok_and(|n| n > 0) {}
+    });
+    let options = ClientOptions::new()
+        .heartbeat(Heartbeat::new(0, 0))
+        .reconnect(ReconnectPolicy::never())
+        .receipt_timeout(Duration::from_millis(300))
+        .subscription_buffer(1_000);
+    let client = Client::connect(&format!("stomp://{addr}"), options)
+        .await
+        .unwrap();
+    let mut sub = client.subscribe("/queue/s", AckMode::Auto).await.unwrap();
+    let consume = async {
+        for m in 0..300 {
+            let message = timeout(LIMIT, sub.next()).await.unwrap().unwrap();
+            assert_eq!(message.body(), format!("{m:080}").as_bytes());
+            if m == 0 {
+                // The application keeps the (only) thread past the receipt's deadline.
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        }
+    };
+    let (sent, ()) = tokio::join!(client.send_with_receipt("/queue/in", "x"), consume);
+    assert!(sent.is_ok(), "{sent:?}");
+    drop(sub);
+    drop(client);
+    timeout(LIMIT, server).await.unwrap().unwrap();
+}
+
+/// A server that accepts the CONNECT and at once sends ERROR and closes (as a relaying server
+/// does when its own broker is gone): the client, not reconnecting, closes, and the ERROR's
+/// message is there to read afterwards, even though no one watched `status` when it came
+/// (C-9: the server closes after ERROR).
 #[tokio::test]
 async fn an_error_right_after_connected_is_the_reason_a_closed_client_gives() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -632,6 +696,75 @@ async fn frames_published_before_the_client_is_dropped_still_go_out_then_the_soc
         .collect();
     let expected: Vec<String> = (0..N).map(|i| format!("m{i}")).collect();
     assert_eq!(bodies, expected);
+}
+
+/// B-6: a broker that stops reading and sending. The heart-beat timeout ends the connection
+/// while the writer is blocked in a write that will never finish (the socket is full); the
+/// writer gives up `close_timeout` after that, so the reconnect does not wait for it forever.
+#[tokio::test]
+async fn a_writer_blocked_by_a_broker_that_stopped_reading_does_not_hold_up_the_reconnect_b6() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        // The first connection: CONNECTED, heart-beats promised every 100 ms, then silence,
+        // and nothing read.
+        let (mut first, _) = listener.accept().await.unwrap();
+        read_frames(&mut first, 1).await;
+        first
+            .write_all(b"CONNECTED\nversion:1.2\nheart-beat:100,0\n\n\0")
+            .await
+            .unwrap();
+        // The reconnect.
+        let (mut second, _) = listener.accept().await.unwrap();
+        read_frames(&mut second, 1).await;
+        second
+            .write_all(b"CONNECTED\nversion:1.2\n\n\0")
+            .await
+            .unwrap();
+        // Both stay open until the test ends.
+        (first, second)
+    });
+    let mut options = ClientOptions::new()
+        .heartbeat(Heartbeat::new(0, 100))
+        .reconnect(
+            ReconnectPolicy::default()
+                .initial_delay(Duration::from_millis(20))
+                .jitter(0.0),
+        );
+    options.transport.close_timeout = Duration::from_millis(300);
+    let client = Client::connect(&format!("stomp://{addr}"), options)
+        .await
+        .unwrap();
+    let mut status = client.status();
+    // More than the socket's buffers hold, so that the writer blocks.
+    let body = bytes::Bytes::from(vec![b'x'; 64 * 1024]);
+    let publishing = async {
+        for _ in 0..1_000 {
+            if client.publish("/queue/big", body.clone()).await.is_err() {
+                break;
+            }
+        }
+        std::future::pending::<()>().await;
+    };
+    let reconnected = async {
+        loop {
+            match status.recv().await {
+                Ok(ClientStatus::Connected { connection, .. }) if connection >= 2 => break,
+                Ok(_) => {}
+                Err(e) => panic!("status ended: {e}"),
+            }
+        }
+    };
+    timeout(LIMIT, async {
+        tokio::select! {
+            () = publishing => {}
+            () = reconnected => {}
+        }
+    })
+    .await
+    .expect("reconnected although the old writer was stuck");
+    drop(client);
+    let _ = timeout(LIMIT, server).await;
 }
 
 #[tokio::test]

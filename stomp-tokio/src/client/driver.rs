@@ -24,7 +24,7 @@
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use stomp_codec::{CloseReason, DisconnectReason, SessionEvent};
@@ -33,7 +33,7 @@ use tokio::task::JoinHandle;
 
 use super::handles::ReceivedMessage;
 use super::inbox::{Batch, InboxSender};
-use super::shared::{Link, Shared};
+use super::shared::{Core, Link, Shared};
 use super::{ClientError, ClientOptions, ClientStatus};
 use crate::transport::{connect, Received, Transport, TransportError, TransportOptions};
 use crate::transport::{TransportReader, TransportWriter};
@@ -160,7 +160,8 @@ impl Driver {
             };
         }
         self.finish();
-        // What the writer still has to write (a DISCONNECT), then the close.
+        // What the writer still has to write (what was queued on the connection, a
+        // DISCONNECT), then the close.
         if let Some(writing) = self.writing.take() {
             tokio::spawn(writing);
         }
@@ -180,6 +181,9 @@ impl Driver {
                 }
             }
             Woken::Timer => {
+                // What was read comes before any deadline: a RECEIPT waiting for its slice
+                // must not expire.
+                self.decode_rest(shared, now);
                 if !self.held.is_empty() && !self.input.is_empty() {
                     // Undecoded bytes are the broker's life too.
                     shared.session.note_activity(now);
@@ -194,9 +198,12 @@ impl Driver {
     fn check_writer(&mut self, shared: &mut Shared) {
         if let Some((connection, error)) = shared.writer_failed.take() {
             if connection == shared.session.connection_number() && self.reader.is_some() {
+                let now = Instant::now();
+                // What was read still counts (messages, receipts), though no more is written.
+                self.decode_rest(shared, now);
                 shared.last_failure = Some(error);
                 self.close_transport(shared);
-                shared.session.handle_close(Instant::now());
+                shared.session.handle_close(now);
             }
         }
     }
@@ -322,7 +329,12 @@ impl Driver {
                     shared.last_failure = Some(error.to_string());
                 }
                 let connection = shared.session.connection_number();
-                self.writing = Some(Box::pin(write_loop(self.link.clone(), writer, connection)));
+                self.writing = Some(Box::pin(write_loop(
+                    self.link.clone(),
+                    writer,
+                    connection,
+                    self.transport.close_timeout,
+                )));
             }
             Err(error) => {
                 shared.last_failure = Some(error.to_string());
@@ -408,6 +420,14 @@ impl Driver {
         shared.session.handle_input_bytes(now, bytes);
     }
 
+    /// Hands the session all of what was read, unless a full subscription holds it back.
+    fn decode_rest(&mut self, shared: &mut Shared, now: Instant) {
+        if self.held.is_empty() && self.reader.is_some() && !self.input.is_empty() {
+            let bytes = self.input.split().freeze();
+            shared.session.handle_input_bytes(now, bytes);
+        }
+    }
+
     fn on_disconnected(&mut self, shared: &mut Shared, reason: DisconnectReason) {
         match &reason {
             // The ERROR's message, or what the reader saw, is already the better reason.
@@ -455,9 +475,16 @@ impl Driver {
 
 /// The writer of connection `connection`: takes all the session's pending output at once,
 /// writes and flushes it, and tells the calls waiting for it; sleeps when there is none.
-/// Told to stop, it writes what is left and closes the transport. When it ends (stopped, or
-/// the transport failed), what it did not write is lost for the calls waiting on it.
-async fn write_loop(link: Link, mut writer: TransportWriter, connection: u64) {
+/// Told to stop, it writes what is left and closes the transport; a write that is still
+/// blocked `close_timeout` after the stop (a peer that stopped reading) is abandoned, so the
+/// next connection never waits for it for long. When it ends (stopped, or the transport
+/// failed), what it did not write is lost for the calls waiting on it.
+async fn write_loop(
+    link: Link,
+    mut writer: TransportWriter,
+    connection: u64,
+    close_timeout: Duration,
+) {
     let core = &*link.0;
     let mut buf = BytesMut::new();
     let mut failed = false;
@@ -490,9 +517,16 @@ async fn write_loop(link: Link, mut writer: TransportWriter, connection: u64) {
             core.writer.notified().await;
             continue;
         }
-        let wrote = match writer.write(&buf).await {
-            Ok(()) => writer.flush().await,
-            Err(error) => Err(error),
+        let writing = async {
+            writer.write(&buf).await?;
+            writer.flush().await
+        };
+        let wrote = tokio::select! {
+            wrote = writing => wrote,
+            () = stopped_for(core, close_timeout) => Err(TransportError::Timeout {
+                stage: "writing after the connection ended".into(),
+                after: close_timeout,
+            }),
         };
         if let Err(error) = wrote {
             let mut shared = core.lock();
@@ -507,6 +541,19 @@ async fn write_loop(link: Link, mut writer: TransportWriter, connection: u64) {
         let _ = writer.close().await;
     }
     core.lock().writer_ended();
+}
+
+/// Ends `grace` after the writer was told to stop (never, if it is not).
+async fn stopped_for(core: &Core, grace: Duration) {
+    loop {
+        // Registered before the look, so that a stop set in between still wakes it.
+        let notified = core.writer.notified();
+        if core.lock().writer_stop {
+            break;
+        }
+        notified.await;
+    }
+    tokio::time::sleep(grace).await;
 }
 
 async fn poll_writing(writing: &mut Option<Writing>) {

@@ -290,7 +290,8 @@ struct Inner {
 impl Drop for Inner {
     fn drop(&mut self) {
         // Calls and subscriptions learn the end here; the driver, woken, ends at once, and its
-        // writer writes what was queued (a `publish` completed once queued), then closes.
+        // writer writes what was queued on the live connection (a `publish` completed once
+        // queued), then closes. Frames still in the offline queue go with the client.
         self.link.0.lock().shut_down();
     }
 }
@@ -435,6 +436,8 @@ impl Client {
     /// and fails only when the client refuses the frame (closed, offline queue full). A frame
     /// lost with its connection before it was written is not reported: use
     /// [`send`](Client::send) to learn that, or a receipt to be sure the broker has it.
+    /// Dropping the last `Client` still writes what was queued on the live connection;
+    /// what waits in the offline queue is dropped with it.
     pub fn publish<'a, D, B>(
         &'a self,
         destination: D,

@@ -56,7 +56,7 @@ pub(crate) struct Core {
     /// Wakes the driver task: session events to dispatch, an earlier deadline, a writer that
     /// failed.
     pub(crate) driver: Notify,
-    /// Wakes the writer (polled in the driver's task): output to write while it was idle, or time to stop.
+    /// Wakes the writer: output to write while it was idle, or time to stop.
     pub(crate) writer: Notify,
     pub(crate) status: broadcast::Sender<ClientStatus>,
     /// Messages buffered per subscription.
