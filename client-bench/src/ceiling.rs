@@ -34,6 +34,8 @@ enum Keep {
 struct Raw {
     stream: TcpStream,
     input: BytesMut,
+    /// The next octet read starts a frame (or the EOLs before one), across reads.
+    at_frame_start: bool,
 }
 
 impl Raw {
@@ -47,6 +49,7 @@ impl Raw {
         let mut raw = Raw {
             stream,
             input: BytesMut::with_capacity(64 * 1024),
+            at_frame_start: true,
         };
         raw.write(b"CONNECT\naccept-version:1.2\nhost:/\nlogin:guest\npasscode:guest\nheart-beat:0,0\n\n\0")
             .await?;
@@ -84,11 +87,29 @@ impl Raw {
             if read == 0 {
                 return Err("ceiling: the broker closed the connection".into());
             }
-            let fresh = &self.input[start..];
-            if fresh.starts_with(b"ERROR") || memchr::memmem::find(fresh, b"\0ERROR").is_some() {
-                return Err("ceiling: the broker sent ERROR".into());
+            let mut rest = &self.input[start..];
+            while !rest.is_empty() {
+                if self.at_frame_start {
+                    // EOLs between frames; then the command's first octet: ERROR is the only
+                    // server frame whose command starts with `E`.
+                    let eols = rest
+                        .iter()
+                        .take_while(|&&b| b == b'\n' || b == b'\r')
+                        .count();
+                    rest = &rest[eols..];
+                    match rest.first() {
+                        None => break,
+                        Some(b'E') => return Err("ceiling: the broker sent ERROR".into()),
+                        Some(_) => self.at_frame_start = false,
+                    }
+                }
+                let Some(end) = memchr::memchr(0, rest) else {
+                    break;
+                };
+                ended += 1;
+                self.at_frame_start = true;
+                rest = &rest[end + 1..];
             }
-            ended += memchr::memchr_iter(0, fresh).count();
             if keep == Keep::Count {
                 self.input.clear();
             }
@@ -133,6 +154,9 @@ pub async fn publish(job: &Job, receipts: bool) -> Result<Sample, String> {
         let (mut sent, mut confirmed, mut written) = (0, 0, 0);
         while confirmed < job.messages {
             // Refill once half the window is answered: large writes, as the clients do.
+            if confirmed > sent {
+                return Err(format!("ceiling: {confirmed} RECEIPTs for {sent} SENDs"));
+            }
             if sent < job.messages && sent - confirmed <= window / 2 {
                 sent = (confirmed + window).min(job.messages);
                 raw.write(&all[written..ends[sent - 1]]).await?;
