@@ -469,6 +469,35 @@ async fn read_frames(socket: &mut tokio::net::TcpStream, frames: usize) -> Vec<V
         .collect()
 }
 
+/// A plain CONNECTED frame of a scripted server.
+const CONNECTED: &[u8] = b"CONNECTED\nversion:1.2\n\n\0";
+
+/// A scripted server's next connection: accepted, its CONNECT read, `answer` written.
+async fn accept_and_answer(
+    listener: &tokio::net::TcpListener,
+    answer: &[u8],
+) -> tokio::net::TcpStream {
+    let (mut socket, _) = listener.accept().await.unwrap();
+    read_frames(&mut socket, 1).await;
+    socket.write_all(answer).await.unwrap();
+    socket
+}
+
+/// The value of header `name` in `frame` (a test failure when there is none).
+fn header(frame: &[u8], name: &str) -> String {
+    let text = String::from_utf8_lossy(frame).into_owned();
+    text.lines()
+        .find_map(|line| line.strip_prefix(&format!("{name}:")).map(str::to_string))
+        .unwrap_or_else(|| panic!("no {name} in {text:?}"))
+}
+
+/// A client of a scripted server: no heart-beats, no second connection.
+fn one_connection() -> ClientOptions {
+    ClientOptions::new()
+        .heartbeat(Heartbeat::new(0, 0))
+        .reconnect(ReconnectPolicy::never())
+}
+
 #[tokio::test]
 async fn a_read_of_many_frames_completes_every_receipt_and_delivers_every_message_in_order() {
     // The driver decodes a large read a slice at a time, letting the application run between
@@ -478,20 +507,9 @@ async fn a_read_of_many_frames_completes_every_receipt_and_delivers_every_messag
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let server = tokio::spawn(async move {
-        let (mut socket, _) = listener.accept().await.unwrap();
-        read_frames(&mut socket, 1).await;
-        socket
-            .write_all(b"CONNECTED\nversion:1.2\n\n\0")
-            .await
-            .unwrap();
+        let mut socket = accept_and_answer(&listener, CONNECTED).await;
         // The SUBSCRIBE and every SEND, then all the answers in one write of about 150 KB.
         let frames = read_frames(&mut socket, 1 + SENDS).await;
-        let header = |frame: &[u8], name: &str| {
-            let text = String::from_utf8_lossy(frame).into_owned();
-            text.lines()
-                .find_map(|line| line.strip_prefix(&format!("{name}:")).map(str::to_string))
-                .unwrap_or_else(|| panic!("no {name} in {text:?}"))
-        };
         let subscription = header(&frames[0], "id");
         let mut answer = Vec::new();
         for (i, send) in frames[1..].iter().enumerate() {
@@ -510,10 +528,7 @@ async fn a_read_of_many_frames_completes_every_receipt_and_delivers_every_messag
         let mut buf = [0u8; 1024];
         while socket.read(&mut buf).await.is_ok_and(|n| n > 0) {}
     });
-    let options = ClientOptions::new()
-        .heartbeat(Heartbeat::new(0, 0))
-        .reconnect(ReconnectPolicy::never());
-    let client = Client::connect(&format!("stomp://{addr}"), options)
+    let client = Client::connect(&format!("stomp://{addr}"), one_connection())
         .await
         .unwrap();
     let mut sub = client.subscribe("/queue/big", AckMode::Auto).await.unwrap();
@@ -543,19 +558,8 @@ async fn a_receipt_read_before_its_deadline_is_not_expired_by_it_r2() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let server = tokio::spawn(async move {
-        let (mut socket, _) = listener.accept().await.unwrap();
-        read_frames(&mut socket, 1).await;
-        socket
-            .write_all(b"CONNECTED\nversion:1.2\n\n\0")
-            .await
-            .unwrap();
+        let mut socket = accept_and_answer(&listener, CONNECTED).await;
         let frames = read_frames(&mut socket, 2).await;
-        let header = |frame: &[u8], name: &str| {
-            let text = String::from_utf8_lossy(frame).into_owned();
-            text.lines()
-                .find_map(|line| line.strip_prefix(&format!("{name}:")).map(str::to_string))
-                .unwrap_or_else(|| panic!("no {name} in {text:?}"))
-        };
         let subscription = header(&frames[0], "id");
         let receipt = header(&frames[1], "receipt");
         // Messages for several slices, then the RECEIPT, in one write.
@@ -573,9 +577,7 @@ async fn a_receipt_read_before_its_deadline_is_not_expired_by_it_r2() {
         let mut buf = [0u8; 1024];
         while socket.read(&mut buf).await.is_ok_and(|n| n > 0) {}
     });
-    let options = ClientOptions::new()
-        .heartbeat(Heartbeat::new(0, 0))
-        .reconnect(ReconnectPolicy::never())
+    let options = one_connection()
         .receipt_timeout(Duration::from_millis(300))
         .subscription_buffer(1_000);
     let client = Client::connect(&format!("stomp://{addr}"), options)
@@ -608,25 +610,12 @@ async fn an_error_right_after_connected_is_the_reason_a_closed_client_gives() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let server = tokio::spawn(async move {
-        let (mut socket, _) = listener.accept().await.unwrap();
-        let mut connect = Vec::new();
-        let mut buf = [0u8; 1024];
-        while !connect.contains(&0) {
-            let n = socket.read(&mut buf).await.unwrap();
-            assert!(n > 0, "the client closed before its CONNECT");
-            connect.extend_from_slice(&buf[..n]);
-        }
-        socket
-            .write_all(b"CONNECTED\nversion:1.2\n\n\0ERROR\nmessage:relay connection lost\n\n\0")
-            .await
-            .unwrap();
+        let answer = b"CONNECTED\nversion:1.2\n\n\0ERROR\nmessage:relay connection lost\n\n\0";
+        let mut socket = accept_and_answer(&listener, answer).await;
         // Hold the socket open until the client goes: the ERROR alone must end it.
-        let _ = socket.read(&mut buf).await;
+        let _ = socket.read(&mut [0u8; 1024]).await;
     });
-    let options = ClientOptions::new()
-        .heartbeat(Heartbeat::new(0, 0))
-        .reconnect(ReconnectPolicy::never());
-    let client = Client::connect(&format!("stomp://{addr}"), options)
+    let client = Client::connect(&format!("stomp://{addr}"), one_connection())
         .await
         .unwrap();
     let failure = timeout(LIMIT, async {
@@ -655,12 +644,7 @@ async fn frames_published_before_the_client_is_dropped_still_go_out_then_the_soc
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let server = tokio::spawn(async move {
-        let (mut socket, _) = listener.accept().await.unwrap();
-        read_frames(&mut socket, 1).await;
-        socket
-            .write_all(b"CONNECTED\nversion:1.2\n\n\0")
-            .await
-            .unwrap();
+        let mut socket = accept_and_answer(&listener, CONNECTED).await;
         let mut seen = Vec::new();
         let mut buf = vec![0u8; 64 * 1024];
         loop {
@@ -672,10 +656,7 @@ async fn frames_published_before_the_client_is_dropped_still_go_out_then_the_soc
         }
         seen
     });
-    let options = ClientOptions::new()
-        .heartbeat(Heartbeat::new(0, 0))
-        .reconnect(ReconnectPolicy::never());
-    let client = Client::connect(&format!("stomp://{addr}"), options)
+    let client = Client::connect(&format!("stomp://{addr}"), one_connection())
         .await
         .unwrap();
     for i in 0..N {
@@ -708,19 +689,10 @@ async fn a_writer_blocked_by_a_broker_that_stopped_reading_does_not_hold_up_the_
     let server = tokio::spawn(async move {
         // The first connection: CONNECTED, heart-beats promised every 100 ms, then silence,
         // and nothing read.
-        let (mut first, _) = listener.accept().await.unwrap();
-        read_frames(&mut first, 1).await;
-        first
-            .write_all(b"CONNECTED\nversion:1.2\nheart-beat:100,0\n\n\0")
-            .await
-            .unwrap();
+        let first =
+            accept_and_answer(&listener, b"CONNECTED\nversion:1.2\nheart-beat:100,0\n\n\0").await;
         // The reconnect.
-        let (mut second, _) = listener.accept().await.unwrap();
-        read_frames(&mut second, 1).await;
-        second
-            .write_all(b"CONNECTED\nversion:1.2\n\n\0")
-            .await
-            .unwrap();
+        let second = accept_and_answer(&listener, CONNECTED).await;
         // Both stay open until the test ends.
         (first, second)
     });
