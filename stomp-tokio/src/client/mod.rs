@@ -379,13 +379,7 @@ impl Client {
         D: AsRef<[u8]> + 'a,
         B: Into<Bytes>,
     {
-        send(
-            self.link(),
-            destination,
-            body.into(),
-            FrameOptions::new(),
-            Until::Outcome,
-        )
+        self.send_with(destination, body, FrameOptions::new())
     }
 
     /// Sends with a receipt and completes once the broker confirms it: at least once,
@@ -399,14 +393,7 @@ impl Client {
         D: AsRef<[u8]> + 'a,
         B: Into<Bytes>,
     {
-        let options = FrameOptions::new().receipt();
-        send(
-            self.link(),
-            destination,
-            body.into(),
-            options,
-            Until::Outcome,
-        )
+        self.send_with(destination, body, FrameOptions::new().receipt())
     }
 
     /// Sends with options: extra headers, a content type, a receipt (then it completes when
@@ -447,13 +434,7 @@ impl Client {
         D: AsRef<[u8]> + 'a,
         B: Into<Bytes>,
     {
-        send(
-            self.link(),
-            destination,
-            body.into(),
-            FrameOptions::new(),
-            Until::Queued,
-        )
+        self.publish_with(destination, body, FrameOptions::new())
     }
 
     /// [`publish`](Client::publish) with options (extra headers, a content type, a
