@@ -175,15 +175,11 @@ impl Driver {
             Woken::Opened(opened) => self.on_connected(shared, opened),
             Woken::Read(read) => self.on_read(shared, read),
             Woken::WriterEnded => self.writing = None,
-            Woken::More => {
-                if self.held.is_empty() {
-                    self.decode_slice(shared, now);
-                }
-            }
+            Woken::More => self.decode(shared, now, INPUT_SLICE),
             Woken::Timer => {
                 // What was read comes before any deadline: a RECEIPT waiting for its slice
                 // must not expire.
-                self.decode_rest(shared, now);
+                self.decode(shared, now, usize::MAX);
                 if !self.held.is_empty() && !self.input.is_empty() {
                     // Undecoded bytes are the broker's life too.
                     shared.session.note_activity(now);
@@ -200,7 +196,7 @@ impl Driver {
             if connection == shared.session.connection_number() && self.reader.is_some() {
                 let now = Instant::now();
                 // What was read still counts (messages, receipts), though no more is written.
-                self.decode_rest(shared, now);
+                self.decode(shared, now, usize::MAX);
                 shared.last_failure = Some(error);
                 self.close_transport(shared);
                 shared.session.handle_close(now);
@@ -351,11 +347,7 @@ impl Driver {
     fn on_read(&mut self, shared: &mut Shared, read: Result<Received, TransportError>) {
         let now = Instant::now();
         match read {
-            Ok(Received::Bytes(_)) => {
-                if self.held.is_empty() {
-                    self.decode_slice(shared, now);
-                }
-            }
+            Ok(Received::Bytes(_)) => self.decode(shared, now, INPUT_SLICE),
             Ok(Received::Activity) => shared.session.note_activity(now),
             Ok(Received::Closed) => {
                 shared.last_failure = Some("the broker closed the connection".into());
@@ -405,25 +397,17 @@ impl Driver {
     /// Hands the held messages over as far as there is room, then, once none is left, what
     /// was read meanwhile.
     fn deliver_held(&mut self, shared: &mut Shared) {
-        if !self.give() {
-            return;
-        }
-        if !self.input.is_empty() && self.reader.is_some() {
-            self.decode_slice(shared, Instant::now());
+        if self.give() {
+            self.decode(shared, Instant::now(), INPUT_SLICE);
         }
     }
 
-    /// Hands the session the next [`INPUT_SLICE`] octets of what was read.
-    fn decode_slice(&mut self, shared: &mut Shared, now: Instant) {
-        let slice = self.input.len().min(INPUT_SLICE);
-        let bytes = self.input.split_to(slice).freeze();
-        shared.session.handle_input_bytes(now, bytes);
-    }
-
-    /// Hands the session all of what was read, unless a full subscription holds it back.
-    fn decode_rest(&mut self, shared: &mut Shared, now: Instant) {
+    /// Hands the session up to `at_most` octets of what was read ([`INPUT_SLICE`] for a
+    /// pass, `usize::MAX` for all of it), unless a full subscription holds the input back or
+    /// the transport is gone.
+    fn decode(&mut self, shared: &mut Shared, now: Instant, at_most: usize) {
         if self.held.is_empty() && self.reader.is_some() && !self.input.is_empty() {
-            let bytes = self.input.split().freeze();
+            let bytes = self.input.split_to(self.input.len().min(at_most)).freeze();
             shared.session.handle_input_bytes(now, bytes);
         }
     }
@@ -545,13 +529,9 @@ async fn write_loop(
 
 /// Ends `grace` after the writer was told to stop (never, if it is not).
 async fn stopped_for(core: &Core, grace: Duration) {
-    loop {
-        // Registered before the look, so that a stop set in between still wakes it.
-        let notified = core.writer.notified();
-        if core.lock().writer_stop {
-            break;
-        }
-        notified.await;
+    // A stop told between the look and the wait is not missed: `notify_one` keeps a permit.
+    while !core.lock().writer_stop {
+        core.writer.notified().await;
     }
     tokio::time::sleep(grace).await;
 }
