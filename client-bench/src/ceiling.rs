@@ -1,9 +1,10 @@
 //! The ceiling: what a broker gives a client that does no work at all, measured the same way
 //! as the clients. It is not a client anyone would use (no decoding, no checks beyond counting
 //! frames): the SEND frames are encoded before the clock starts and written in large blocks,
-//! and what comes back is only counted, one NUL octet a frame. No client can go faster than
-//! this on the same broker, so `ceiling ÷ better peer` is the most any client could reach in
-//! the ratio of that row.
+//! and what comes back is only counted, one NUL octet a frame. No client can go much faster
+//! than this on the same broker, so `ceiling ÷ better peer` is about the most any client could
+//! reach in the ratio of that row (within the run's noise: on RabbitMQ the ceiling has
+//! measured below the better peer).
 //!
 //! Heart-beats are off (0,0), so every NUL the broker sends ends a frame: a RECEIPT in the
 //! publish measurements, a MESSAGE once subscribed.

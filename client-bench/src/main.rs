@@ -19,8 +19,9 @@
 //! completes once queued, as a `Sink`'s `feed` does).
 //!
 //! `ceiling` is no client library at all (`ceiling.rs`): pre-encoded frames on a plain
-//! socket, replies only counted. Its throughput is the most any client could reach on that
-//! broker, so `ceiling ÷ better peer` bounds the ratio any client could show in that row.
+//! socket, replies only counted. Its throughput is about the most any client could reach on
+//! that broker, so `ceiling ÷ better peer` bounds, within the run's noise, the ratio any
+//! client could show in that row.
 //!
 //! * `publish`: `messages` SENDs of `size` bytes to a fresh topic nobody subscribes to (so the
 //!   broker routes and drops them and does not store them), timed from the first send until
